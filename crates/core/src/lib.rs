@@ -1,0 +1,10 @@
+//! Switchboard's pure domain: no I/O. The workflow model (native and Kustomer formats compiled into
+//! one graph), its validation with JSON pointers, templates, ids and the lenient JSON reader.
+
+pub mod ids;
+pub mod jsonc;
+pub mod problem;
+pub mod template;
+pub mod workflow;
+
+pub use problem::{Problem, Report};

@@ -1,0 +1,164 @@
+//! Drafts of nodes, as the format readers produce them, and `finish`, which turns them into the
+//! graph: duplicate ids, dangling targets and unreachable steps are found here, once, for both
+//! formats.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::fields::{Context, Fields, OPTIONAL, REQUIRED};
+use super::{Condition, Edge, Node, OnError, Retry, Trigger, Workflow, check_name};
+
+/// Where an edge leads before ids are resolved.
+pub(crate) enum Target {
+    Node(usize),
+    Id { id: String, pointer: String },
+}
+
+pub(crate) struct DraftEdge {
+    pub target: Target,
+    pub when: Condition,
+}
+
+pub(crate) enum DraftOnError {
+    Fail,
+    Continue,
+    Goto(Vec<DraftEdge>),
+}
+
+pub(crate) struct DraftNode<S> {
+    pub id: String,
+    pub id_pointer: String,
+    pub pointer: String,
+    pub name: Option<String>,
+    pub step_type: String,
+    pub spec: Option<S>,
+    pub output_var: Option<String>,
+    pub retry: Option<Retry>,
+    pub next: Vec<DraftEdge>,
+    pub on_error: DraftOnError,
+}
+
+/// What a format reader produces.
+pub(crate) struct Draft<S> {
+    pub trigger: Option<Trigger>,
+    pub entry: Vec<DraftEdge>,
+    pub nodes: Vec<DraftNode<S>>,
+    pub context_variables: Vec<String>,
+}
+
+/// Top-level fields common to both formats.
+pub(crate) struct Meta {
+    name: Option<String>,
+    description: Option<String>,
+    max_steps: u64,
+}
+
+impl Meta {
+    pub fn read(top: &mut Fields<'_, '_>) -> Meta {
+        let name = top.string("name", REQUIRED);
+        if let Some(Err(e)) = name.as_deref().map(check_name) {
+            top.error("name", e);
+        }
+        let description = top.string("description", OPTIONAL);
+        if let Some(n) = description.as_ref().map(|d| d.chars().count()).filter(|n| *n > 4096) {
+            top.error("description", format!("description is {n} characters long; at most 4096 are allowed"));
+        }
+        // `active` is a setting of the stored workflow, read by the API; it is part of the format.
+        top.boolean("active", OPTIONAL);
+        let max_steps = top.integer("maxSteps", OPTIONAL, 1, 1_000_000).unwrap_or(1000);
+        Meta { name, description, max_steps }
+    }
+}
+
+pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Option<Workflow<S>> {
+    let report = &mut ctx.report;
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for (i, node) in draft.nodes.iter().enumerate() {
+        if let Some(&j) = first.get(node.id.as_str()) {
+            report.error(
+                &node.id_pointer,
+                format!("duplicate step id '{}' (first used at {})", node.id, draft.nodes[j].id_pointer),
+            );
+        } else {
+            first.insert(node.id.clone(), i);
+        }
+    }
+    let mut resolve = |edges: Vec<DraftEdge>| -> Vec<Edge> {
+        edges
+            .into_iter()
+            .filter_map(|e| {
+                let target = match e.target {
+                    Target::Node(i) => i,
+                    Target::Id { id, pointer } => match first.get(id.as_str()) {
+                        Some(&i) => i,
+                        None => {
+                            report.error(pointer, format!("no step has the id '{id}'"));
+                            return None;
+                        }
+                    },
+                };
+                Some(Edge { target, when: e.when })
+            })
+            .collect()
+    };
+    let entry = resolve(draft.entry);
+    let mut nodes = Vec::with_capacity(draft.nodes.len());
+    let mut specs_ok = true;
+    for d in draft.nodes {
+        let next = resolve(d.next);
+        let on_error = match d.on_error {
+            DraftOnError::Fail => OnError::Fail,
+            DraftOnError::Continue => OnError::Continue,
+            DraftOnError::Goto(edges) => OnError::Goto(resolve(edges)),
+        };
+        specs_ok &= d.spec.is_some();
+        nodes.push((d.id, d.pointer, d.name, d.step_type, d.spec, d.output_var, d.retry, next, on_error));
+    }
+
+    // Every step must be reachable from the trigger, through transitions or error edges.
+    let mut seen = vec![false; nodes.len()];
+    let mut queue: VecDeque<usize> = entry.iter().map(|e| e.target).collect();
+    while let Some(i) = queue.pop_front() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        let (.., next, on_error) = &nodes[i];
+        queue.extend(next.iter().map(|e| e.target));
+        if let OnError::Goto(edges) = on_error {
+            queue.extend(edges.iter().map(|e| e.target));
+        }
+    }
+    for (i, reached) in seen.iter().enumerate() {
+        if !reached {
+            report.error(&nodes[i].1, format!("step '{}' is unreachable: no transition leads to it", nodes[i].0));
+        }
+    }
+
+    let (Some(name), Some(trigger), true) = (meta.name, draft.trigger, specs_ok && report.is_valid()) else {
+        return None;
+    };
+    let nodes = nodes
+        .into_iter()
+        .map(|(id, pointer, name, step_type, spec, output_var, retry, next, on_error)| Node {
+            id,
+            name,
+            step_type,
+            spec: spec.expect("checked above"),
+            output_var,
+            retry,
+            next,
+            on_error,
+            pointer,
+        })
+        .collect();
+    Some(Workflow {
+        name,
+        description: meta.description,
+        format: super::Format::Native, // the caller sets the detected format
+        trigger,
+        entry,
+        nodes,
+        context_variables: draft.context_variables,
+        max_steps: meta.max_steps,
+        references: std::mem::take(&mut ctx.references),
+    })
+}
