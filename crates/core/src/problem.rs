@@ -30,33 +30,26 @@ impl Report {
         self.errors.is_empty()
     }
 
-    /// Errors in document order, so the first problem a user sees is the first in their file.
+    /// Groups problems by array position (`/steps/2/…` before `/steps/10/…`), keeping the order
+    /// they were found in — which follows the document — everywhere else.
     pub fn sort(&mut self) {
-        self.errors.sort_by(|a, b| pointer_order(&a.pointer, &b.pointer));
-        self.warnings.sort_by(|a, b| pointer_order(&a.pointer, &b.pointer));
+        self.errors.sort_by(|a, b| index_order(&a.pointer, &b.pointer));
+        self.warnings.sort_by(|a, b| index_order(&a.pointer, &b.pointer));
     }
 }
 
-/// Orders pointers segment by segment, numeric segments as numbers (`/steps/10` after `/steps/9`).
-fn pointer_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let mut sa = a.split('/');
-    let mut sb = b.split('/');
-    loop {
-        match (sa.next(), sb.next()) {
-            (None, None) => return std::cmp::Ordering::Equal,
-            (None, Some(_)) => return std::cmp::Ordering::Less,
-            (Some(_), None) => return std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
-                    (Ok(m), Ok(n)) => m.cmp(&n),
-                    _ => x.cmp(y),
-                };
-                if ord.is_ne() {
-                    return ord;
-                }
-            }
+/// Compares the array indexes along two pointers' common path; other differences are ties.
+fn index_order(a: &str, b: &str) -> std::cmp::Ordering {
+    for (x, y) in a.split('/').zip(b.split('/')) {
+        if x == y {
+            continue;
         }
+        return match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(m), Ok(n)) => m.cmp(&n),
+            _ => std::cmp::Ordering::Equal,
+        };
     }
+    std::cmp::Ordering::Equal
 }
 
 /// `base` extended by one reference token, escaped per RFC 6901.
@@ -80,13 +73,14 @@ mod tests {
     }
 
     #[test]
-    fn sort_is_numeric_per_segment() {
+    fn sort_groups_by_index_and_keeps_found_order() {
         let mut r = Report::default();
+        r.error("/name", "a");
         r.error("/steps/10/id", "x");
-        r.error("/steps/9/id", "y");
-        r.error("/name", "z");
+        r.error("/steps/9/type", "y");
+        r.error("/steps/9/config", "z");
         r.sort();
         let order: Vec<_> = r.errors.iter().map(|p| p.pointer.as_str()).collect();
-        assert_eq!(order, ["/name", "/steps/9/id", "/steps/10/id"]);
+        assert_eq!(order, ["/name", "/steps/9/type", "/steps/9/config", "/steps/10/id"]);
     }
 }

@@ -1,1 +1,80 @@
+//! The step registry. `StepSpec` is the closed set of step types; each type lives in its own module
+//! with its config and the reading of it. Adding a step type = one module + one line in `registry!`.
 
+use switchboard_core::workflow::{Fields, StepCatalog};
+
+macro_rules! registry {
+    ($($name:literal => $variant:ident($module:ident)),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// A step's compiled config, one variant per step type.
+        #[derive(Debug, Clone)]
+        pub enum StepSpec {
+            $($variant($module::Config),)*
+        }
+
+        /// Every step type, by the name definitions use.
+        pub const TYPES: &[&str] = &[$($name),*];
+
+        impl StepCatalog for Catalog {
+            type Spec = StepSpec;
+
+            fn types(&self) -> &[&'static str] {
+                TYPES
+            }
+
+            fn parse(&self, step_type: &str, fields: &mut Fields<'_, '_>) -> Option<StepSpec> {
+                match step_type {
+                    $($name => $module::parse(fields).map(StepSpec::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// The catalog of step types, for `switchboard_core::workflow::compile`.
+pub struct Catalog;
+
+registry! {
+    "store_context_data" => StoreContextData(store_context_data),
+    "store_conversation_state" => StoreConversationState(store_conversation_state),
+    "conditional" => Conditional(conditional),
+    "delay" => Delay(delay),
+    "webhook" => Webhook(webhook),
+    "send_whatsapp_template" => SendWhatsappTemplate(send_whatsapp_template),
+    "send_whatsapp_message" => SendWhatsappMessage(send_whatsapp_message),
+    "send_email" => SendEmail(send_email),
+    "make_phone_call" => MakePhoneCall(make_phone_call),
+    "custom_code" => CustomCode(custom_code),
+    "schedule_workflow" => ScheduleWorkflow(schedule_workflow),
+    "emit_event" => EmitEvent(emit_event),
+}
+
+/// Compiles a definition with this catalog.
+pub fn compile(
+    def: &serde_json::Value,
+    options: &switchboard_core::workflow::Options,
+) -> switchboard_core::workflow::Compiled<StepSpec> {
+    switchboard_core::workflow::compile(def, &Catalog, options)
+}
+
+/// Reports that exactly one of `keys` must be given; returns the one that is.
+pub(crate) fn exactly_one<'k>(f: &mut Fields<'_, '_>, keys: &[&'k str]) -> Option<&'k str> {
+    let present: Vec<&str> = keys.iter().copied().filter(|k| f.present(k)).collect();
+    match present.as_slice() {
+        [one] => Some(one),
+        [] => {
+            let at = f.at().to_owned();
+            f.ctx.report.error(at, format!("give one of {}", switchboard_core::workflow::quoted(keys)));
+            None
+        }
+        [_, second, ..] => {
+            f.error(second, format!("give only one of {}", switchboard_core::workflow::quoted(keys)));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

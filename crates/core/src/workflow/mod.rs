@@ -12,7 +12,7 @@ mod native;
 
 use serde_json::Value;
 
-pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, TValue};
+pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, TValue, quoted};
 pub use kustomer::{REST_ACTION, SCHEDULE_ACTION, callable_id};
 use crate::problem::Report;
 use crate::template::Expr;
@@ -171,6 +171,8 @@ pub struct Retry {
 pub enum ReferenceKind {
     /// A saved webhook, by name.
     Webhook,
+    /// A saved webhook, by id.
+    WebhookId,
     /// A workflow, by id, that must be callable.
     Workflow,
 }

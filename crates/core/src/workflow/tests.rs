@@ -85,10 +85,11 @@ fn every_problem_is_reported_with_its_pointer() {
     assert!(c.workflow.is_none());
     assert_eq!(
         pointers(&c.report.errors),
-        ["/description", "/name", "/steps/1/id", "/steps/1/type", "/steps/2/config/data/x", "/steps/3/config",
-         "/steps/3/onError/goto", "/steps/3/retry/maxAttempts", "/trigger"]
+        ["/name", "/description", "/trigger", "/steps/1/type", "/steps/1/id", "/steps/2/config/data/x",
+         "/steps/3/retry/maxAttempts", "/steps/3/config", "/steps/3/onError/goto"]
     );
-    assert!(c.report.errors[2].message.contains("duplicate step id 'a' (first used at /steps/0/id)"));
+    assert_eq!(c.report.errors[4].message, "duplicate step id 'a' (first used at /steps/0/id)");
+    assert_eq!(c.report.errors[8].message, "no step has the id 'zz'");
     assert_eq!(pointers(&c.report.warnings), ["/steps/2/config/extra", "/unknownTop"]);
 }
 
@@ -148,8 +149,8 @@ fn kustomer_problems_point_at_fields() {
     }));
     assert_eq!(
         pointers(&c.report.errors),
-        ["/steps/0", "/steps/0/params/body", "/steps/0/params/uri", "/steps/1", "/steps/1/transitions/0/condition/values/1",
-         "/trigger/transitions/0/condition/values"]
+        ["/trigger/transitions/0/condition/values", "/steps/0/params/body", "/steps/0/params/uri", "/steps/0",
+         "/steps/1/transitions/0/condition/values/1", "/steps/1"]
     );
 }
 

@@ -1,0 +1,22 @@
+//! `custom_code`: JavaScript run in a fresh sandbox; `return` gives the step's output.
+
+use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED};
+
+/// The most a step may raise its time limit to.
+pub const MAX_TIMEOUT_MS: u64 = 30_000;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub code: String,
+    pub timeout_ms: Option<u64>,
+}
+
+pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
+    let code = f.string("code", REQUIRED);
+    if code.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        f.error("code", "'code' must not be empty");
+        return None;
+    }
+    let timeout_ms = f.integer("timeoutMs", OPTIONAL, 1, MAX_TIMEOUT_MS);
+    Some(Config { code: code?, timeout_ms })
+}

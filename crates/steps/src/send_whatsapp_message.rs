@@ -1,0 +1,16 @@
+//! `send_whatsapp_message`: a WhatsApp text message.
+
+use switchboard_core::template::Template;
+use switchboard_core::workflow::{Fields, REQUIRED};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub phone_number: Template,
+    pub message: Template,
+}
+
+pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
+    let phone_number = f.template("phoneNumber", REQUIRED);
+    let message = f.template("message", REQUIRED);
+    Some(Config { phone_number: phone_number?, message: message? })
+}
