@@ -1,1 +1,70 @@
+//! Durable storage. [`Store`] is what the server needs; two backends implement it: SQLite through
+//! rusqlite (the embedded default: one writer thread, a few reader connections) and PostgreSQL
+//! through sqlx (production and clusters). Every write goes through a batching writer: many requests
+//! share one transaction (group commit), each in its own savepoint so one failing request changes
+//! nothing, and each is answered only after its batch committed. One conformance suite
+//! (`tests/conformance.rs`) runs against both.
+//!
+//! Times are integer milliseconds since the Unix epoch, supplied by the caller, so the engine's
+//! injectable clock governs everything stored.
 
+mod error;
+mod model;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use error::{Result, StoreError};
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// A server-wide setting.
+    async fn get_meta(&self, key: &str) -> Result<Option<String>>;
+    /// Sets `key` unless it is set already; returns the value that is stored. This is how first-start
+    /// work happens once even when several nodes start together.
+    async fn init_meta(&self, key: &str, value: &str) -> Result<String>;
+
+    /// Creates a store, and its first token when given, in one transaction. A name already used → conflict.
+    async fn create_store(&self, store: NewStore, token: Option<NewToken>) -> Result<StoreRecord>;
+    async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>>;
+    async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>>;
+
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Returns whether a token was deleted.
+    async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool>;
+
+    /// Creates a workflow at version 1. A name used by another live workflow of the store → conflict.
+    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<WorkflowRecord>;
+    /// Replaces the definition, making version + 1. `None` when there is no such live workflow.
+    async fn update_workflow(&self, store_id: &str, id: &str, update: WorkflowUpdate) -> Result<Option<WorkflowRecord>>;
+    /// Turns the workflow on or off without a new version.
+    async fn set_workflow_active(&self, store_id: &str, id: &str, active: bool, now: i64) -> Result<Option<WorkflowRecord>>;
+    /// Soft delete: history and versions stay; the name is free again.
+    async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool>;
+    async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>>;
+    async fn list_workflows(&self, store_id: &str, page: &PageRequest) -> Result<Page<WorkflowRecord>>;
+    /// `None` when there is no such live workflow.
+    async fn list_versions(&self, store_id: &str, id: &str, page: &PageRequest) -> Result<Option<Page<VersionRecord>>>;
+    async fn get_version(&self, store_id: &str, id: &str, version: i64) -> Result<Option<VersionRecord>>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` or `postgres://…`, applying migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::Config(format!("unsupported database URL '{url}': use sqlite://PATH or postgres://…")))
+    }
+}

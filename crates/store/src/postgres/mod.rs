@@ -1,0 +1,375 @@
+//! The PostgreSQL backend (sqlx): a pool for reads, one dedicated connection for the batching
+//! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
+
+mod writer;
+
+use serde_json::Value;
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+
+use crate::model::*;
+use crate::{Result, Store, StoreError};
+use writer::Writer;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../migrations/postgres/0001_init.sql"))];
+/// Serialises migrations when several nodes start at once.
+const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
+
+pub struct PgStore {
+    pool: PgPool,
+    writer: Writer,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<PgStore> {
+        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        migrate(&pool).await?;
+        let conn = PgConnection::connect(url).await?;
+        Ok(PgStore { pool, writer: Writer::start(url.to_owned(), conn) })
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .execute(&mut *tx)
+        .await?;
+    for (version, sql) in MIGRATIONS {
+        let applied: bool = sqlx::query_scalar("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = $1)")
+            .bind(version)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !applied {
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)").bind(version).execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Maps a uniqueness violation to a conflict on `field`.
+fn unique(field: &'static str, message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let message = message.into();
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict { field, message },
+        _ => StoreError::backend(e),
+    }
+}
+
+fn json(text: String) -> Result<Value> {
+    Ok(serde_json::from_str(&text)?)
+}
+
+const STORE_COLUMNS: &str = "id, name, created_at";
+const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
+const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
+
+fn store_row(r: &PgRow) -> Result<StoreRecord> {
+    Ok(StoreRecord { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? })
+}
+
+fn token_row(r: &PgRow) -> Result<TokenRecord> {
+    Ok(TokenRecord { id: r.try_get(0)?, store_id: r.try_get(1)?, name: r.try_get(2)?, created_at: r.try_get(3)? })
+}
+
+fn workflow_row(r: &PgRow) -> Result<WorkflowRecord> {
+    Ok(WorkflowRecord {
+        id: r.try_get(0)?,
+        store_id: r.try_get(1)?,
+        version: r.try_get(2)?,
+        active: r.try_get(3)?,
+        content: WorkflowContent {
+            name: r.try_get(4)?,
+            description: r.try_get(5)?,
+            format: r.try_get(6)?,
+            trigger_kind: r.try_get(7)?,
+            trigger_key: r.try_get(8)?,
+            definition: json(r.try_get(9)?)?,
+            warnings: json(r.try_get(10)?)?,
+        },
+        created_at: r.try_get(11)?,
+        updated_at: r.try_get(12)?,
+    })
+}
+
+fn version_row(r: &PgRow) -> Result<VersionRecord> {
+    Ok(VersionRecord { workflow_id: r.try_get(0)?, version: r.try_get(1)?, definition: json(r.try_get(2)?)?, created_at: r.try_get(3)? })
+}
+
+async fn get_workflow<'e>(exec: impl sqlx::PgExecutor<'e>, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
+    let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL");
+    sqlx::query(&sql).bind(store_id).bind(id).fetch_optional(exec).await?.as_ref().map(workflow_row).transpose()
+}
+
+async fn insert_token(c: &mut PgConnection, t: &NewToken) -> Result<()> {
+    sqlx::query("INSERT INTO tokens (id, store_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&t.id)
+        .bind(&t.store_id)
+        .bind(&t.name)
+        .bind(&t.hash)
+        .bind(t.now)
+        .execute(c)
+        .await
+        .map_err(unique("token", "this token already exists"))?;
+    Ok(())
+}
+
+fn conflict_name(name: &str) -> String {
+    format!("a workflow named '{name}' already exists in this store")
+}
+
+fn page_after(page: &PageRequest) -> String {
+    page.after.clone().unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn init_meta(&self, key: &str, value: &str) -> Result<String> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                        .bind(&key)
+                        .bind(&value)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(&key).fetch_one(&mut *c).await?)
+                })
+            })
+            .await
+    }
+
+    async fn create_store(&self, store: NewStore, token: Option<NewToken>) -> Result<StoreRecord> {
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let message = format!("a store named '{}' already exists", store.name);
+                    sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)")
+                        .bind(&store.id)
+                        .bind(&store.name)
+                        .bind(store.now)
+                        .execute(&mut *c)
+                        .await
+                        .map_err(unique("name", message))?;
+                    if let Some(t) = &token {
+                        insert_token(c, t).await?;
+                    }
+                    Ok(StoreRecord { id: store.id, name: store.name, created_at: store.now })
+                })
+            })
+            .await
+    }
+
+    async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>> {
+        let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id = $1");
+        sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?.as_ref().map(store_row).transpose()
+    }
+
+    async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>> {
+        let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = sqlx::query(&sql).bind(page_after(page)).bind(i64::from(page.limit) + 1).fetch_all(&self.pool).await?;
+        let rows = rows.iter().map(store_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
+    }
+
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord> {
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    insert_token(c, &token).await?;
+                    Ok(TokenRecord { id: token.id, store_id: token.store_id, name: token.name, created_at: token.now })
+                })
+            })
+            .await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1");
+        sqlx::query(&sql).bind(hash).fetch_optional(&self.pool).await?.as_ref().map(token_row).transpose()
+    }
+
+    async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool> {
+        let (store_id, token_id) = (store_id.to_owned(), token_id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM tokens WHERE store_id = $1 AND id = $2").bind(&store_id).bind(&token_id).execute(c).await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
+    }
+
+    async fn create_workflow(&self, w: NewWorkflow) -> Result<WorkflowRecord> {
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let k = &w.content;
+                    let definition = k.definition.to_string();
+                    sqlx::query(
+                        "INSERT INTO workflows (id, store_id, name, description, format, version, active, trigger_kind, trigger_key, definition, warnings, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $11)",
+                    )
+                    .bind(&w.id)
+                    .bind(&w.store_id)
+                    .bind(&k.name)
+                    .bind(&k.description)
+                    .bind(&k.format)
+                    .bind(w.active)
+                    .bind(&k.trigger_kind)
+                    .bind(&k.trigger_key)
+                    .bind(&definition)
+                    .bind(k.warnings.to_string())
+                    .bind(w.now)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(unique("name", conflict_name(&k.name)))?;
+                    sqlx::query("INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, 1, $2, $3)")
+                        .bind(&w.id)
+                        .bind(&definition)
+                        .bind(w.now)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(WorkflowRecord { id: w.id, store_id: w.store_id, version: 1, active: w.active, content: w.content, created_at: w.now, updated_at: w.now })
+                })
+            })
+            .await
+    }
+
+    async fn update_workflow(&self, store_id: &str, id: &str, u: WorkflowUpdate) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let k = &u.content;
+                    let definition = k.definition.to_string();
+                    let done = sqlx::query(
+                        "UPDATE workflows SET name = $3, description = $4, format = $5, version = version + 1, active = COALESCE($6, active),
+                           trigger_kind = $7, trigger_key = $8, definition = $9, warnings = $10, updated_at = $11
+                         WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL",
+                    )
+                    .bind(&store_id)
+                    .bind(&id)
+                    .bind(&k.name)
+                    .bind(&k.description)
+                    .bind(&k.format)
+                    .bind(u.active)
+                    .bind(&k.trigger_kind)
+                    .bind(&k.trigger_key)
+                    .bind(&definition)
+                    .bind(k.warnings.to_string())
+                    .bind(u.now)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(unique("name", conflict_name(&k.name)))?;
+                    if done.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    sqlx::query(
+                        "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) SELECT id, version, $2, $3 FROM workflows WHERE id = $1",
+                    )
+                    .bind(&id)
+                    .bind(&definition)
+                    .bind(u.now)
+                    .execute(&mut *c)
+                    .await?;
+                    get_workflow(&mut *c, &store_id, &id).await
+                })
+            })
+            .await
+    }
+
+    async fn set_workflow_active(&self, store_id: &str, id: &str, active: bool, now: i64) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE workflows SET active = $3, updated_at = $4 WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL")
+                        .bind(&store_id)
+                        .bind(&id)
+                        .bind(active)
+                        .bind(now)
+                        .execute(&mut *c)
+                        .await?;
+                    get_workflow(&mut *c, &store_id, &id).await
+                })
+            })
+            .await
+    }
+
+    async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE workflows SET deleted_at = $3, updated_at = $3 WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL")
+                        .bind(&store_id)
+                        .bind(&id)
+                        .bind(now)
+                        .execute(c)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
+    }
+
+    async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
+        get_workflow(&self.pool, store_id, id).await
+    }
+
+    async fn list_workflows(&self, store_id: &str, page: &PageRequest) -> Result<Page<WorkflowRecord>> {
+        let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3");
+        let rows = sqlx::query(&sql).bind(store_id).bind(page_after(page)).bind(i64::from(page.limit) + 1).fetch_all(&self.pool).await?;
+        let rows = rows.iter().map(workflow_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(rows, page.limit, |w| w.id.clone()))
+    }
+
+    async fn list_versions(&self, store_id: &str, id: &str, page: &PageRequest) -> Result<Option<Page<VersionRecord>>> {
+        if get_workflow(&self.pool, store_id, id).await?.is_none() {
+            return Ok(None);
+        }
+        let after: i64 = page.after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows.iter().map(version_row).collect::<Result<Vec<_>>>()?;
+        Ok(Some(Page::from_rows(rows, page.limit, |v| v.version.to_string())))
+    }
+
+    async fn get_version(&self, store_id: &str, id: &str, number: i64) -> Result<Option<VersionRecord>> {
+        sqlx::query(
+            "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
+             WHERE w.store_id = $1 AND w.id = $2 AND w.deleted_at IS NULL AND v.version = $3",
+        )
+        .bind(store_id)
+        .bind(id)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(version_row)
+        .transpose()
+    }
+}

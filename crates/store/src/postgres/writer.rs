@@ -1,0 +1,110 @@
+//! The PostgreSQL batching writer: one task owns a dedicated connection and commits whatever
+//! requests are waiting in one transaction, each in its own savepoint, answering after the commit.
+//! Single-row commits reach only a few thousand per second; batching is what scales (DESIGN.md §4a).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::{Connection, PgConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Result, StoreError};
+
+const MAX_BATCH: usize = 512;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Answer = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Answer)> + Send>;
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn start(url: String, conn: PgConnection) -> Writer {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(url, conn, rx));
+        Writer { jobs }
+    }
+
+    /// Runs `f` in the next batch; answers after that batch committed.
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = f(conn).await;
+                let ok = result.is_ok();
+                let answer: Answer = Box::new(move |commit| {
+                    let _ = tx.send(commit.and(result));
+                });
+                (ok, answer)
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("a write was abandoned (the database connection failed)".into()))?
+    }
+}
+
+async fn run(url: String, mut conn: PgConnection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let commit = run_batch(&mut conn, batch).await;
+        let (answers, commit) = match commit {
+            Ok(answers) => {
+                let c = exec(&mut conn, "COMMIT").await;
+                (answers, c)
+            }
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "PostgreSQL write batch failed");
+            let _ = exec(&mut conn, "ROLLBACK").await;
+            if conn.ping().await.is_err() {
+                match PgConnection::connect(&url).await {
+                    Ok(c) => conn = c,
+                    Err(e) => tracing::error!(error = %e, "cannot reconnect the PostgreSQL writer"),
+                }
+            }
+        }
+        for answer in answers {
+            answer(commit.clone());
+        }
+    }
+}
+
+/// Runs the jobs inside one transaction; a job whose savepoint cannot be handled ends the batch.
+fn run_batch(conn: &mut PgConnection, batch: Vec<Job>) -> BoxFuture<'_, Result<Vec<Answer>>> {
+    Box::pin(run_jobs(conn, batch))
+}
+
+async fn run_jobs(conn: &mut PgConnection, batch: Vec<Job>) -> Result<Vec<Answer>> {
+    exec(conn, "BEGIN").await?;
+    let mut answers = Vec::with_capacity(batch.len());
+    for job in batch {
+        exec(conn, "SAVEPOINT job").await?;
+        let (ok, answer) = job(conn).await;
+        exec(conn, if ok { "RELEASE SAVEPOINT job" } else { "ROLLBACK TO SAVEPOINT job" }).await?;
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+// Boxed so the future's lifetimes are concrete: an `async fn` here trips the compiler's
+// higher-ranked `Send` inference for sqlx executors inside `tokio::spawn`.
+fn exec<'a>(conn: &'a mut PgConnection, sql: &'static str) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(conn, sql).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,369 @@
+//! The embedded backend: SQLite through rusqlite, WAL mode, one writer thread ([`writer`]) and a
+//! pool of read-only connections used from the blocking thread pool.
+
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use crate::model::*;
+use crate::{Result, Store, StoreError};
+use writer::Writer;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../migrations/sqlite/0001_init.sql"))];
+
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            let conn = Connection::open(&path)?;
+            // FULL: an acknowledged write survives power loss, not only a crash; with group commit
+            // it costs little (DESIGN.md §4a).
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            )?;
+            migrate(&conn)?;
+            Ok(SqliteStore {
+                writer: Writer::start(conn),
+                readers: Arc::new(ReaderPool { path, idle: Mutex::new(Vec::new()) }),
+            })
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    async fn read<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.idle.lock().expect("reader pool").pop() {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(&pool.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                    c.execute_batch("PRAGMA busy_timeout = 5000;")?;
+                    c
+                }
+            };
+            let result = f(&conn);
+            pool.idle.lock().expect("reader pool").push(conn);
+            result
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
+    for (version, sql) in MIGRATIONS {
+        let applied: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))?;
+        if !applied {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![version, now_ms()])?;
+            tx.commit()?;
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Maps a uniqueness violation to a conflict on `field`.
+fn unique(field: &'static str, message: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    let message = message.into();
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.extended_code, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
+        {
+            StoreError::Conflict { field, message }
+        }
+        _ => StoreError::backend(e),
+    }
+}
+
+fn json(text: String) -> Result<Value> {
+    Ok(serde_json::from_str(&text)?)
+}
+
+const STORE_COLUMNS: &str = "id, name, created_at";
+const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
+const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
+
+fn store_row(r: &Row) -> rusqlite::Result<StoreRecord> {
+    Ok(StoreRecord { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? })
+}
+
+fn token_row(r: &Row) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord { id: r.get(0)?, store_id: r.get(1)?, name: r.get(2)?, created_at: r.get(3)? })
+}
+
+type RawWorkflow = (String, String, i64, bool, String, Option<String>, String, String, Option<String>, String, String, i64, i64);
+
+fn workflow_row(r: &Row) -> rusqlite::Result<RawWorkflow> {
+    Ok((
+        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?,
+        r.get(10)?, r.get(11)?, r.get(12)?,
+    ))
+}
+
+fn workflow(raw: RawWorkflow) -> Result<WorkflowRecord> {
+    let (id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at) = raw;
+    Ok(WorkflowRecord {
+        id,
+        store_id,
+        version,
+        active,
+        content: WorkflowContent { name, description, format, trigger_kind, trigger_key, definition: json(definition)?, warnings: json(warnings)? },
+        created_at,
+        updated_at,
+    })
+}
+
+fn get_workflow(conn: &Connection, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
+    let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL");
+    conn.prepare_cached(&sql)?.query_row([store_id, id], workflow_row).optional()?.map(workflow).transpose()
+}
+
+fn conflict_name(name: &str) -> String {
+    format!("a workflow named '{name}' already exists in this store")
+}
+
+fn page_after(page: &PageRequest) -> String {
+    page.after.clone().unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |c| Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)).await
+    }
+
+    async fn init_meta(&self, key: &str, value: &str) -> Result<String> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.writer
+            .write(move |c| {
+                c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING", [&key, &value])?;
+                Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| r.get(0))?)
+            })
+            .await
+    }
+
+    async fn create_store(&self, store: NewStore, token: Option<NewToken>) -> Result<StoreRecord> {
+        self.writer
+            .write(move |c| {
+                let message = format!("a store named '{}' already exists", store.name);
+                c.execute("INSERT INTO stores (id, name, created_at) VALUES (?1, ?2, ?3)", params![store.id, store.name, store.now])
+                    .map_err(unique("name", message))?;
+                if let Some(t) = token {
+                    insert_token(c, &t)?;
+                }
+                Ok(StoreRecord { id: store.id, name: store.name, created_at: store.now })
+            })
+            .await
+    }
+
+    async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id = ?1");
+            Ok(c.prepare_cached(&sql)?.query_row([id], store_row).optional()?)
+        })
+        .await
+    }
+
+    async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>> {
+        let page = page.clone();
+        self.read(move |c| {
+            let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id > ?1 ORDER BY id LIMIT ?2");
+            let rows = c.prepare_cached(&sql)?.query_map(params![page_after(&page), page.limit + 1], store_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord> {
+        self.writer
+            .write(move |c| {
+                insert_token(c, &token)?;
+                Ok(TokenRecord { id: token.id, store_id: token.store_id, name: token.name, created_at: token.now })
+            })
+            .await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let hash = hash.to_owned();
+        self.read(move |c| {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1");
+            Ok(c.prepare_cached(&sql)?.query_row([hash], token_row).optional()?)
+        })
+        .await
+    }
+
+    async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool> {
+        let (store_id, token_id) = (store_id.to_owned(), token_id.to_owned());
+        self.writer
+            .write(move |c| Ok(c.execute("DELETE FROM tokens WHERE store_id = ?1 AND id = ?2", [store_id, token_id])? > 0))
+            .await
+    }
+
+    async fn create_workflow(&self, w: NewWorkflow) -> Result<WorkflowRecord> {
+        self.writer
+            .write(move |c| {
+                let k = &w.content;
+                let definition = k.definition.to_string();
+                c.execute(
+                    "INSERT INTO workflows (id, store_id, name, description, format, version, active, trigger_kind, trigger_key, definition, warnings, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                    params![w.id, w.store_id, k.name, k.description, k.format, w.active, k.trigger_kind, k.trigger_key, definition, k.warnings.to_string(), w.now],
+                )
+                .map_err(unique("name", conflict_name(&k.name)))?;
+                c.execute(
+                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES (?1, 1, ?2, ?3)",
+                    params![w.id, definition, w.now],
+                )?;
+                Ok(WorkflowRecord { id: w.id, store_id: w.store_id, version: 1, active: w.active, content: w.content, created_at: w.now, updated_at: w.now })
+            })
+            .await
+    }
+
+    async fn update_workflow(&self, store_id: &str, id: &str, u: WorkflowUpdate) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                let k = &u.content;
+                let definition = k.definition.to_string();
+                let changed = c
+                    .execute(
+                        "UPDATE workflows SET name = ?3, description = ?4, format = ?5, version = version + 1, active = COALESCE(?6, active),
+                           trigger_kind = ?7, trigger_key = ?8, definition = ?9, warnings = ?10, updated_at = ?11
+                         WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+                        params![store_id, id, k.name, k.description, k.format, u.active, k.trigger_kind, k.trigger_key, definition, k.warnings.to_string(), u.now],
+                    )
+                    .map_err(unique("name", conflict_name(&k.name)))?;
+                if changed == 0 {
+                    return Ok(None);
+                }
+                c.execute(
+                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_at)
+                     SELECT id, version, ?2, ?3 FROM workflows WHERE id = ?1",
+                    params![id, definition, u.now],
+                )?;
+                get_workflow(c, &store_id, &id)
+            })
+            .await
+    }
+
+    async fn set_workflow_active(&self, store_id: &str, id: &str, active: bool, now: i64) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "UPDATE workflows SET active = ?3, updated_at = ?4 WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+                    params![store_id, id, active, now],
+                )?;
+                get_workflow(c, &store_id, &id)
+            })
+            .await
+    }
+
+    async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Ok(c.execute(
+                    "UPDATE workflows SET deleted_at = ?3, updated_at = ?3 WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+                    params![store_id, id, now],
+                )? > 0)
+            })
+            .await
+    }
+
+    async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| get_workflow(c, &store_id, &id)).await
+    }
+
+    async fn list_workflows(&self, store_id: &str, page: &PageRequest) -> Result<Page<WorkflowRecord>> {
+        let (store_id, page) = (store_id.to_owned(), page.clone());
+        self.read(move |c| {
+            let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3");
+            let rows = c.prepare_cached(&sql)?.query_map(params![store_id, page_after(&page), page.limit + 1], workflow_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = rows.into_iter().map(workflow).collect::<Result<Vec<_>>>()?;
+            Ok(Page::from_rows(rows, page.limit, |w| w.id.clone()))
+        })
+        .await
+    }
+
+    async fn list_versions(&self, store_id: &str, id: &str, page: &PageRequest) -> Result<Option<Page<VersionRecord>>> {
+        let (store_id, id, page) = (store_id.to_owned(), id.to_owned(), page.clone());
+        self.read(move |c| {
+            if get_workflow(c, &store_id, &id)?.is_none() {
+                return Ok(None);
+            }
+            let after: i64 = page.after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
+            let rows = c
+                .prepare_cached("SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3")?
+                .query_map(params![id, after, page.limit + 1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<(String, i64, String, i64)>>>()?;
+            let rows = rows.into_iter().map(version).collect::<Result<Vec<_>>>()?;
+            Ok(Some(Page::from_rows(rows, page.limit, |v| v.version.to_string())))
+        })
+        .await
+    }
+
+    async fn get_version(&self, store_id: &str, id: &str, number: i64) -> Result<Option<VersionRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
+                 WHERE w.store_id = ?1 AND w.id = ?2 AND w.deleted_at IS NULL AND v.version = ?3",
+            )?
+            .query_row(params![store_id, id, number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?
+            .map(version)
+            .transpose()
+        })
+        .await
+    }
+}
+
+fn insert_token(c: &Connection, t: &NewToken) -> Result<()> {
+    c.execute(
+        "INSERT INTO tokens (id, store_id, name, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![t.id, t.store_id, t.name, t.hash, t.now],
+    )
+    .map_err(unique("token", "this token already exists"))?;
+    Ok(())
+}
+
+fn version((workflow_id, version, definition, created_at): (String, i64, String, i64)) -> Result<VersionRecord> {
+    Ok(VersionRecord { workflow_id, version, definition: json(definition)?, created_at })
+}

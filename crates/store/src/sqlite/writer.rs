@@ -1,0 +1,93 @@
+//! The SQLite batching writer: one thread owns the write connection. Requests queue on a channel;
+//! the thread takes whatever is waiting (up to `MAX_BATCH`), runs each in its own savepoint inside
+//! one transaction, commits once, and only then answers every request.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Result, StoreError};
+
+const MAX_BATCH: usize = 512;
+
+/// Called with the batch's commit outcome.
+type Answer = Box<dyn FnOnce(Result<()>) + Send>;
+/// Runs one request; says whether it succeeded (else its savepoint is rolled back) and how to answer.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Answer) + Send>;
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> Writer {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .expect("spawn the SQLite writer thread");
+        Writer { jobs }
+    }
+
+    /// Runs `f` in the next batch; answers after that batch committed.
+    pub async fn write<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let answer: Answer = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, answer)
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("a write was abandoned (the writer failed while running it)".into()))?
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the jobs answers their callers with an error; nothing was written.
+            tracing::error!(error = %e, "SQLite writer cannot begin a transaction");
+            continue;
+        }
+        let answers: Vec<Answer> = batch.into_iter().filter_map(|job| run_one(job, &conn)).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(StoreError::backend);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for answer in answers {
+            answer(commit.clone());
+        }
+    }
+}
+
+/// Runs one job in a savepoint. A panicking job is rolled back and its caller sees an error.
+fn run_one(job: Job, conn: &Connection) -> Option<Answer> {
+    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        tracing::error!(error = %e, "SQLite writer cannot open a savepoint");
+        return None;
+    }
+    match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+        Ok((ok, answer)) => {
+            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            conn.execute_batch(end).ok()?;
+            Some(answer)
+        }
+        Err(_) => {
+            tracing::error!("a write request panicked; its changes were rolled back");
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            None
+        }
+    }
+}
