@@ -1,1 +1,33 @@
-fn main() {}
+//! `switchboard`: the server and its command-line tools.
+
+mod api;
+mod bench;
+mod cli;
+mod config;
+mod first_start;
+mod secrets;
+mod server;
+mod time;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Serve(flags) => server::serve(flags).await.map(|()| ExitCode::SUCCESS),
+        cli::Command::Validate(args) => validate::run(&args),
+        cli::Command::Version => {
+            println!("switchboard {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
+}

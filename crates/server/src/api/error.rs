@@ -1,0 +1,111 @@
+//! The API's error shape: `{"error": {"code", "message", "details"?}}` with stable codes. A 500
+//! never shows internals; they are logged.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use switchboard_core::Problem;
+use switchboard_store::StoreError;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code: `unauthorized`, `forbidden`, `not_found`, `store_required`,
+    /// `validation_failed`, `invalid_json`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `conflict`, `internal`.
+    pub code: String,
+    pub message: String,
+    /// `[{pointer, message}]`, or `[{line, column, message}]` for `invalid_json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<Value>>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    /// Problems with the request body, each with its JSON pointer.
+    pub fn validation(message: impl Into<String>, problems: &[Problem]) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message).with_details(json!(problems))
+    }
+
+    pub fn invalid_field(pointer: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::validation(message.clone(), &[Problem { pointer: pointer.into(), message }])
+    }
+
+    pub fn conflict(pointer: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(StatusCode::CONFLICT, "conflict", message.clone()).with_details(json!([{"pointer": pointer, "message": message}]))
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { field, message } => ApiError::conflict(&format!("/{field}"), message),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(details) = self.details {
+            error["details"] = details;
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// Unknown routes.
+pub async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Known routes with another method.
+pub async fn wrong_method() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+}

@@ -1,0 +1,56 @@
+//! The HTTP API (API.md). Each resource has its module with a `router()`; the OpenAPI document is
+//! generated from the handlers' annotations.
+
+mod auth;
+pub mod body;
+mod error;
+mod list;
+mod ops;
+mod stores;
+mod workflows;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::server::Shared;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard", description = "Durable, event-driven workflows for customer engagement. \
+        Store-scoped routes take `Authorization: Bearer <token>` and `StoreId: <store id>` \
+        (a store token may omit StoreId; the admin token must send it)."),
+    modifiers(&BearerAuth),
+    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The routes (state still to be given) and the OpenAPI document describing them.
+pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .merge(stores::router())
+        .merge(workflows::router())
+        .split_for_parts();
+    let router = router
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    (router, doc)
+}

@@ -1,0 +1,74 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "A durable, event-driven workflow engine for customer-engagement automation")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (SQLite in ./switchboard-data by default).
+    Serve(ServeFlags),
+    /// Check workflow definition files offline; exits 1 when any is invalid.
+    Validate(ValidateArgs),
+    /// Print the version.
+    Version,
+    /// Measure the server: starts one on a temporary data dir and loads it over loopback.
+    Bench(BenchArgs),
+}
+
+/// Flags override the environment (`SWITCHBOARD_*`), which overrides the config file.
+#[derive(Args, Default, Clone)]
+pub struct ServeFlags {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Directory for the SQLite file, the master key and the admin token.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` (default: in the data dir) or `postgres://…`.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// A TOML file with settings (same names as the environment variables, lower-case, without the prefix).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Definition files: a workflow, or a Kustomer app with `workflows`. JSON with comments and
+    /// trailing commas is accepted.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Permit literal http:// URLs, as SWITCHBOARD_OUTBOUND_ALLOW_HTTP=true does.
+    #[arg(long)]
+    pub allow_http: bool,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, default_value = "api")]
+    pub scenario: BenchScenario,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds of load after a one-second warm-up.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Run against this database instead of a temporary SQLite file.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum BenchScenario {
+    /// `GET /api/workflows/{id}`: requests/s and latency percentiles.
+    Api,
+}

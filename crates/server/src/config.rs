@@ -1,0 +1,85 @@
+//! Settings: defaults, then a TOML file, then `SWITCHBOARD_*` environment variables, then flags.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::ServeFlags;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `switchboard.db` in the data dir.
+    pub database_url: Option<String>,
+    /// Use this admin token instead of generating one.
+    pub admin_token: Option<String>,
+    /// Base64 of 32 bytes: the key for secrets at rest, instead of the generated file.
+    pub master_key: Option<String>,
+    /// Permit literal `http://` URLs in definitions and outbound calls.
+    pub outbound_allow_http: bool,
+    /// Request body limit in bytes.
+    pub body_limit: usize,
+    /// Log filter (`info`, `switchboard=debug`, …).
+    pub log: String,
+    /// `text` or `json` logs.
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: "./switchboard-data".into(),
+            database_url: None,
+            admin_token: None,
+            master_key: None,
+            outbound_allow_http: false,
+            body_limit: 1024 * 1024,
+            log: "info".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(flags: &ServeFlags) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = &flags.config {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("SWITCHBOARD_"));
+        if let Some(listen) = &flags.listen {
+            figment = figment.merge(("listen", listen));
+        }
+        if let Some(dir) = &flags.data_dir {
+            figment = figment.merge(("data_dir", dir));
+        }
+        if let Some(url) = &flags.database_url {
+            figment = figment.merge(("database_url", url));
+        }
+        let settings: Settings = figment.extract().context("invalid settings")?;
+        if settings.body_limit == 0 {
+            bail!("body_limit must be at least 1 byte");
+        }
+        if !matches!(settings.log_format.as_str(), "text" | "json") {
+            bail!("log_format must be 'text' or 'json', not '{}'", settings.log_format);
+        }
+        Ok(settings)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("switchboard.db").display()))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url().starts_with("postgres")
+    }
+}

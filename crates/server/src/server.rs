@@ -1,0 +1,105 @@
+//! The running server: shared state, startup, the `listening on` line, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use switchboard_core::workflow::Options;
+use switchboard_store::Store;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeFlags;
+use crate::config::Settings;
+use crate::first_start::{self, Boot};
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// Hash of the admin token given in the environment, if any.
+    pub admin_hash: Option<String>,
+    /// What workflow validation accepts (e.g. plain-http URLs).
+    pub validation: Options,
+    pub metrics: PrometheusHandle,
+    /// The generated OpenAPI document, serialised once.
+    pub openapi: String,
+}
+
+pub type Shared = Arc<AppState>;
+
+pub async fn serve(flags: ServeFlags) -> anyhow::Result<()> {
+    let settings = Settings::load(&flags)?;
+    init_tracing(&settings);
+    let boot = first_start::prepare(&settings).await?;
+    let server = Server::bind(&settings, boot).await?;
+    println!("listening on http://{}", server.addr);
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    tracing::info!(addr = %server.addr, backend = server.backend, "ready");
+    server.run(shutdown_signal()).await
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    backend: &'static str,
+    listener: TcpListener,
+    app: axum::Router,
+}
+
+impl Server {
+    pub async fn bind(settings: &Settings, boot: Boot) -> anyhow::Result<Server> {
+        let (routes, doc) = crate::api::routes(settings.body_limit);
+        let backend = boot.store.backend();
+        let state = AppState {
+            store: boot.store,
+            admin_hash: boot.admin_hash,
+            validation: Options { allow_http: settings.outbound_allow_http },
+            metrics: metrics_handle(),
+            openapi: doc.to_json().context("serialise the OpenAPI document")?,
+        };
+        let listener = TcpListener::bind(&settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        Ok(Server { addr, backend, listener, app: routes.with_state(Arc::new(state)) })
+    }
+
+    /// Serves until `stop` completes, then finishes the requests in flight.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.app).with_graceful_shutdown(stop).await.context("server failed")
+    }
+}
+
+/// The process-wide Prometheus recorder, with the contract's metrics registered from the start.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new().install_recorder().expect("install the metrics recorder");
+            for name in [
+                "switchboard_events_accepted_total",
+                "switchboard_runs_started_total",
+                "switchboard_runs_completed_total",
+                "switchboard_runs_failed_total",
+            ] {
+                metrics::counter!(name).absolute(0);
+            }
+            metrics::gauge!("switchboard_runs_waiting").set(0.0);
+            handle
+        })
+        .clone()
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if settings.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
