@@ -1,0 +1,4 @@
+mod auth;
+mod ops;
+mod stores;
+mod workflows;

@@ -1,0 +1,124 @@
+//! Starts and stops servers for tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+pub const ADMIN: &str = "sba_test-admin-token";
+pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    child: Child,
+    /// Kept so the data dir lives as long as the server.
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = serve_command(dir.path());
+        cmd.env("SWITCHBOARD_ADMIN_TOKEN", ADMIN);
+        if let Backend::Postgres = backend {
+            cmd.env("SWITCHBOARD_DATABASE_URL", testkit::pg_cluster().create_database()).env("SWITCHBOARD_MASTER_KEY", MASTER_KEY);
+        }
+        let (child, base) = spawn(cmd).unwrap_or_else(|e| panic!("server did not start: {e}"));
+        TestServer { base, client: reqwest::Client::new(), child, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the admin token acting on store `default`.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.as_token(ADMIN, method, path).header("StoreId", "st_default")
+    }
+
+    pub fn as_token(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).header("Authorization", format!("Bearer {token}"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `switchboard serve` on port 0 with a data dir, environment cleared of `SWITCHBOARD_*`.
+pub fn serve_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("SWITCHBOARD_LOG", "warn");
+    cmd
+}
+
+/// Spawns a server and waits for its `listening on http://ADDR` line. On failure, says what it printed.
+pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).map_err(|e| e.to_string())?;
+    match line.trim().strip_prefix("listening on ") {
+        Some(base) => Ok((child, base.to_owned())),
+        None => {
+            let status = child.wait().map_err(|e| e.to_string())?;
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).ok();
+            Err(format!("{status}: {line}{err}"))
+        }
+    }
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/seeds").join(name)
+}
+
+/// A seed fixture as strict JSON (comments and trailing commas removed).
+pub fn fixture(name: &str) -> Value {
+    switchboard_core::jsonc::parse(&std::fs::read_to_string(fixture_path(name)).unwrap()).unwrap()
+}
+
+/// Sends and returns status and JSON body.
+pub async fn send(req: RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.expect("request sent");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")) };
+    (status, body)
+}
+
+/// Runs each listed case against both backends.
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(crate::harness::TestServer::start(crate::harness::Backend::Sqlite).await).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(crate::harness::TestServer::start(crate::harness::Backend::Postgres).await).await;
+            })*
+        }
+    };
+}
+pub(crate) use both_backends;

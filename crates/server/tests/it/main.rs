@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `switchboard` binary on a free loopback port, over real HTTP. One test
+//! binary (each file here is a module) so the server is linked once. API cases run against both
+//! backends: `sqlite::case` and `postgres::case`.
+
+mod harness;
+
+mod api;
+mod cli;
+mod first_start;
