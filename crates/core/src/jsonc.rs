@@ -31,7 +31,9 @@ pub fn strip(text: &str) -> String {
                 }
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let end = text[i + 2..].find("*/").map_or(bytes.len(), |p| i + 2 + p + 2);
+                let end = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |p| i + 2 + p + 2);
                 for b in &mut out[i..end] {
                     if *b != b'\n' {
                         *b = b' ';
@@ -68,7 +70,10 @@ mod tests {
     #[test]
     fn comments_and_trailing_commas_are_accepted() {
         let text = "{\n // note\n \"a\": [1, 2,], /* b */ \"s\": \"x // not a comment, ]\",\n}";
-        assert_eq!(parse(text).unwrap(), json!({"a": [1, 2], "s": "x // not a comment, ]"}));
+        assert_eq!(
+            parse(text).unwrap(),
+            json!({"a": [1, 2], "s": "x // not a comment, ]"})
+        );
     }
 
     #[test]

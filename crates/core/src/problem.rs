@@ -19,11 +19,17 @@ pub struct Report {
 
 impl Report {
     pub fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(Problem { pointer: pointer.into(), message: message.into() });
+        self.errors.push(Problem {
+            pointer: pointer.into(),
+            message: message.into(),
+        });
     }
 
     pub fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Problem { pointer: pointer.into(), message: message.into() });
+        self.warnings.push(Problem {
+            pointer: pointer.into(),
+            message: message.into(),
+        });
     }
 
     pub fn is_valid(&self) -> bool {
@@ -33,8 +39,10 @@ impl Report {
     /// Groups problems by array position (`/steps/2/…` before `/steps/10/…`), keeping the order
     /// they were found in — which follows the document — everywhere else.
     pub fn sort(&mut self) {
-        self.errors.sort_by(|a, b| index_order(&a.pointer, &b.pointer));
-        self.warnings.sort_by(|a, b| index_order(&a.pointer, &b.pointer));
+        self.errors
+            .sort_by(|a, b| index_order(&a.pointer, &b.pointer));
+        self.warnings
+            .sort_by(|a, b| index_order(&a.pointer, &b.pointer));
     }
 }
 
@@ -81,6 +89,9 @@ mod tests {
         r.error("/steps/9/config", "z");
         r.sort();
         let order: Vec<_> = r.errors.iter().map(|p| p.pointer.as_str()).collect();
-        assert_eq!(order, ["/name", "/steps/9/type", "/steps/9/config", "/steps/10/id"]);
+        assert_eq!(
+            order,
+            ["/name", "/steps/9/type", "/steps/9/config", "/steps/10/id"]
+        );
     }
 }

@@ -9,7 +9,15 @@ use serde_json::Value;
 
 /// The roots a template can see (`error` only in Kustomer `errorCases` conditions); a plain path
 /// must start with one of them.
-pub const ROOTS: [&str; 7] = ["trigger", "state", "variables", "steps", "store", "context", "error"];
+pub const ROOTS: [&str; 7] = [
+    "trigger",
+    "state",
+    "variables",
+    "steps",
+    "store",
+    "context",
+    "error",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -93,7 +101,10 @@ impl Template {
         if !text.is_empty() {
             parts.push(Part::Text(text));
         }
-        Ok(Template { source: source.to_owned(), parts })
+        Ok(Template {
+            source: source.to_owned(),
+            parts,
+        })
     }
 
     /// The single expression when the whole string is exactly one `{{expr}}`: its value keeps its
@@ -183,20 +194,22 @@ impl Path {
                 let end = r.find(']')?;
                 let inner = &r[..end];
                 rest = &r[end + 1..];
-                segments.push(if let Some(q) = inner.chars().next().filter(|c| *c == '\'' || *c == '"') {
-                    let key = inner.strip_prefix(q)?.strip_suffix(q)?;
-                    if key.contains([q, '\\']) {
+                segments.push(
+                    if let Some(q) = inner.chars().next().filter(|c| *c == '\'' || *c == '"') {
+                        let key = inner.strip_prefix(q)?.strip_suffix(q)?;
+                        if key.contains([q, '\\']) {
+                            return None;
+                        }
+                        Segment::Key(key.to_owned())
+                    } else if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
+                        if inner.len() > 1 && inner.starts_with('0') {
+                            return None; // `a[01]` is `a["1"]` in JS only by accident; leave it to JS
+                        }
+                        Segment::Index(inner.parse().ok()?)
+                    } else {
                         return None;
-                    }
-                    Segment::Key(key.to_owned())
-                } else if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
-                    if inner.len() > 1 && inner.starts_with('0') {
-                        return None; // `a[01]` is `a["1"]` in JS only by accident; leave it to JS
-                    }
-                    Segment::Index(inner.parse().ok()?)
-                } else {
-                    return None;
-                });
+                    },
+                );
             } else {
                 return None;
             }
@@ -216,12 +229,23 @@ impl Path {
             current = match (seg, &current) {
                 (Segment::Key(k), Value::Object(map)) => map.get(k).cloned().unwrap_or(Value::Null),
                 (Segment::Key(k), Value::Array(a)) if k == "length" => a.len().into(),
-                (Segment::Key(k), Value::String(s)) if k == "length" => s.encode_utf16().count().into(),
-                (Segment::Key(k), Value::Array(a)) => k.parse::<usize>().ok().and_then(|i| a.get(i)).cloned().unwrap_or(Value::Null),
+                (Segment::Key(k), Value::String(s)) if k == "length" => {
+                    s.encode_utf16().count().into()
+                }
+                (Segment::Key(k), Value::Array(a)) => k
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| a.get(i))
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 (Segment::Index(i), Value::Array(a)) => a.get(*i).cloned().unwrap_or(Value::Null),
-                (Segment::Index(i), Value::Object(map)) => map.get(&i.to_string()).cloned().unwrap_or(Value::Null),
+                (Segment::Index(i), Value::Object(map)) => {
+                    map.get(&i.to_string()).cloned().unwrap_or(Value::Null)
+                }
                 (Segment::Index(i), Value::String(s)) => utf16_unit(s, *i),
-                (Segment::Key(k), Value::String(s)) => k.parse::<usize>().map_or(Value::Null, |i| utf16_unit(s, i)),
+                (Segment::Key(k), Value::String(s)) => {
+                    k.parse::<usize>().map_or(Value::Null, |i| utf16_unit(s, i))
+                }
                 _ => Value::Null,
             };
         }
@@ -230,9 +254,9 @@ impl Path {
 }
 
 fn utf16_unit(s: &str, i: usize) -> Value {
-    s.encode_utf16()
-        .nth(i)
-        .map_or(Value::Null, |u| Value::String(String::from_utf16_lossy(&[u])))
+    s.encode_utf16().nth(i).map_or(Value::Null, |u| {
+        Value::String(String::from_utf16_lossy(&[u]))
+    })
 }
 
 fn take_identifier(rest: &mut &str) -> Option<String> {
@@ -267,9 +291,20 @@ mod tests {
         assert_eq!(p.root, "trigger");
         assert_eq!(
             p.segments,
-            [Segment::Key("items".into()), Segment::Index(0), Segment::Key("sku-x".into()), Segment::Key("length".into())]
+            [
+                Segment::Key("items".into()),
+                Segment::Index(0),
+                Segment::Key("sku-x".into()),
+                Segment::Key("length".into())
+            ]
         );
-        for js in ["trigger.fullName.split(' ')[0]", "a.b", "trigger.x + 1", "trigger[i]", "Math.PI"] {
+        for js in [
+            "trigger.fullName.split(' ')[0]",
+            "a.b",
+            "trigger.x + 1",
+            "trigger[i]",
+            "Math.PI",
+        ] {
             assert!(matches!(Expr::parse(js), Expr::Js(_)), "{js}");
         }
     }
@@ -287,26 +322,46 @@ mod tests {
     #[test]
     fn braces_and_strings_inside_expressions() {
         let t = Template::compile("{{ ({a: {b: '}}'}}).a.b }} end").unwrap();
-        assert_eq!(t.parts[0], Part::Expr(Expr::Js("({a: {b: '}}'}}).a.b".into())));
+        assert_eq!(
+            t.parts[0],
+            Part::Expr(Expr::Js("({a: {b: '}}'}}).a.b".into()))
+        );
     }
 
     #[test]
     fn delimiter_errors_name_the_position() {
-        assert_eq!(Template::compile("Hi {{trigger.name"), Err(TemplateError::Unclosed(3)));
+        assert_eq!(
+            Template::compile("Hi {{trigger.name"),
+            Err(TemplateError::Unclosed(3))
+        );
         assert_eq!(Template::compile("Hi {{  }}"), Err(TemplateError::Empty(3)));
-        assert_eq!(Template::compile("a }} b"), Err(TemplateError::UnexpectedClose(2)));
-        assert_eq!(Template::compile("{{a}} }}"), Err(TemplateError::UnexpectedClose(6)));
+        assert_eq!(
+            Template::compile("a }} b"),
+            Err(TemplateError::UnexpectedClose(2))
+        );
+        assert_eq!(
+            Template::compile("{{a}} }}"),
+            Err(TemplateError::UnexpectedClose(6))
+        );
     }
 
     #[test]
     fn lookup_matches_javascript() {
-        let roots = json!({"trigger": {"items": [{"sku": "a"}, 2], "name": "Zoë 😀", "o": {"length": 7}}});
+        let roots =
+            json!({"trigger": {"items": [{"sku": "a"}, 2], "name": "Zoë 😀", "o": {"length": 7}}});
         assert_eq!(path("trigger.items.length").lookup(&roots), json!(2));
         assert_eq!(path("trigger.items[0].sku").lookup(&roots), json!("a"));
-        assert_eq!(path("trigger.name.length").lookup(&roots), json!(6), "UTF-16 units, like JS");
+        assert_eq!(
+            path("trigger.name.length").lookup(&roots),
+            json!(6),
+            "UTF-16 units, like JS"
+        );
         assert_eq!(path("trigger.name[0]").lookup(&roots), json!("Z"));
         assert_eq!(path("trigger.o.length").lookup(&roots), json!(7));
-        assert_eq!(path("trigger.missing.deeper[3]").lookup(&roots), Value::Null);
+        assert_eq!(
+            path("trigger.missing.deeper[3]").lookup(&roots),
+            Value::Null
+        );
         assert_eq!(path("state.x").lookup(&roots), Value::Null);
     }
 }

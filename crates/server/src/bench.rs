@@ -21,7 +21,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         data_dir: dir.path().to_owned(),
         database_url: args.database_url.clone(),
         admin_token: Some(admin.clone()),
-        master_key: args.database_url.as_ref().map(|_| std::env::var("SWITCHBOARD_MASTER_KEY")).transpose().context("SWITCHBOARD_MASTER_KEY is needed with --database-url")?,
+        master_key: args
+            .database_url
+            .as_ref()
+            .map(|_| std::env::var("SWITCHBOARD_MASTER_KEY"))
+            .transpose()
+            .context("SWITCHBOARD_MASTER_KEY is needed with --database-url")?,
         ..Settings::default()
     };
     let boot = crate::first_start::prepare(&settings).await?;
@@ -33,7 +38,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     }));
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
     let auth = format!("Bearer {admin}");
     let created: Value = client
         .post(format!("{base}/api/workflows"))
@@ -45,7 +52,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let id = created["id"].as_str().context("the bench workflow was not created")?.to_owned();
+    let id = created["id"]
+        .as_str()
+        .context("the bench workflow was not created")?
+        .to_owned();
     let url = format!("{base}/api/workflows/{id}");
 
     let BenchScenario::Api = args.scenario;
@@ -63,7 +73,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     if sent.duration_since(start) >= warmup + measure {
                         break;
                     }
-                    let ok = match client.get(&url).header("Authorization", &auth).header("StoreId", DEFAULT_STORE_ID).send().await {
+                    let ok = match client
+                        .get(&url)
+                        .header("Authorization", &auth)
+                        .header("StoreId", DEFAULT_STORE_ID)
+                        .send()
+                        .await
+                    {
                         Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                         Err(_) => false,
                     };
@@ -92,11 +108,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("no request succeeded ({errors} errors)");
     }
     latencies.sort_unstable();
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    let pct =
+        |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
     println!("scenario     GET /api/workflows/{{id}} (auth + store lookup + workflow read)");
-    println!("backend      {backend}    concurrency {}    measured {}s after 1s warm-up", args.concurrency, measure.as_secs());
+    println!(
+        "backend      {backend}    concurrency {}    measured {}s after 1s warm-up",
+        args.concurrency,
+        measure.as_secs()
+    );
     println!("requests     {}    errors {errors}", latencies.len());
-    println!("throughput   {:.0} requests/s", latencies.len() as f64 / measure.as_secs_f64());
-    println!("latency ms   p50 {:.2}    p90 {:.2}    p99 {:.2}    max {:.2}", pct(0.50), pct(0.90), pct(0.99), pct(1.0));
+    println!(
+        "throughput   {:.0} requests/s",
+        latencies.len() as f64 / measure.as_secs_f64()
+    );
+    println!(
+        "latency ms   p50 {:.2}    p90 {:.2}    p99 {:.2}    max {:.2}",
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(1.0)
+    );
     Ok(())
 }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "A durable, event-driven workflow engine for customer-engagement automation")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A durable, event-driven workflow engine for customer-engagement automation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

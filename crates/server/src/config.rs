@@ -70,13 +70,21 @@ impl Settings {
             bail!("body_limit must be at least 1 byte");
         }
         if !matches!(settings.log_format.as_str(), "text" | "json") {
-            bail!("log_format must be 'text' or 'json', not '{}'", settings.log_format);
+            bail!(
+                "log_format must be 'text' or 'json', not '{}'",
+                settings.log_format
+            );
         }
         Ok(settings)
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("switchboard.db").display()))
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("switchboard.db").display()
+            )
+        })
     }
 
     pub fn is_postgres(&self) -> bool {

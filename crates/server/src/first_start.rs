@@ -36,16 +36,27 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Boot> {
         .create(dir)
         .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
     let url = settings.database_url();
-    let store = switchboard_store::open(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    let store = switchboard_store::open(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
 
     let key = master_key(settings)?;
-    let check = hex::encode(Sha256::digest([b"switchboard master key check:".as_slice(), &key].concat()));
+    let check = hex::encode(Sha256::digest(
+        [b"switchboard master key check:".as_slice(), &key].concat(),
+    ));
     if store.init_meta("master_key_check", &check).await? != check {
-        bail!("this database was set up with another master key: give the original one (SWITCHBOARD_MASTER_KEY or {})", dir.join(KEY_FILE).display());
+        bail!(
+            "this database was set up with another master key: give the original one (SWITCHBOARD_MASTER_KEY or {})",
+            dir.join(KEY_FILE).display()
+        );
     }
 
     if store.get_store(DEFAULT_STORE_ID).await?.is_none() {
-        let default = NewStore { id: DEFAULT_STORE_ID.into(), name: "default".into(), now: now_ms() };
+        let default = NewStore {
+            id: DEFAULT_STORE_ID.into(),
+            name: "default".into(),
+            now: now_ms(),
+        };
         match store.create_store(default, None).await {
             Ok(_) | Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -67,7 +78,13 @@ async fn first_admin_token(store: &dyn Store, dir: &Path, listen: &str) -> anyho
     }
     let token = new_token("sba");
     store
-        .create_token(NewToken { id, store_id: None, name: Some("admin".into()), hash: hash_token(&token), now: now_ms() })
+        .create_token(NewToken {
+            id,
+            store_id: None,
+            name: Some("admin".into()),
+            hash: hash_token(&token),
+            now: now_ms(),
+        })
         .await?;
     let path = dir.join(TOKEN_FILE);
     write_private(&path, token.as_bytes())?;
@@ -82,19 +99,29 @@ async fn first_admin_token(store: &dyn Store, dir: &Path, listen: &str) -> anyho
 fn master_key(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     let b64 = base64::engine::general_purpose::STANDARD;
     if let Some(given) = &settings.master_key {
-        let key = b64.decode(given.trim()).context("SWITCHBOARD_MASTER_KEY is not base64")?;
+        let key = b64
+            .decode(given.trim())
+            .context("SWITCHBOARD_MASTER_KEY is not base64")?;
         if key.len() != 32 {
-            bail!("SWITCHBOARD_MASTER_KEY must be 32 bytes (base64), not {}", key.len());
+            bail!(
+                "SWITCHBOARD_MASTER_KEY must be 32 bytes (base64), not {}",
+                key.len()
+            );
         }
         return Ok(key);
     }
     if settings.is_postgres() {
-        bail!("SWITCHBOARD_MASTER_KEY is required with PostgreSQL: every node must use the same key (e.g. `openssl rand -base64 32`)");
+        bail!(
+            "SWITCHBOARD_MASTER_KEY is required with PostgreSQL: every node must use the same key (e.g. `openssl rand -base64 32`)"
+        );
     }
     let path = settings.data_dir.join(KEY_FILE);
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        return b64.decode(text.trim()).with_context(|| format!("{} is not base64", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return b64
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()));
     }
     let key = random_bytes::<32>();
     write_private(&path, b64.encode(key).as_bytes())?;
@@ -131,7 +158,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(super::redact("sqlite://./x.db"), "sqlite://./x.db");
     }
 }

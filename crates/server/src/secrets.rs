@@ -5,7 +5,10 @@ use sha2::{Digest, Sha256};
 
 /// A new token: a readable prefix (so secret scanners recognise it) and 32 random bytes.
 pub fn new_token(prefix: &str) -> String {
-    format!("{prefix}_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+    format!(
+        "{prefix}_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
 }
 
 pub fn hash_token(token: &str) -> String {

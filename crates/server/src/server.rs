@@ -53,18 +53,33 @@ impl Server {
         let state = AppState {
             store: boot.store,
             admin_hash: boot.admin_hash,
-            validation: Options { allow_http: settings.outbound_allow_http },
+            validation: Options {
+                allow_http: settings.outbound_allow_http,
+            },
             metrics: metrics_handle(),
             openapi: doc.to_json().context("serialise the OpenAPI document")?,
         };
-        let listener = TcpListener::bind(&settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Server { addr, backend, listener, app: routes.with_state(Arc::new(state)) })
+        Ok(Server {
+            addr,
+            backend,
+            listener,
+            app: routes.with_state(Arc::new(state)),
+        })
     }
 
     /// Serves until `stop` completes, then finishes the requests in flight.
-    pub async fn run(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.app).with_graceful_shutdown(stop).await.context("server failed")
+    pub async fn run(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(stop)
+            .await
+            .context("server failed")
     }
 }
 
@@ -73,7 +88,9 @@ fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new().install_recorder().expect("install the metrics recorder");
+            let handle = PrometheusBuilder::new()
+                .install_recorder()
+                .expect("install the metrics recorder");
             for name in [
                 "switchboard_events_accepted_total",
                 "switchboard_runs_started_total",
@@ -89,14 +106,22 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if settings.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if settings.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install the SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install the SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},

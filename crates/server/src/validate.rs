@@ -10,7 +10,10 @@ use switchboard_core::{Problem, jsonc, problem::child};
 use crate::cli::ValidateArgs;
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let options = Options { allow_http: args.allow_http || std::env::var("SWITCHBOARD_OUTBOUND_ALLOW_HTTP").is_ok_and(|v| v == "true") };
+    let options = Options {
+        allow_http: args.allow_http
+            || std::env::var("SWITCHBOARD_OUTBOUND_ALLOW_HTTP").is_ok_and(|v| v == "true"),
+    };
     let mut all_valid = true;
     for file in &args.files {
         let name = file.display();
@@ -25,15 +28,27 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         let value = match jsonc::parse(&text) {
             Ok(v) => v,
             Err(e) => {
-                println!("{name}: invalid JSON at line {}, column {}: {e}", e.line(), e.column());
+                println!(
+                    "{name}: invalid JSON at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                );
                 all_valid = false;
                 continue;
             }
         };
         let outcome = check(&value, &options);
         all_valid &= outcome.errors.is_empty();
-        let verdict = if outcome.errors.is_empty() { "valid" } else { "invalid" };
-        println!("{name}: {verdict} ({} errors, {} warnings)", outcome.errors.len(), outcome.warnings.len());
+        let verdict = if outcome.errors.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        };
+        println!(
+            "{name}: {verdict} ({} errors, {} warnings)",
+            outcome.errors.len(),
+            outcome.warnings.len()
+        );
         for p in &outcome.errors {
             println!("  error   {}: {}", display_pointer(&p.pointer), p.message);
         }
@@ -46,10 +61,17 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 ReferenceKind::WebhookId => format!("saved webhook id '{}'", r.key),
                 ReferenceKind::Workflow => format!("workflow id '{}'", r.key),
             };
-            println!("  skipped {}: {what} exists only on a server; checked when the workflow is saved", display_pointer(&r.pointer));
+            println!(
+                "  skipped {}: {what} exists only on a server; checked when the workflow is saved",
+                display_pointer(&r.pointer)
+            );
         }
     }
-    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[derive(Default)]
@@ -76,11 +98,20 @@ fn check(value: &Value, options: &Options) -> Outcome {
 
 fn add(out: &mut Outcome, def: &Value, options: &Options, prefix: &str) {
     let compiled = switchboard_steps::compile(def, options);
-    let at = |p: Problem| Problem { pointer: format!("{prefix}{}", p.pointer), message: p.message };
-    out.errors.extend(compiled.report.errors.into_iter().map(at));
-    out.warnings.extend(compiled.report.warnings.into_iter().map(at));
+    let at = |p: Problem| Problem {
+        pointer: format!("{prefix}{}", p.pointer),
+        message: p.message,
+    };
+    out.errors
+        .extend(compiled.report.errors.into_iter().map(at));
+    out.warnings
+        .extend(compiled.report.warnings.into_iter().map(at));
     if let Some(wf) = compiled.workflow {
-        out.skipped.extend(wf.references.into_iter().map(|r| Reference { pointer: format!("{prefix}{}", r.pointer), ..r }));
+        out.skipped
+            .extend(wf.references.into_iter().map(|r| Reference {
+                pointer: format!("{prefix}{}", r.pointer),
+                ..r
+            }));
     }
 }
 

@@ -66,11 +66,20 @@ pub(crate) fn exactly_one<'k>(f: &mut Fields<'_, '_>, keys: &[&'k str]) -> Optio
         [one] => Some(one),
         [] => {
             let at = f.at().to_owned();
-            f.ctx.report.error(at, format!("give one of {}", switchboard_core::workflow::quoted(keys)));
+            f.ctx.report.error(
+                at,
+                format!("give one of {}", switchboard_core::workflow::quoted(keys)),
+            );
             None
         }
         [_, second, ..] => {
-            f.error(second, format!("give only one of {}", switchboard_core::workflow::quoted(keys)));
+            f.error(
+                second,
+                format!(
+                    "give only one of {}",
+                    switchboard_core::workflow::quoted(keys)
+                ),
+            );
             None
         }
     }

@@ -11,7 +11,7 @@ pub const BODY_FORMATS: [&str; 4] = ["json", "xml", "text", "form"];
 pub enum Config {
     /// A saved webhook, with `params` in scope for its templates.
     Saved { webhook: SavedRef, params: Option<TValue> },
-    Inline(Request),
+    Inline(Box<Request>),
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     let body = f.raw("body", OPTIONAL).and_then(|b| parse_body(b, f));
     let timeout_ms = f.integer("timeoutMs", OPTIONAL, 1, 300_000);
     let accept_statuses = f.raw("acceptStatuses", OPTIONAL).and_then(|v| parse_statuses(v, f));
-    Some(Config::Inline(Request {
+    Some(Config::Inline(Box::new(Request {
         method,
         url: url?,
         params,
@@ -82,7 +82,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
         body,
         timeout_ms,
         accept_statuses,
-    }))
+    })))
 }
 
 fn parse_body(value: &Value, f: &mut Fields<'_, '_>) -> Option<Body> {

@@ -6,7 +6,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub enum StoreError {
     /// A uniqueness rule: `field` names what is taken (e.g. `name`).
     #[error("{message}")]
-    Conflict { field: &'static str, message: String },
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
     #[error("database configuration: {0}")]
     Config(String),
     #[error("database error: {0}")]

@@ -46,25 +46,54 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a workflow at version 1. A name used by another live workflow of the store → conflict.
     async fn create_workflow(&self, workflow: NewWorkflow) -> Result<WorkflowRecord>;
     /// Replaces the definition, making version + 1. `None` when there is no such live workflow.
-    async fn update_workflow(&self, store_id: &str, id: &str, update: WorkflowUpdate) -> Result<Option<WorkflowRecord>>;
+    async fn update_workflow(
+        &self,
+        store_id: &str,
+        id: &str,
+        update: WorkflowUpdate,
+    ) -> Result<Option<WorkflowRecord>>;
     /// Turns the workflow on or off without a new version.
-    async fn set_workflow_active(&self, store_id: &str, id: &str, active: bool, now: i64) -> Result<Option<WorkflowRecord>>;
+    async fn set_workflow_active(
+        &self,
+        store_id: &str,
+        id: &str,
+        active: bool,
+        now: i64,
+    ) -> Result<Option<WorkflowRecord>>;
     /// Soft delete: history and versions stay; the name is free again.
     async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool>;
     async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>>;
-    async fn list_workflows(&self, store_id: &str, page: &PageRequest) -> Result<Page<WorkflowRecord>>;
+    async fn list_workflows(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRecord>>;
     /// `None` when there is no such live workflow.
-    async fn list_versions(&self, store_id: &str, id: &str, page: &PageRequest) -> Result<Option<Page<VersionRecord>>>;
-    async fn get_version(&self, store_id: &str, id: &str, version: i64) -> Result<Option<VersionRecord>>;
+    async fn list_versions(
+        &self,
+        store_id: &str,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Option<Page<VersionRecord>>>;
+    async fn get_version(
+        &self,
+        store_id: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<VersionRecord>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` or `postgres://…`, applying migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url).await?))
     } else {
-        Err(StoreError::Config(format!("unsupported database URL '{url}': use sqlite://PATH or postgres://…")))
+        Err(StoreError::Config(format!(
+            "unsupported database URL '{url}': use sqlite://PATH or postgres://…"
+        )))
     }
 }

@@ -53,11 +53,21 @@ mod suite {
     use super::*;
 
     fn store(id: &str, name: &str) -> NewStore {
-        NewStore { id: id.into(), name: name.into(), now: 1_000 }
+        NewStore {
+            id: id.into(),
+            name: name.into(),
+            now: 1_000,
+        }
     }
 
     fn token(id: &str, store_id: Option<&str>, hash: &str) -> NewToken {
-        NewToken { id: id.into(), store_id: store_id.map(Into::into), name: None, hash: hash.into(), now: 1_000 }
+        NewToken {
+            id: id.into(),
+            store_id: store_id.map(Into::into),
+            name: None,
+            hash: hash.into(),
+            now: 1_000,
+        }
     }
 
     fn content(name: &str) -> WorkflowContent {
@@ -73,7 +83,13 @@ mod suite {
     }
 
     fn workflow(id: &str, store_id: &str, name: &str) -> NewWorkflow {
-        NewWorkflow { id: id.into(), store_id: store_id.into(), active: true, content: content(name), now: 2_000 }
+        NewWorkflow {
+            id: id.into(),
+            store_id: store_id.into(),
+            active: true,
+            content: content(name),
+            now: 2_000,
+        }
     }
 
     async fn with_store(s: &Arc<dyn Store>, id: &str) {
@@ -89,17 +105,46 @@ mod suite {
     }
 
     pub async fn stores_and_tokens(s: Arc<dyn Store>) {
-        let created = s.create_store(store("st_a", "Alpha"), Some(token("tok_a", Some("st_a"), "hash-a"))).await.unwrap();
-        assert_eq!(created, StoreRecord { id: "st_a".into(), name: "Alpha".into(), created_at: 1_000 });
+        let created = s
+            .create_store(
+                store("st_a", "Alpha"),
+                Some(token("tok_a", Some("st_a"), "hash-a")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            created,
+            StoreRecord {
+                id: "st_a".into(),
+                name: "Alpha".into(),
+                created_at: 1_000
+            }
+        );
         assert_eq!(s.get_store("st_a").await.unwrap(), Some(created));
         assert_eq!(s.get_store("st_nope").await.unwrap(), None);
         let found = s.token_by_hash("hash-a").await.unwrap().unwrap();
-        assert_eq!((found.id.as_str(), found.store_id.as_deref(), found.is_admin()), ("tok_a", Some("st_a"), false));
-        let admin = s.create_token(token("tok_admin", None, "hash-admin")).await.unwrap();
+        assert_eq!(
+            (
+                found.id.as_str(),
+                found.store_id.as_deref(),
+                found.is_admin()
+            ),
+            ("tok_a", Some("st_a"), false)
+        );
+        let admin = s
+            .create_token(token("tok_admin", None, "hash-admin"))
+            .await
+            .unwrap();
         assert!(admin.is_admin());
-        assert!(matches!(s.create_token(token("tok_x", None, "hash-a")).await, Err(StoreError::Conflict { .. })));
+        assert!(matches!(
+            s.create_token(token("tok_x", None, "hash-a")).await,
+            Err(StoreError::Conflict { .. })
+        ));
         with_store(&s, "st_b").await;
-        assert!(!s.delete_token("st_b", "tok_a").await.unwrap(), "another store's token is not deleted");
+        assert!(
+            !s.delete_token("st_b", "tok_a").await.unwrap(),
+            "another store's token is not deleted"
+        );
         assert!(s.delete_token("st_a", "tok_a").await.unwrap());
         assert_eq!(s.token_by_hash("hash-a").await.unwrap(), None);
     }
@@ -107,86 +152,219 @@ mod suite {
     pub async fn store_names_are_unique(s: Arc<dyn Store>) {
         with_store(&s, "st_a").await;
         // The store and its token are one transaction: a conflict leaves no token behind.
-        let err = s.create_store(store("st_b", "st_a"), Some(token("tok_b", Some("st_b"), "hash-b"))).await.unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { field: "name", .. }), "{err:?}");
+        let err = s
+            .create_store(
+                store("st_b", "st_a"),
+                Some(token("tok_b", Some("st_b"), "hash-b")),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { field: "name", .. }),
+            "{err:?}"
+        );
         assert_eq!(s.token_by_hash("hash-b").await.unwrap(), None);
         assert_eq!(s.get_store("st_b").await.unwrap(), None);
     }
 
     pub async fn workflow_versions(s: Arc<dyn Store>) {
         with_store(&s, "st_a").await;
-        let w = s.create_workflow(workflow("wf_1", "st_a", "Lead")).await.unwrap();
-        assert_eq!((w.version, w.active, w.created_at, w.updated_at), (1, true, 2_000, 2_000));
+        let w = s
+            .create_workflow(workflow("wf_1", "st_a", "Lead"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (w.version, w.active, w.created_at, w.updated_at),
+            (1, true, 2_000, 2_000)
+        );
         let got = s.get_workflow("st_a", "wf_1").await.unwrap().unwrap();
         assert_eq!(got, w);
-        assert_eq!(serde_json::to_string(&got.content.definition).unwrap(), r#"{"name":"Lead","z":1,"a":[1,2]}"#, "key order kept");
+        assert_eq!(
+            serde_json::to_string(&got.content.definition).unwrap(),
+            r#"{"name":"Lead","z":1,"a":[1,2]}"#,
+            "key order kept"
+        );
 
         let mut next = content("Lead v2");
         next.definition = json!({"name": "Lead v2"});
-        let u = s.update_workflow("st_a", "wf_1", WorkflowUpdate { content: next, active: None, now: 3_000 }).await.unwrap().unwrap();
-        assert_eq!((u.version, u.active, u.created_at, u.updated_at, u.content.name.as_str()), (2, true, 2_000, 3_000, "Lead v2"));
+        let u = s
+            .update_workflow(
+                "st_a",
+                "wf_1",
+                WorkflowUpdate {
+                    content: next,
+                    active: None,
+                    now: 3_000,
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                u.version,
+                u.active,
+                u.created_at,
+                u.updated_at,
+                u.content.name.as_str()
+            ),
+            (2, true, 2_000, 3_000, "Lead v2")
+        );
 
-        let off = s.set_workflow_active("st_a", "wf_1", false, 4_000).await.unwrap().unwrap();
+        let off = s
+            .set_workflow_active("st_a", "wf_1", false, 4_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((off.version, off.active), (2, false));
 
-        let versions = s.list_versions("st_a", "wf_1", &PageRequest::default()).await.unwrap().unwrap();
+        let versions = s
+            .list_versions("st_a", "wf_1", &PageRequest::default())
+            .await
+            .unwrap()
+            .unwrap();
         let numbers: Vec<i64> = versions.items.iter().map(|v| v.version).collect();
         assert_eq!(numbers, [1, 2]);
-        assert_eq!(s.get_version("st_a", "wf_1", 1).await.unwrap().unwrap().definition["name"], "Lead");
+        assert_eq!(
+            s.get_version("st_a", "wf_1", 1)
+                .await
+                .unwrap()
+                .unwrap()
+                .definition["name"],
+            "Lead"
+        );
         assert_eq!(s.get_version("st_a", "wf_1", 3).await.unwrap(), None);
 
         assert!(s.delete_workflow("st_a", "wf_1", 5_000).await.unwrap());
         assert!(!s.delete_workflow("st_a", "wf_1", 5_000).await.unwrap());
         assert_eq!(s.get_workflow("st_a", "wf_1").await.unwrap(), None);
-        assert_eq!(s.list_versions("st_a", "wf_1", &PageRequest::default()).await.unwrap(), None);
-        let none = WorkflowUpdate { content: content("x"), active: None, now: 6_000 };
+        assert_eq!(
+            s.list_versions("st_a", "wf_1", &PageRequest::default())
+                .await
+                .unwrap(),
+            None
+        );
+        let none = WorkflowUpdate {
+            content: content("x"),
+            active: None,
+            now: 6_000,
+        };
         assert_eq!(s.update_workflow("st_a", "wf_1", none).await.unwrap(), None);
-        assert!(s.list_workflows("st_a", &PageRequest::default()).await.unwrap().items.is_empty());
+        assert!(
+            s.list_workflows("st_a", &PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
     }
 
     pub async fn workflow_names_are_unique_among_live_workflows(s: Arc<dyn Store>) {
         with_store(&s, "st_a").await;
         with_store(&s, "st_b").await;
-        s.create_workflow(workflow("wf_1", "st_a", "Same")).await.unwrap();
-        s.create_workflow(workflow("wf_2", "st_b", "Same")).await.expect("names are per store");
-        let dup = s.create_workflow(workflow("wf_3", "st_a", "Same")).await.unwrap_err();
-        assert!(matches!(dup, StoreError::Conflict { field: "name", .. }), "{dup:?}");
+        s.create_workflow(workflow("wf_1", "st_a", "Same"))
+            .await
+            .unwrap();
+        s.create_workflow(workflow("wf_2", "st_b", "Same"))
+            .await
+            .expect("names are per store");
+        let dup = s
+            .create_workflow(workflow("wf_3", "st_a", "Same"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(dup, StoreError::Conflict { field: "name", .. }),
+            "{dup:?}"
+        );
         assert_eq!(s.get_workflow("st_a", "wf_3").await.unwrap(), None);
 
-        s.create_workflow(workflow("wf_4", "st_a", "Other")).await.unwrap();
-        let rename = WorkflowUpdate { content: content("Same"), active: None, now: 3_000 };
-        assert!(matches!(s.update_workflow("st_a", "wf_4", rename).await, Err(StoreError::Conflict { .. })));
+        s.create_workflow(workflow("wf_4", "st_a", "Other"))
+            .await
+            .unwrap();
+        let rename = WorkflowUpdate {
+            content: content("Same"),
+            active: None,
+            now: 3_000,
+        };
+        assert!(matches!(
+            s.update_workflow("st_a", "wf_4", rename).await,
+            Err(StoreError::Conflict { .. })
+        ));
         let unchanged = s.get_workflow("st_a", "wf_4").await.unwrap().unwrap();
-        assert_eq!((unchanged.version, unchanged.content.name.as_str()), (1, "Other"), "a failed update changes nothing");
-        assert_eq!(s.list_versions("st_a", "wf_4", &PageRequest::default()).await.unwrap().unwrap().items.len(), 1);
+        assert_eq!(
+            (unchanged.version, unchanged.content.name.as_str()),
+            (1, "Other"),
+            "a failed update changes nothing"
+        );
+        assert_eq!(
+            s.list_versions("st_a", "wf_4", &PageRequest::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
 
         s.delete_workflow("st_a", "wf_1", 4_000).await.unwrap();
-        s.create_workflow(workflow("wf_5", "st_a", "Same")).await.expect("a deleted workflow's name is free");
+        s.create_workflow(workflow("wf_5", "st_a", "Same"))
+            .await
+            .expect("a deleted workflow's name is free");
     }
 
     pub async fn stores_are_isolated(s: Arc<dyn Store>) {
         with_store(&s, "st_a").await;
         with_store(&s, "st_b").await;
-        s.create_workflow(workflow("wf_1", "st_a", "Mine")).await.unwrap();
+        s.create_workflow(workflow("wf_1", "st_a", "Mine"))
+            .await
+            .unwrap();
         assert_eq!(s.get_workflow("st_b", "wf_1").await.unwrap(), None);
-        assert_eq!(s.list_versions("st_b", "wf_1", &PageRequest::default()).await.unwrap(), None);
+        assert_eq!(
+            s.list_versions("st_b", "wf_1", &PageRequest::default())
+                .await
+                .unwrap(),
+            None
+        );
         assert_eq!(s.get_version("st_b", "wf_1", 1).await.unwrap(), None);
-        let u = WorkflowUpdate { content: content("Stolen"), active: Some(false), now: 3_000 };
+        let u = WorkflowUpdate {
+            content: content("Stolen"),
+            active: Some(false),
+            now: 3_000,
+        };
         assert_eq!(s.update_workflow("st_b", "wf_1", u).await.unwrap(), None);
-        assert_eq!(s.set_workflow_active("st_b", "wf_1", false, 3_000).await.unwrap(), None);
+        assert_eq!(
+            s.set_workflow_active("st_b", "wf_1", false, 3_000)
+                .await
+                .unwrap(),
+            None
+        );
         assert!(!s.delete_workflow("st_b", "wf_1", 3_000).await.unwrap());
-        assert!(s.list_workflows("st_b", &PageRequest::default()).await.unwrap().items.is_empty());
+        assert!(
+            s.list_workflows("st_b", &PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
         let mine = s.get_workflow("st_a", "wf_1").await.unwrap().unwrap();
-        assert_eq!((mine.version, mine.active, mine.content.name.as_str()), (1, true, "Mine"));
+        assert_eq!(
+            (mine.version, mine.active, mine.content.name.as_str()),
+            (1, true, "Mine")
+        );
     }
 
     pub async fn pages_follow_the_cursor(s: Arc<dyn Store>) {
         with_store(&s, "st_a").await;
         for i in 0..5 {
-            s.create_workflow(workflow(&format!("wf_{i}"), "st_a", &format!("W{i}"))).await.unwrap();
+            s.create_workflow(workflow(&format!("wf_{i}"), "st_a", &format!("W{i}")))
+                .await
+                .unwrap();
         }
         let mut seen = Vec::new();
-        let mut page = PageRequest { limit: 2, after: None };
+        let mut page = PageRequest {
+            limit: 2,
+            after: None,
+        };
         loop {
             let p = s.list_workflows("st_a", &page).await.unwrap();
             assert!(p.items.len() <= 2);
@@ -197,7 +375,13 @@ mod suite {
             }
         }
         assert_eq!(seen, ["wf_0", "wf_1", "wf_2", "wf_3", "wf_4"]);
-        let stores = s.list_stores(&PageRequest { limit: 500, after: None }).await.unwrap();
+        let stores = s
+            .list_stores(&PageRequest {
+                limit: 500,
+                after: None,
+            })
+            .await
+            .unwrap();
         assert_eq!((stores.items.len(), stores.next), (1, None));
     }
 
@@ -207,8 +391,15 @@ mod suite {
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let s = s.clone();
-                let name = if i % 4 == 3 { format!("W{}", i - 1) } else { format!("W{i}") };
-                tokio::spawn(async move { s.create_workflow(workflow(&format!("wf_{i:03}"), "st_a", &name)).await })
+                let name = if i % 4 == 3 {
+                    format!("W{}", i - 1)
+                } else {
+                    format!("W{i}")
+                };
+                tokio::spawn(async move {
+                    s.create_workflow(workflow(&format!("wf_{i:03}"), "st_a", &name))
+                        .await
+                })
             })
             .collect();
         let mut ok = 0;
@@ -221,7 +412,16 @@ mod suite {
             }
         }
         assert_eq!((ok, conflicts), (150, 50));
-        let all = s.list_workflows("st_a", &PageRequest { limit: 500, after: None }).await.unwrap();
+        let all = s
+            .list_workflows(
+                "st_a",
+                &PageRequest {
+                    limit: 500,
+                    after: None,
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(all.items.len(), 150);
     }
 }

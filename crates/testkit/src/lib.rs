@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind a loopback port").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a loopback port")
+        .port()
 }
 
 pub struct PgCluster {
@@ -24,31 +27,57 @@ pub struct PgCluster {
 /// started: PostgreSQL tests never skip silently.
 pub fn pg_cluster() -> &'static PgCluster {
     static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| PgCluster::start().unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e}")))
+    CLUSTER.get_or_init(|| {
+        PgCluster::start().unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e}"))
+    })
 }
 
 impl PgCluster {
     fn start() -> Result<PgCluster, String> {
-        let bin = pg_bin_dir().ok_or("initdb not found: install PostgreSQL (Debian: apt-get install postgresql)")?;
+        let bin = pg_bin_dir()
+            .ok_or("initdb not found: install PostgreSQL (Debian: apt-get install postgresql)")?;
         let as_postgres = is_root();
-        let dir = tempfile::Builder::new().prefix("switchboard-pg-").tempdir().map_err(|e| e.to_string())?.keep();
+        let dir = tempfile::Builder::new()
+            .prefix("switchboard-pg-")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
         let data = dir.join("data");
         if as_postgres {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir))?;
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir))?;
         }
         let port = free_port();
         let mut initdb = Self::command(&bin, as_postgres, "initdb");
-        initdb.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
         run(&mut initdb)?;
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
             dir.display()
         );
         let mut start = Self::command(&bin, as_postgres, "pg_ctl");
-        start.arg("-D").arg(&data).args(["-o", &options, "-l"]).arg(dir.join("log")).args(["-w", "start"]);
+        start
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-l"])
+            .arg(dir.join("log"))
+            .args(["-w", "start"]);
         run(&mut start)?;
         watchdog(&bin, as_postgres, &dir, &data);
-        Ok(PgCluster { port, bin, as_postgres, next_db: AtomicUsize::new(0) })
+        Ok(PgCluster {
+            port,
+            bin,
+            as_postgres,
+            next_db: AtomicUsize::new(0),
+        })
     }
 
     fn command(bin: &Path, as_postgres: bool, program: &str) -> Command {
@@ -64,9 +93,21 @@ impl PgCluster {
 
     /// A new, empty database; returns its URL.
     pub fn create_database(&self) -> String {
-        let name = format!("t{}_{}", std::process::id(), self.next_db.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            self.next_db.fetch_add(1, Ordering::SeqCst)
+        );
         let mut c = Self::command(&self.bin, self.as_postgres, "createdb");
-        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", &name]);
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            &name,
+        ]);
         run(&mut c).unwrap_or_else(|e| panic!("createdb failed: {e}"));
         self.url(&name)
     }
@@ -77,9 +118,18 @@ impl PgCluster {
 }
 
 /// Stops the cluster and removes its files once this process is gone.
+#[allow(clippy::zombie_processes)] // the watchdog outlives this process by design; never waited for
 fn watchdog(bin: &Path, as_postgres: bool, dir: &Path, data: &Path) {
-    let stop = format!("{} -D {} stop -m immediate", bin.join("pg_ctl").display(), data.display());
-    let stop = if as_postgres { format!("runuser -u postgres -- {stop}") } else { stop };
+    let stop = format!(
+        "{} -D {} stop -m immediate",
+        bin.join("pg_ctl").display(),
+        data.display()
+    );
+    let stop = if as_postgres {
+        format!("runuser -u postgres -- {stop}")
+    } else {
+        stop
+    };
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
         pid = std::process::id(),
@@ -99,12 +149,19 @@ fn run(c: &mut Command) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{c:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{c:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `createdb`: `PG_BIN` if set, else Debian's layout,

@@ -48,8 +48,11 @@ impl TValue {
                 }
             },
             Value::Array(items) => {
-                let items: Vec<_> =
-                    items.iter().enumerate().map(|(i, v)| TValue::compile(v, &child(pointer, i), report)).collect();
+                let items: Vec<_> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| TValue::compile(v, &child(pointer, i), report))
+                    .collect();
                 if items.iter().all(|t| matches!(t, TValue::Literal(_))) {
                     TValue::Literal(value.clone())
                 } else {
@@ -57,8 +60,10 @@ impl TValue {
                 }
             }
             Value::Object(map) => {
-                let fields: Vec<_> =
-                    map.iter().map(|(k, v)| (k.clone(), TValue::compile(v, &child(pointer, k), report))).collect();
+                let fields: Vec<_> = map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), TValue::compile(v, &child(pointer, k), report)))
+                    .collect();
                 if fields.iter().all(|(_, t)| matches!(t, TValue::Literal(_))) {
                     TValue::Literal(value.clone())
                 } else {
@@ -86,17 +91,32 @@ static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new
 
 impl<'v, 'c> Fields<'v, 'c> {
     /// A reader over `value`, which must be an object (or absent/null, read as `{}`).
-    pub fn new(value: Option<&'v Value>, at: impl Into<String>, what: impl Into<String>, ctx: &'c mut Context) -> Option<Self> {
+    pub fn new(
+        value: Option<&'v Value>,
+        at: impl Into<String>,
+        what: impl Into<String>,
+        ctx: &'c mut Context,
+    ) -> Option<Self> {
         let at = at.into();
         let map = match value {
             None | Some(Value::Null) => &*EMPTY,
             Some(Value::Object(m)) => m,
             Some(other) => {
-                ctx.report.error(&at, format!("{} must be an object, not {}", what.into(), kind(other)));
+                ctx.report.error(
+                    &at,
+                    format!("{} must be an object, not {}", what.into(), kind(other)),
+                );
                 return None;
             }
         };
-        Some(Fields { map, at, what: what.into(), used: Vec::new(), renames: &[], ctx })
+        Some(Fields {
+            map,
+            at,
+            what: what.into(),
+            used: Vec::new(),
+            renames: &[],
+            ctx,
+        })
     }
 
     pub fn with_renames(mut self, renames: &'static [(&'static str, &'static str)]) -> Self {
@@ -109,7 +129,11 @@ impl<'v, 'c> Fields<'v, 'c> {
     }
 
     pub fn pointer(&self, key: &str) -> String {
-        let key = self.renames.iter().find(|(native, _)| *native == key).map_or(key, |(_, original)| original);
+        let key = self
+            .renames
+            .iter()
+            .find(|(native, _)| *native == key)
+            .map_or(key, |(_, original)| original);
         child(&self.at, key)
     }
 
@@ -132,8 +156,14 @@ impl<'v, 'c> Fields<'v, 'c> {
                 if required {
                     let p = self.at.clone();
                     let what = self.what.clone();
-                    let key = self.renames.iter().find(|(n, _)| *n == key).map_or(key, |(_, o)| o);
-                    self.ctx.report.error(p, format!("{what}: missing required field '{key}'"));
+                    let key = self
+                        .renames
+                        .iter()
+                        .find(|(n, _)| *n == key)
+                        .map_or(key, |(_, o)| o);
+                    self.ctx
+                        .report
+                        .error(p, format!("{what}: missing required field '{key}'"));
                 }
                 None
             }
@@ -141,7 +171,13 @@ impl<'v, 'c> Fields<'v, 'c> {
         }
     }
 
-    fn typed<T>(&mut self, key: &str, required: bool, expected: &str, get: impl Fn(&'v Value) -> Option<T>) -> Option<T> {
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        required: bool,
+        expected: &str,
+        get: impl Fn(&'v Value) -> Option<T>,
+    ) -> Option<T> {
         let v = self.raw(key, required)?;
         let got = get(v);
         if got.is_none() {
@@ -162,7 +198,10 @@ impl<'v, 'c> Fields<'v, 'c> {
     pub fn number(&mut self, key: &str, required: bool, min: f64, max: f64) -> Option<f64> {
         let n = self.typed(key, required, "a number", Value::as_f64)?;
         if !(min..=max).contains(&n) {
-            self.error(key, format!("'{key}' must be between {min} and {max}, not {n}"));
+            self.error(
+                key,
+                format!("'{key}' must be between {min} and {max}, not {n}"),
+            );
             return None;
         }
         Some(n)
@@ -171,7 +210,10 @@ impl<'v, 'c> Fields<'v, 'c> {
     pub fn integer(&mut self, key: &str, required: bool, min: u64, max: u64) -> Option<u64> {
         let n = self.typed(key, required, "a whole number", Value::as_u64)?;
         if !(min..=max).contains(&n) {
-            self.error(key, format!("'{key}' must be between {min} and {max}, not {n}"));
+            self.error(
+                key,
+                format!("'{key}' must be between {min} and {max}, not {n}"),
+            );
             return None;
         }
         Some(n)
@@ -181,7 +223,10 @@ impl<'v, 'c> Fields<'v, 'c> {
     pub fn one_of(&mut self, key: &str, required: bool, allowed: &[&str]) -> Option<String> {
         let s = self.string(key, required)?;
         if !allowed.contains(&s.as_str()) {
-            self.error(key, format!("'{key}' must be one of {}, not '{s}'", quoted(allowed)));
+            self.error(
+                key,
+                format!("'{key}' must be one of {}, not '{s}'", quoted(allowed)),
+            );
             return None;
         }
         Some(s)
@@ -208,7 +253,9 @@ impl<'v, 'c> Fields<'v, 'c> {
             return None;
         }
         if let Some(literal) = t.literal() {
-            let rest = literal.strip_prefix("https://").or_else(|| literal.strip_prefix("http://"));
+            let rest = literal
+                .strip_prefix("https://")
+                .or_else(|| literal.strip_prefix("http://"));
             if rest.is_none_or(|r| r.split(['/', '?', '#']).next().is_none_or(str::is_empty)) {
                 self.error(key, format!("'{literal}' is not an absolute https:// URL"));
                 return None;
@@ -242,7 +289,10 @@ impl<'v, 'c> Fields<'v, 'c> {
         for key in self.map.keys() {
             if !self.used.contains(&key.as_str()) {
                 let p = child(&self.at, key);
-                self.ctx.report.warn(p, format!("unknown field '{key}' in {}: kept, not used", self.what));
+                self.ctx.report.warn(
+                    p,
+                    format!("unknown field '{key}' in {}: kept, not used", self.what),
+                );
             }
         }
     }
@@ -260,5 +310,9 @@ pub fn kind(v: &Value) -> &'static str {
 }
 
 pub fn quoted(items: &[&str]) -> String {
-    items.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

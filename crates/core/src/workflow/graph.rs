@@ -59,13 +59,26 @@ impl Meta {
             top.error("name", e);
         }
         let description = top.string("description", OPTIONAL);
-        if let Some(n) = description.as_ref().map(|d| d.chars().count()).filter(|n| *n > 4096) {
-            top.error("description", format!("description is {n} characters long; at most 4096 are allowed"));
+        if let Some(n) = description
+            .as_ref()
+            .map(|d| d.chars().count())
+            .filter(|n| *n > 4096)
+        {
+            top.error(
+                "description",
+                format!("description is {n} characters long; at most 4096 are allowed"),
+            );
         }
         // `active` is a setting of the stored workflow, read by the API; it is part of the format.
         top.boolean("active", OPTIONAL);
-        let max_steps = top.integer("maxSteps", OPTIONAL, 1, 1_000_000).unwrap_or(1000);
-        Meta { name, description, max_steps }
+        let max_steps = top
+            .integer("maxSteps", OPTIONAL, 1, 1_000_000)
+            .unwrap_or(1000);
+        Meta {
+            name,
+            description,
+            max_steps,
+        }
     }
 }
 
@@ -76,7 +89,10 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
         if let Some(&j) = first.get(node.id.as_str()) {
             report.error(
                 &node.id_pointer,
-                format!("duplicate step id '{}' (first used at {})", node.id, draft.nodes[j].id_pointer),
+                format!(
+                    "duplicate step id '{}' (first used at {})",
+                    node.id, draft.nodes[j].id_pointer
+                ),
             );
         } else {
             first.insert(node.id.clone(), i);
@@ -96,7 +112,10 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
                         }
                     },
                 };
-                Some(Edge { target, when: e.when })
+                Some(Edge {
+                    target,
+                    when: e.when,
+                })
             })
             .collect()
     };
@@ -111,7 +130,17 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
             DraftOnError::Goto(edges) => OnError::Goto(resolve(edges)),
         };
         specs_ok &= d.spec.is_some();
-        nodes.push((d.id, d.pointer, d.name, d.step_type, d.spec, d.output_var, d.retry, next, on_error));
+        nodes.push((
+            d.id,
+            d.pointer,
+            d.name,
+            d.step_type,
+            d.spec,
+            d.output_var,
+            d.retry,
+            next,
+            on_error,
+        ));
     }
 
     // Every step must be reachable from the trigger, through transitions or error edges.
@@ -129,26 +158,36 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
     }
     for (i, reached) in seen.iter().enumerate() {
         if !reached {
-            report.error(&nodes[i].1, format!("step '{}' is unreachable: no transition leads to it", nodes[i].0));
+            report.error(
+                &nodes[i].1,
+                format!(
+                    "step '{}' is unreachable: no transition leads to it",
+                    nodes[i].0
+                ),
+            );
         }
     }
 
-    let (Some(name), Some(trigger), true) = (meta.name, draft.trigger, specs_ok && report.is_valid()) else {
+    let (Some(name), Some(trigger), true) =
+        (meta.name, draft.trigger, specs_ok && report.is_valid())
+    else {
         return None;
     };
     let nodes = nodes
         .into_iter()
-        .map(|(id, pointer, name, step_type, spec, output_var, retry, next, on_error)| Node {
-            id,
-            name,
-            step_type,
-            spec: spec.expect("checked above"),
-            output_var,
-            retry,
-            next,
-            on_error,
-            pointer,
-        })
+        .map(
+            |(id, pointer, name, step_type, spec, output_var, retry, next, on_error)| Node {
+                id,
+                name,
+                step_type,
+                spec: spec.expect("checked above"),
+                output_var,
+                retry,
+                next,
+                on_error,
+                pointer,
+            },
+        )
         .collect();
     Some(Workflow {
         name,

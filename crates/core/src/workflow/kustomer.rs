@@ -16,8 +16,9 @@ use crate::problem::child;
 pub const SCHEDULE_ACTION: &str = "kustomer.app.scheduler.schedule-workflow";
 pub const REST_ACTION: &str = "kustomer.rest-api.json";
 
-static REFERENCE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"/#steps\.([A-Za-z0-9_-]+)((?:\.[A-Za-z0-9_$-]+)*)").expect("valid pattern"));
+static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"/#steps\.([A-Za-z0-9_-]+)((?:\.[A-Za-z0-9_$-]+)*)").expect("valid pattern")
+});
 static CALL_EVENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^kustomer\.workflow\.([^.]+)\.call$").expect("valid pattern"));
 
@@ -49,19 +50,34 @@ pub(crate) fn read<C: StepCatalog>(top: &mut Fields<'_, '_>, catalog: &C) -> Dra
     let steps: &[Value] = match steps_value {
         Some(Value::Array(items)) => items,
         Some(other) => {
-            ctx.report.error("/steps", format!("'steps' must be an array, not {}", kind(other)));
+            ctx.report.error(
+                "/steps",
+                format!("'steps' must be an array, not {}", kind(other)),
+            );
             &[]
         }
         None => &[],
     };
-    let ids: Vec<&str> = steps.iter().filter_map(|s| s.get("id").and_then(Value::as_str)).collect();
+    let ids: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s.get("id").and_then(Value::as_str))
+        .collect();
     let g = Graph { ids: &ids };
     let (trigger, entry) = match trigger_value {
         Some(v) => g.trigger(v, ctx),
         None => (None, Vec::new()),
     };
-    let nodes = steps.iter().enumerate().filter_map(|(i, s)| g.step(s, child("/steps", i), catalog, ctx)).collect();
-    Draft { trigger, entry, nodes, context_variables: Vec::new() }
+    let nodes = steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| g.step(s, child("/steps", i), catalog, ctx))
+        .collect();
+    Draft {
+        trigger,
+        entry,
+        nodes,
+        context_variables: Vec::new(),
+    }
 }
 
 struct Graph<'a> {
@@ -85,7 +101,8 @@ impl Graph<'_> {
             if callable || CALL_EVENT.is_match(&name) {
                 schema.map(|schema| Trigger::Callable { schema })
             } else if name.trim().is_empty() {
-                ctx.report.error("/trigger/eventName", "'eventName' must not be empty");
+                ctx.report
+                    .error("/trigger/eventName", "'eventName' must not be empty");
                 None
             } else {
                 Some(Trigger::Webhook { event_type: name })
@@ -94,11 +111,20 @@ impl Graph<'_> {
         (trigger, entry)
     }
 
-    fn step<C: StepCatalog>(&self, value: &Value, at: String, catalog: &C, ctx: &mut Context) -> Option<DraftNode<C::Spec>> {
+    fn step<C: StepCatalog>(
+        &self,
+        value: &Value,
+        at: String,
+        catalog: &C,
+        ctx: &mut Context,
+    ) -> Option<DraftNode<C::Spec>> {
         let mut f = Fields::new(Some(value), at.clone(), "a step", ctx)?;
         let id = f.string("id", REQUIRED);
         if id.as_deref() == Some("1") {
-            f.error("id", "step id '1' is reserved: '/#steps.1' is the trigger data");
+            f.error(
+                "id",
+                "step id '1' is reserved: '/#steps.1' is the trigger data",
+            );
         }
         let name = f.string("name", OPTIONAL);
         let action = f.string("action", REQUIRED);
@@ -118,17 +144,26 @@ impl Graph<'_> {
             None => Value::Object(Map::new()),
             Some(p @ Value::Object(_)) => self.rewrite(p, &params_at, ctx),
             Some(other) => {
-                ctx.report.error(&params_at, format!("'params' must be an object, not {}", kind(other)));
+                ctx.report.error(
+                    &params_at,
+                    format!("'params' must be an object, not {}", kind(other)),
+                );
                 Value::Object(Map::new())
             }
         };
-        let mapped = action.as_deref().map(|action| (action, map_action(action, params, &at)));
-        let step_type = mapped.as_ref().map(|(_, (t, ..))| t.to_string()).unwrap_or_default();
+        let mapped = action
+            .as_deref()
+            .map(|action| (action, map_action(action, params, &at)));
+        let step_type = mapped
+            .as_ref()
+            .map(|(_, (t, ..))| t.to_string())
+            .unwrap_or_default();
         let spec = mapped.and_then(|(action, (step_type, config, config_at, renames))| {
             if !catalog.types().contains(&step_type) {
                 return None;
             }
-            let mut cf = Fields::new(Some(&config), config_at, format!("'{action}'"), ctx)?.with_renames(renames);
+            let mut cf = Fields::new(Some(&config), config_at, format!("'{action}'"), ctx)?
+                .with_renames(renames);
             let spec = catalog.parse(step_type, &mut cf);
             cf.finish();
             spec
@@ -152,13 +187,21 @@ impl Graph<'_> {
             None => return Vec::new(),
             Some(Value::Array(items)) => items,
             Some(other) => {
-                ctx.report.error(at, format!("must be an array of {{target, condition}}, not {}", kind(other)));
+                ctx.report.error(
+                    at,
+                    format!(
+                        "must be an array of {{target, condition}}, not {}",
+                        kind(other)
+                    ),
+                );
                 return Vec::new();
             }
         };
         let mut edges = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let Some(mut f) = Fields::new(Some(item), child(at, i), "a transition", ctx) else { continue };
+            let Some(mut f) = Fields::new(Some(item), child(at, i), "a transition", ctx) else {
+                continue;
+            };
             let target = f.string("target", REQUIRED);
             let target_at = f.pointer("target");
             let condition = f.raw("condition", OPTIONAL);
@@ -169,7 +212,13 @@ impl Graph<'_> {
                 Some(c) => self.condition(c, &condition_at, ctx).map(Condition::Op),
             };
             if let (Some(id), Some(when)) = (target, when) {
-                edges.push(DraftEdge { target: Target::Id { id, pointer: target_at }, when });
+                edges.push(DraftEdge {
+                    target: Target::Id {
+                        id,
+                        pointer: target_at,
+                    },
+                    when,
+                });
             }
         }
         edges
@@ -178,13 +227,18 @@ impl Graph<'_> {
     fn condition(&self, value: &Value, at: &str, ctx: &mut Context) -> Option<OpCondition> {
         let mut f = Fields::new(Some(value), at, "a condition", ctx)?;
         let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
-        let op = f.one_of("op", REQUIRED, &names).and_then(|n| OPS.iter().find(|(o, _)| *o == n).map(|(_, op)| *op));
+        let op = f
+            .one_of("op", REQUIRED, &names)
+            .and_then(|n| OPS.iter().find(|(o, _)| *o == n).map(|(_, op)| *op));
         let values = f.raw("values", !matches!(op, Some(Op::True | Op::False)));
         let values_at = f.pointer("values");
         f.finish();
         let op = op?;
         if matches!(op, Op::True | Op::False) {
-            return Some(OpCondition { op, args: Vec::new() });
+            return Some(OpCondition {
+                op,
+                args: Vec::new(),
+            });
         }
         let Some(values) = values?.as_array() else {
             ctx.report.error(&values_at, "'values' must be an array");
@@ -197,7 +251,14 @@ impl Graph<'_> {
         };
         if arity.is_some_and(|n| values.len() != n) || values.is_empty() {
             let want = arity.map_or("at least 1".to_owned(), |n| n.to_string());
-            ctx.report.error(&values_at, format!("op '{}' takes {want} values, not {}", names[op as usize], values.len()));
+            ctx.report.error(
+                &values_at,
+                format!(
+                    "op '{}' takes {want} values, not {}",
+                    names[op as usize],
+                    values.len()
+                ),
+            );
             return None;
         }
         let mut args = Vec::new();
@@ -210,7 +271,8 @@ impl Graph<'_> {
             if op == Op::Regex && i == 1 {
                 match v.as_str().map(Regex::new) {
                     Some(Err(e)) if !v.as_str().unwrap_or_default().contains("{{") => {
-                        ctx.report.error(&p, format!("not a valid regular expression: {e}"));
+                        ctx.report
+                            .error(&p, format!("not a valid regular expression: {e}"));
                     }
                     None if !v.is_string() => ctx.report.error(&p, "the pattern must be a string"),
                     _ => {}
@@ -233,7 +295,13 @@ impl Graph<'_> {
                     let whole = caps.get(0).expect("match");
                     let id = &caps[1];
                     if id != "1" && !self.ids.contains(&id) {
-                        ctx.report.error(at, format!("'{}' refers to step '{id}', which does not exist", whole.as_str()));
+                        ctx.report.error(
+                            at,
+                            format!(
+                                "'{}' refers to step '{id}', which does not exist",
+                                whole.as_str()
+                            ),
+                        );
                     }
                     out.push_str(&s[last..whole.start()]);
                     out.push_str(&format!("{{{{{}}}}}", reference_path(id, &caps[2])));
@@ -242,12 +310,18 @@ impl Graph<'_> {
                 out.push_str(&s[last..]);
                 Value::String(out)
             }
-            Value::Array(items) => {
-                Value::Array(items.iter().enumerate().map(|(i, v)| self.rewrite(v, &child(at, i), ctx)).collect())
-            }
-            Value::Object(map) => {
-                Value::Object(map.iter().map(|(k, v)| (k.clone(), self.rewrite(v, &child(at, k), ctx))).collect())
-            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.rewrite(v, &child(at, i), ctx))
+                    .collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.rewrite(v, &child(at, k), ctx)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -255,11 +329,17 @@ impl Graph<'_> {
 
 /// The template path of a reference: `steps.1` is the trigger, any other id a step's output.
 fn reference_path(id: &str, path: &str) -> String {
-    let mut out = if id == "1" { "trigger".to_owned() } else { format!("steps['{id}'].output") };
+    let mut out = if id == "1" {
+        "trigger".to_owned()
+    } else {
+        format!("steps['{id}'].output")
+    };
     for seg in path.split('.').filter(|s| !s.is_empty()) {
         if seg.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str(&format!("[{seg}]"));
-        } else if seg.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$') && !seg.contains('-') {
+        } else if seg.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && !seg.contains('-')
+        {
             out.push_str(&format!(".{seg}"));
         } else {
             out.push_str(&format!("['{seg}']"));
@@ -268,7 +348,12 @@ fn reference_path(id: &str, path: &str) -> String {
     out
 }
 
-type Mapped = (&'static str, Value, String, &'static [(&'static str, &'static str)]);
+type Mapped = (
+    &'static str,
+    Value,
+    String,
+    &'static [(&'static str, &'static str)],
+);
 
 /// The native step an action maps to: its type, config, the config's pointer, and field renames
 /// so problems are reported under the names the user wrote.
@@ -284,21 +369,44 @@ fn map_action(action: &str, params: Value, step_at: &str) -> Mapped {
             if let Some(uri) = config.remove("uri") {
                 config.insert("url".into(), uri);
             }
-            let json = config.remove("json").and_then(|j| j.as_bool()).unwrap_or(false);
+            let json = config
+                .remove("json")
+                .and_then(|j| j.as_bool())
+                .unwrap_or(false);
             if let Some(body) = config.remove("body") {
-                let format = if json || !body.is_string() { "json" } else { "text" };
-                config.insert("body".into(), serde_json::json!({"format": format, "content": body}));
+                let format = if json || !body.is_string() {
+                    "json"
+                } else {
+                    "text"
+                };
+                config.insert(
+                    "body".into(),
+                    serde_json::json!({"format": format, "content": body}),
+                );
             }
-            ("webhook", Value::Object(config), params_at, &[("url", "uri")])
+            (
+                "webhook",
+                Value::Object(config),
+                params_at,
+                &[("url", "uri")],
+            )
         }
         _ => {
             let config = serde_json::json!({"webhook": action, "params": params});
-            ("webhook", config, step_at.to_owned(), &[("webhook", "action")])
+            (
+                "webhook",
+                config,
+                step_at.to_owned(),
+                &[("webhook", "action")],
+            )
         }
     }
 }
 
 /// The app-local workflow id a callable trigger's event name carries.
 pub fn callable_id(event_name: &str) -> Option<&str> {
-    CALL_EVENT.captures(event_name).and_then(|c| c.get(1)).map(|m| m.as_str())
+    CALL_EVENT
+        .captures(event_name)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str())
 }

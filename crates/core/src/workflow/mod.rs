@@ -12,10 +12,10 @@ mod native;
 
 use serde_json::Value;
 
-pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, TValue, quoted};
-pub use kustomer::{REST_ACTION, SCHEDULE_ACTION, callable_id};
 use crate::problem::Report;
 use crate::template::Expr;
+pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, TValue, quoted};
+pub use kustomer::{REST_ACTION, SCHEDULE_ACTION, callable_id};
 
 /// Reads the config of each step type. Implemented by the step registry.
 pub trait StepCatalog {
@@ -47,17 +47,32 @@ impl Format {
             .get("steps")
             .and_then(Value::as_array)
             .is_some_and(|steps| steps.iter().any(|s| s.get("action").is_some()));
-        if kustomer_trigger || kustomer_step { Format::Kustomer } else { Format::Native }
+        if kustomer_trigger || kustomer_step {
+            Format::Kustomer
+        } else {
+            Format::Native
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum Trigger {
-    Webhook { event_type: String },
-    CustomerMessage { channel: String, pattern: Option<regex::Regex> },
-    Schedule { cron: String, timezone: String, catch_up: String },
+    Webhook {
+        event_type: String,
+    },
+    CustomerMessage {
+        channel: String,
+        pattern: Option<regex::Regex>,
+    },
+    Schedule {
+        cron: String,
+        timezone: String,
+        catch_up: String,
+    },
     Manual,
-    Callable { schema: Option<Value> },
+    Callable {
+        schema: Option<Value>,
+    },
 }
 
 impl Trigger {
@@ -196,7 +211,10 @@ pub struct Compiled<S> {
 /// Validates a definition (either format) and compiles it.
 pub fn compile<C: StepCatalog>(def: &Value, catalog: &C, options: &Options) -> Compiled<C::Spec> {
     let format = Format::detect(def);
-    let mut ctx = Context { options: options.clone(), ..Context::default() };
+    let mut ctx = Context {
+        options: options.clone(),
+        ..Context::default()
+    };
     let workflow = match Fields::new(Some(def), "", "the workflow", &mut ctx) {
         None => None,
         Some(mut top) => {
@@ -211,7 +229,11 @@ pub fn compile<C: StepCatalog>(def: &Value, catalog: &C, options: &Options) -> C
     };
     ctx.report.sort();
     let workflow = workflow.filter(|_| ctx.report.is_valid());
-    Compiled { format, report: ctx.report, workflow }
+    Compiled {
+        format,
+        report: ctx.report,
+        workflow,
+    }
 }
 
 /// Name rules (seed 001): 1–128 characters of letters, digits, `.`, `-`, `_` and spaces.
@@ -221,9 +243,14 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err("name must not be empty".into());
     }
     if count > 128 {
-        return Err(format!("name is {count} characters long; at most 128 are allowed"));
+        return Err(format!(
+            "name is {count} characters long; at most 128 are allowed"
+        ));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ' '))) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ')))
+    {
         return Err(format!(
             "name may hold only letters, digits, '.', '-', '_' and spaces; '{bad}' is not allowed"
         ));

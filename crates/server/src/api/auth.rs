@@ -29,10 +29,15 @@ impl FromRequestParts<Shared> for Caller {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
+            })?;
         let hash = hash_token(token);
         if state.admin_hash.as_deref() == Some(hash.as_str()) {
             return Ok(Caller::Admin);
@@ -75,20 +80,38 @@ impl FromRequestParts<Shared> for Scope {
                     .ok()
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "store_required", "the StoreId header is empty or unreadable"))?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "store_required",
+                            "the StoreId header is empty or unreadable",
+                        )
+                    })?
                     .to_owned(),
             ),
         };
         let id = match (caller, named) {
             (Caller::Admin, None) => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "store_required", "the admin token must name a store in the StoreId header"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "store_required",
+                    "the admin token must name a store in the StoreId header",
+                ));
             }
             (Caller::Admin, Some(id)) => id,
             (Caller::Store(own), None) => own,
             (Caller::Store(own), Some(id)) if id == own => own,
-            (Caller::Store(_), Some(_)) => return Err(ApiError::forbidden("this token has no access to that store")),
+            (Caller::Store(_), Some(_)) => {
+                return Err(ApiError::forbidden(
+                    "this token has no access to that store",
+                ));
+            }
         };
-        let store = state.store.get_store(&id).await?.ok_or_else(|| ApiError::not_found("store"))?;
+        let store = state
+            .store
+            .get_store(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("store"))?;
         Ok(Scope { store })
     }
 }

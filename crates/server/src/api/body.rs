@@ -30,9 +30,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the limit")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than the limit",
+                )
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("cannot read the request body: {rejection}"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    format!("cannot read the request body: {rejection}"),
+                )
             }
         })?;
         parse(&bytes).map(JsonBody)
@@ -43,8 +51,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         let message = format!("malformed JSON: {e}");
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
-            .with_details(json!([{"line": e.line(), "column": e.column(), "message": e.to_string()}]))
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message).with_details(
+            json!([{"line": e.line(), "column": e.column(), "message": e.to_string()}]),
+        )
     })?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let pointer = e.path().iter().fold(String::new(), |p, seg| match seg {

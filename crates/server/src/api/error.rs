@@ -40,7 +40,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -57,34 +62,52 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// Problems with the request body, each with its JSON pointer.
     pub fn validation(message: impl Into<String>, problems: &[Problem]) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message).with_details(json!(problems))
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message)
+            .with_details(json!(problems))
     }
 
     pub fn invalid_field(pointer: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::validation(message.clone(), &[Problem { pointer: pointer.into(), message }])
+        Self::validation(
+            message.clone(),
+            &[Problem {
+                pointer: pointer.into(),
+                message,
+            }],
+        )
     }
 
     pub fn conflict(pointer: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new(StatusCode::CONFLICT, "conflict", message.clone()).with_details(json!([{"pointer": pointer, "message": message}]))
+        Self::new(StatusCode::CONFLICT, "conflict", message.clone())
+            .with_details(json!([{"pointer": pointer, "message": message}]))
     }
 
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict { field, message } => ApiError::conflict(&format!("/{field}"), message),
+            StoreError::Conflict { field, message } => {
+                ApiError::conflict(&format!("/{field}"), message)
+            }
             other => ApiError::internal(other),
         }
     }
@@ -107,5 +130,9 @@ pub async fn no_route() -> ApiError {
 
 /// Known routes with another method.
 pub async fn wrong_method() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
 }

@@ -43,7 +43,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
                     .decode(c)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| ApiError::invalid_field("", "query parameter 'cursor' is not a cursor this API gave out"))?,
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "",
+                            "query parameter 'cursor' is not a cursor this API gave out",
+                        )
+                    })?,
             ),
         };
         Ok(Paging(PageRequest { limit, after }))
@@ -61,6 +66,9 @@ pub struct List<T: ToSchema> {
 impl<T: ToSchema> List<T> {
     pub fn from_page<R>(page: Page<R>, f: impl FnMut(R) -> T) -> Self {
         let next_cursor = page.next.as_deref().map(|n| URL_SAFE_NO_PAD.encode(n));
-        List { data: page.items.into_iter().map(f).collect(), next_cursor }
+        List {
+            data: page.items.into_iter().map(f).collect(),
+            next_cursor,
+        }
     }
 }

@@ -20,7 +20,10 @@ pub struct Health {
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", detail: None })
+    Json(Health {
+        status: "ok",
+        detail: None,
+    })
 }
 
 /// The database answers.
@@ -28,10 +31,22 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, description = "the database does not answer", body = Health)))]
 pub async fn readyz(State(state): State<Shared>) -> (StatusCode, Json<Health>) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ready", detail: None })),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ready",
+                detail: None,
+            }),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", detail: Some("the database does not answer".into()) }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable",
+                    detail: Some("the database does not answer".into()),
+                }),
+            )
         }
     }
 }
@@ -39,11 +54,17 @@ pub async fn readyz(State(state): State<Shared>) -> (StatusCode, Json<Health>) {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 /// This API's OpenAPI 3.1 document, generated from the code.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn openapi(State(state): State<Shared>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], state.openapi.clone())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
 }

@@ -47,7 +47,12 @@ pub struct StoreView {
 
 impl StoreView {
     fn new(s: StoreRecord, token: Option<String>) -> Self {
-        StoreView { id: s.id, name: s.name, created_at: rfc3339(s.created_at), token }
+        StoreView {
+            id: s.id,
+            name: s.name,
+            created_at: rfc3339(s.created_at),
+            token,
+        }
     }
 }
 
@@ -82,20 +87,47 @@ impl Deleted {
 /// Creates a store and its first store-scoped token.
 #[utoipa::path(post, path = "/api/stores", tag = "stores", security(("bearer" = [])), request_body = NewStoreBody,
     responses((status = 201, body = StoreView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create_store(_: Admin, State(state): State<Shared>, JsonBody(body): JsonBody<NewStoreBody>) -> ApiResult<(StatusCode, Json<StoreView>)> {
+async fn create_store(
+    _: Admin,
+    State(state): State<Shared>,
+    JsonBody(body): JsonBody<NewStoreBody>,
+) -> ApiResult<(StatusCode, Json<StoreView>)> {
     check_name(&body.name).map_err(|e| ApiError::invalid_field("/name", e))?;
     let id = ids::new_id(ids::STORE);
     let token = new_token("sbs");
     let now = now_ms();
-    let first = NewToken { id: ids::new_id(ids::TOKEN), store_id: Some(id.clone()), name: Some("default".into()), hash: hash_token(&token), now };
-    let store = state.store.create_store(NewStore { id, name: body.name, now }, Some(first)).await?;
-    Ok((StatusCode::CREATED, Json(StoreView::new(store, Some(token)))))
+    let first = NewToken {
+        id: ids::new_id(ids::TOKEN),
+        store_id: Some(id.clone()),
+        name: Some("default".into()),
+        hash: hash_token(&token),
+        now,
+    };
+    let store = state
+        .store
+        .create_store(
+            NewStore {
+                id,
+                name: body.name,
+                now,
+            },
+            Some(first),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(StoreView::new(store, Some(token))),
+    ))
 }
 
 /// Lists stores.
 #[utoipa::path(get, path = "/api/stores", tag = "stores", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = List<StoreView>), (status = 403, body = ErrorBody)))]
-async fn list_stores(_: Admin, State(state): State<Shared>, Paging(page): Paging) -> ApiResult<Json<List<StoreView>>> {
+async fn list_stores(
+    _: Admin,
+    State(state): State<Shared>,
+    Paging(page): Paging,
+) -> ApiResult<Json<List<StoreView>>> {
     let page = state.store.list_stores(&page).await?;
     Ok(Json(List::from_page(page, |s| StoreView::new(s, None))))
 }
@@ -103,29 +135,72 @@ async fn list_stores(_: Admin, State(state): State<Shared>, Paging(page): Paging
 /// One store.
 #[utoipa::path(get, path = "/api/stores/{id}", tag = "stores", security(("bearer" = [])),
     responses((status = 200, body = StoreView), (status = 404, body = ErrorBody)))]
-async fn get_store(_: Admin, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<StoreView>> {
-    let store = state.store.get_store(&id).await?.ok_or_else(|| ApiError::not_found("store"))?;
+async fn get_store(
+    _: Admin,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StoreView>> {
+    let store = state
+        .store
+        .get_store(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))?;
     Ok(Json(StoreView::new(store, None)))
 }
 
 /// Creates another token for a store.
 #[utoipa::path(post, path = "/api/stores/{id}/tokens", tag = "stores", security(("bearer" = [])), request_body = NewTokenBody,
     responses((status = 201, body = TokenView), (status = 404, body = ErrorBody)))]
-async fn create_token(_: Admin, State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<TokenView>)> {
+async fn create_token(
+    _: Admin,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<TokenView>)> {
     // The body is optional: an empty one names nothing.
-    let name = if body.iter().all(u8::is_ascii_whitespace) { None } else { parse::<NewTokenBody>(&body)?.name };
-    state.store.get_store(&id).await?.ok_or_else(|| ApiError::not_found("store"))?;
+    let name = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        parse::<NewTokenBody>(&body)?.name
+    };
+    state
+        .store
+        .get_store(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))?;
     let token = new_token("sbs");
     let record = state
         .store
-        .create_token(NewToken { id: ids::new_id(ids::TOKEN), store_id: Some(id), name, hash: hash_token(&token), now: now_ms() })
+        .create_token(NewToken {
+            id: ids::new_id(ids::TOKEN),
+            store_id: Some(id),
+            name,
+            hash: hash_token(&token),
+            now: now_ms(),
+        })
         .await?;
-    Ok((StatusCode::CREATED, Json(TokenView { id: record.id, name: record.name, created_at: rfc3339(record.created_at), token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenView {
+            id: record.id,
+            name: record.name,
+            created_at: rfc3339(record.created_at),
+            token,
+        }),
+    ))
 }
 
 /// Revokes a store's token at once.
 #[utoipa::path(delete, path = "/api/stores/{id}/tokens/{token_id}", tag = "stores", security(("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
-async fn delete_token(_: Admin, State(state): State<Shared>, Path((id, token_id)): Path<(String, String)>) -> ApiResult<Json<Deleted>> {
-    if state.store.delete_token(&id, &token_id).await? { Ok(Deleted::new(token_id)) } else { Err(ApiError::not_found("token")) }
+async fn delete_token(
+    _: Admin,
+    State(state): State<Shared>,
+    Path((id, token_id)): Path<(String, String)>,
+) -> ApiResult<Json<Deleted>> {
+    if state.store.delete_token(&id, &token_id).await? {
+        Ok(Deleted::new(token_id))
+    } else {
+        Err(ApiError::not_found("token"))
+    }
 }

@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 use switchboard_core::workflow::{ReferenceKind, Trigger};
 use switchboard_core::{Problem, Report, ids};
 use switchboard_steps::StepSpec;
-use switchboard_store::{NewWorkflow, StoreRecord, VersionRecord, WorkflowContent, WorkflowRecord, WorkflowUpdate};
+use switchboard_store::{
+    NewWorkflow, StoreRecord, VersionRecord, WorkflowContent, WorkflowRecord, WorkflowUpdate,
+};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,13 +28,26 @@ pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list_workflows, create_workflow))
         .routes(routes!(validate_workflow))
-        .routes(routes!(get_workflow, replace_workflow, patch_workflow, delete_workflow))
+        .routes(routes!(
+            get_workflow,
+            replace_workflow,
+            patch_workflow,
+            delete_workflow
+        ))
         .routes(routes!(list_versions))
         .routes(routes!(get_version))
 }
 
 /// Fields the server sets; they are ignored in a posted definition, so a GET → PUT round trip works.
-const SERVER_FIELDS: [&str; 7] = ["id", "format", "version", "active", "createdAt", "updatedAt", "warnings"];
+const SERVER_FIELDS: [&str; 7] = [
+    "id",
+    "format",
+    "version",
+    "active",
+    "createdAt",
+    "updatedAt",
+    "warnings",
+];
 
 /// A workflow definition, native (seed 000) or Kustomer graph (seed 001); see WORKFLOWS.md.
 /// Documents the request body; handlers read it as a JSON value to validate it totally.
@@ -122,10 +137,19 @@ struct ActivePatch {
 /// Lists the store's workflows.
 #[utoipa::path(get, path = "/api/workflows", tag = "workflows", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = List<WorkflowSummary>), (status = 401, body = ErrorBody)))]
-async fn list_workflows(scope: Scope, State(state): State<Shared>, Paging(page): Paging) -> ApiResult<Json<List<WorkflowSummary>>> {
+async fn list_workflows(
+    scope: Scope,
+    State(state): State<Shared>,
+    Paging(page): Paging,
+) -> ApiResult<Json<List<WorkflowSummary>>> {
     let page = state.store.list_workflows(&scope.store.id, &page).await?;
     Ok(Json(List::from_page(page, |w| WorkflowSummary {
-        trigger: w.content.definition.get("trigger").cloned().unwrap_or(Value::Null),
+        trigger: w
+            .content
+            .definition
+            .get("trigger")
+            .cloned()
+            .unwrap_or(Value::Null),
         id: w.id,
         name: w.content.name,
         description: w.content.description,
@@ -139,9 +163,19 @@ async fn list_workflows(scope: Scope, State(state): State<Shared>, Paging(page):
 /// Creates a workflow (version 1).
 #[utoipa::path(post, path = "/api/workflows", tag = "workflows", security(("bearer" = [])), request_body = WorkflowDefinition,
     responses((status = 201, body = WorkflowView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create_workflow(scope: Scope, State(state): State<Shared>, JsonBody(body): JsonBody<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_workflow(
+    scope: Scope,
+    State(state): State<Shared>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let (content, active) = accept(&state, &scope.store, body).await?;
-    let new = NewWorkflow { id: ids::new_id(ids::WORKFLOW), store_id: scope.store.id, active: active.unwrap_or(true), content, now: now_ms() };
+    let new = NewWorkflow {
+        id: ids::new_id(ids::WORKFLOW),
+        store_id: scope.store.id,
+        active: active.unwrap_or(true),
+        content,
+        now: now_ms(),
+    };
     let record = state.store.create_workflow(new).await?;
     Ok((StatusCode::CREATED, Json(view(record))))
 }
@@ -149,40 +183,82 @@ async fn create_workflow(scope: Scope, State(state): State<Shared>, JsonBody(bod
 /// Checks a definition without storing anything.
 #[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows", security(("bearer" = [])), request_body = WorkflowDefinition,
     responses((status = 200, body = Validation), (status = 400, description = "malformed JSON", body = ErrorBody)))]
-async fn validate_workflow(scope: Scope, State(state): State<Shared>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Validation>> {
+async fn validate_workflow(
+    scope: Scope,
+    State(state): State<Shared>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Validation>> {
     let report = match check(&state, &scope.store, &body).await? {
         Ok((_, report)) | Err(report) => report,
     };
-    Ok(Json(Validation { valid: report.is_valid(), errors: problems(report.errors), warnings: problems(report.warnings) }))
+    Ok(Json(Validation {
+        valid: report.is_valid(),
+        errors: problems(report.errors),
+        warnings: problems(report.warnings),
+    }))
 }
 
 /// One workflow, at its current version.
 #[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])),
     responses((status = 200, body = WorkflowView), (status = 404, body = ErrorBody)))]
-async fn get_workflow(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let record = state.store.get_workflow(&scope.store.id, &id).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
+async fn get_workflow(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let record = state
+        .store
+        .get_workflow(&scope.store.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(view(record)))
 }
 
 /// Replaces the definition: a new version; running runs keep theirs.
 #[utoipa::path(put, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])), request_body = WorkflowDefinition,
     responses((status = 200, body = WorkflowView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn replace_workflow(scope: Scope, State(state): State<Shared>, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
-    if state.store.get_workflow(&scope.store.id, &id).await?.is_none() {
+async fn replace_workflow(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    if state
+        .store
+        .get_workflow(&scope.store.id, &id)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found("workflow"));
     }
     let (content, active) = accept(&state, &scope.store, body).await?;
-    let update = WorkflowUpdate { content, active, now: now_ms() };
-    let record = state.store.update_workflow(&scope.store.id, &id, update).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
+    let update = WorkflowUpdate {
+        content,
+        active,
+        now: now_ms(),
+    };
+    let record = state
+        .store
+        .update_workflow(&scope.store.id, &id, update)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(view(record)))
 }
 
 /// Turns a workflow on or off (no new version).
 #[utoipa::path(patch, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])), request_body = ActivePatch,
     responses((status = 200, body = WorkflowView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn patch_workflow(scope: Scope, State(state): State<Shared>, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
+async fn patch_workflow(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
     let Value::Object(fields) = &body else {
-        return Err(ApiError::invalid_field("", "the body must be an object like {\"active\": false}"));
+        return Err(ApiError::invalid_field(
+            "",
+            "the body must be an object like {\"active\": false}",
+        ));
     };
     if let Some(other) = fields.keys().find(|k| *k != "active") {
         return Err(ApiError::invalid_field(
@@ -192,44 +268,96 @@ async fn patch_workflow(scope: Scope, State(state): State<Shared>, Path(id): Pat
     }
     let active = match fields.get("active") {
         Some(Value::Bool(b)) => *b,
-        _ => return Err(ApiError::invalid_field("/active", "'active' must be given as true or false")),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "/active",
+                "'active' must be given as true or false",
+            ));
+        }
     };
-    let record = state.store.set_workflow_active(&scope.store.id, &id, active, now_ms()).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
+    let record = state
+        .store
+        .set_workflow_active(&scope.store.id, &id, active, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(view(record)))
 }
 
 /// Deletes a workflow; its history stays.
 #[utoipa::path(delete, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
-async fn delete_workflow(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Deleted>> {
-    if state.store.delete_workflow(&scope.store.id, &id, now_ms()).await? { Ok(Deleted::new(id)) } else { Err(ApiError::not_found("workflow")) }
+async fn delete_workflow(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
+    if state
+        .store
+        .delete_workflow(&scope.store.id, &id, now_ms())
+        .await?
+    {
+        Ok(Deleted::new(id))
+    } else {
+        Err(ApiError::not_found("workflow"))
+    }
 }
 
 /// The workflow's versions, oldest first.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = List<VersionView>), (status = 404, body = ErrorBody)))]
-async fn list_versions(scope: Scope, State(state): State<Shared>, Path(id): Path<String>, Paging(page): Paging) -> ApiResult<Json<List<VersionView>>> {
-    let page = state.store.list_versions(&scope.store.id, &id, &page).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
+async fn list_versions(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Paging(page): Paging,
+) -> ApiResult<Json<List<VersionView>>> {
+    let page = state
+        .store
+        .list_versions(&scope.store.id, &id, &page)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(List::from_page(page, |v| version_view(v, false))))
 }
 
 /// One version's definition.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows", security(("bearer" = [])),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
-async fn get_version(scope: Scope, State(state): State<Shared>, Path((id, version)): Path<(String, String)>) -> ApiResult<Json<VersionView>> {
-    let number: i64 = version.parse().map_err(|_| ApiError::not_found("version"))?;
-    let v = state.store.get_version(&scope.store.id, &id, number).await?.ok_or_else(|| ApiError::not_found("version"))?;
+async fn get_version(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path((id, version)): Path<(String, String)>,
+) -> ApiResult<Json<VersionView>> {
+    let number: i64 = version
+        .parse()
+        .map_err(|_| ApiError::not_found("version"))?;
+    let v = state
+        .store
+        .get_version(&scope.store.id, &id, number)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
     Ok(Json(version_view(v, true)))
 }
 
 fn version_view(v: VersionRecord, with_definition: bool) -> VersionView {
-    VersionView { workflow_id: v.workflow_id, version: v.version, created_at: rfc3339(v.created_at), definition: with_definition.then_some(v.definition) }
+    VersionView {
+        workflow_id: v.workflow_id,
+        version: v.version,
+        created_at: rfc3339(v.created_at),
+        definition: with_definition.then_some(v.definition),
+    }
 }
 
 /// Validates a posted definition; on success, what to store and the `active` it asked for.
-async fn accept(state: &Shared, store: &StoreRecord, body: Value) -> ApiResult<(WorkflowContent, Option<bool>)> {
+async fn accept(
+    state: &Shared,
+    store: &StoreRecord,
+    body: Value,
+) -> ApiResult<(WorkflowContent, Option<bool>)> {
     match check(state, store, &body).await? {
-        Err(report) => Err(ApiError::validation("the workflow definition is invalid", &report.errors)),
+        Err(report) => Err(ApiError::validation(
+            "the workflow definition is invalid",
+            &report.errors,
+        )),
         Ok((workflow, report)) => {
             let active = body.get("active").and_then(Value::as_bool);
             let definition = match body {
@@ -241,7 +369,9 @@ async fn accept(state: &Shared, store: &StoreRecord, body: Value) -> ApiResult<(
             };
             let (trigger_kind, trigger_key) = match &workflow.trigger {
                 Trigger::Webhook { event_type } => ("webhook", Some(event_type.clone())),
-                Trigger::CustomerMessage { channel, .. } => ("customer_message", Some(channel.clone())),
+                Trigger::CustomerMessage { channel, .. } => {
+                    ("customer_message", Some(channel.clone()))
+                }
                 other => (other.kind(), None),
             };
             let content = WorkflowContent {
@@ -263,7 +393,10 @@ type Checked = Result<(switchboard_core::workflow::Workflow<StepSpec>, Report), 
 /// Compiles a definition and resolves what it refers to in the store.
 async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> ApiResult<Checked> {
     if !body.is_object() {
-        return Err(ApiError::invalid_field("", "a workflow definition must be a JSON object"));
+        return Err(ApiError::invalid_field(
+            "",
+            "a workflow definition must be a JSON object",
+        ));
     }
     let mut compiled = switchboard_steps::compile(body, &state.validation);
     let Some(workflow) = compiled.workflow.take() else {
@@ -274,23 +407,42 @@ async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> ApiResult<C
         let problem = match r.kind {
             ReferenceKind::Workflow => match state.store.get_workflow(&store.id, &r.key).await? {
                 None => Some(format!("no workflow with id '{}' in this store", r.key)),
-                Some(w) if w.content.trigger_kind != "callable" => {
-                    Some(format!("workflow '{}' cannot be scheduled: its trigger is '{}', not 'callable'", r.key, w.content.trigger_kind))
-                }
+                Some(w) if w.content.trigger_kind != "callable" => Some(format!(
+                    "workflow '{}' cannot be scheduled: its trigger is '{}', not 'callable'",
+                    r.key, w.content.trigger_kind
+                )),
                 Some(_) => None,
             },
-            ReferenceKind::Webhook => Some(format!("unknown action: no saved webhook named '{}' in this store", r.key)),
-            ReferenceKind::WebhookId => Some(format!("no saved webhook with id '{}' in this store", r.key)),
+            ReferenceKind::Webhook => Some(format!(
+                "unknown action: no saved webhook named '{}' in this store",
+                r.key
+            )),
+            ReferenceKind::WebhookId => Some(format!(
+                "no saved webhook with id '{}' in this store",
+                r.key
+            )),
         };
         if let Some(message) = problem {
-            report.errors.push(Problem { pointer: r.pointer.clone(), message });
+            report.errors.push(Problem {
+                pointer: r.pointer.clone(),
+                message,
+            });
         }
     }
-    Ok(if report.is_valid() { Ok((workflow, report)) } else { Err(report) })
+    Ok(if report.is_valid() {
+        Ok((workflow, report))
+    } else {
+        Err(report)
+    })
 }
 
 fn problems(list: Vec<Problem>) -> Vec<ProblemView> {
-    list.into_iter().map(|p| ProblemView { pointer: p.pointer, message: p.message }).collect()
+    list.into_iter()
+        .map(|p| ProblemView {
+            pointer: p.pointer,
+            message: p.message,
+        })
+        .collect()
 }
 
 /// The stored workflow as the API shows it: `id`, the definition as posted, then the server's fields.

@@ -4,13 +4,19 @@ use crate::harness::{BIN, fixture_path};
 
 fn run(args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 #[test]
 fn version_prints_the_version() {
     let (code, out) = run(&["version"]);
-    assert_eq!((code, out.trim()), (0, concat!("switchboard ", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        (code, out.trim()),
+        (0, concat!("switchboard ", env!("CARGO_PKG_VERSION")))
+    );
 }
 
 #[test]
@@ -19,13 +25,24 @@ fn validate_reports_the_seed_duplicate_id_and_accepts_comments() {
     let (code, out) = run(&["validate", doban.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("invalid (1 errors"), "{out}");
-    assert!(out.contains("error   /steps/3/id: duplicate step id 'step4' (first used at /steps/2/id)"), "{out}");
+    assert!(
+        out.contains("error   /steps/3/id: duplicate step id 'step4' (first used at /steps/2/id)"),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let fixed = dir.path().join("doban_fixed.jsonc");
     let text = std::fs::read_to_string(&doban).unwrap();
     let second = text.rfind("\"id\": \"step4\"").unwrap();
-    std::fs::write(&fixed, format!("{}\"id\": \"step5\"{}", &text[..second], &text[second + 13..])).unwrap();
+    std::fs::write(
+        &fixed,
+        format!(
+            "{}\"id\": \"step5\"{}",
+            &text[..second],
+            &text[second + 13..]
+        ),
+    )
+    .unwrap();
     let (code, out) = run(&["validate", fixed.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("valid (0 errors, 0 warnings)"), "{out}");
@@ -36,11 +53,21 @@ fn validate_checks_apps_and_says_what_it_skipped() {
     let app = fixture_path("kustomer_app_003_trailing_comma.txt");
     let (code, out) = run(&["validate", app.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("skipped /workflows/0/steps/0/params/workflowId: workflow id '5f8e148232731d0015c14657'"), "{out}");
+    assert!(
+        out.contains(
+            "skipped /workflows/0/steps/0/params/workflowId: workflow id '5f8e148232731d0015c14657'"
+        ),
+        "{out}"
+    );
     let app = fixture_path("kustomer_app_001.json");
     let (code, out) = run(&["validate", app.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("skipped /workflows/0/steps/0/action: saved webhook 'kustomer.company.create'"), "{out}");
+    assert!(
+        out.contains(
+            "skipped /workflows/0/steps/0/action: saved webhook 'kustomer.company.create'"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

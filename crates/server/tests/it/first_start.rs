@@ -19,7 +19,10 @@ async fn status(base: &str, token: &str) -> u16 {
 }
 
 fn stop(mut child: std::process::Child) -> std::process::ExitStatus {
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     child.wait().unwrap()
 }
 
@@ -37,7 +40,10 @@ async fn first_start_creates_an_admin_token_once() {
     // Second start: same token, nothing new created.
     let (child, base) = spawn(serve_command(dir.path())).unwrap();
     assert_eq!(status(&base, &token).await, 200);
-    assert_eq!(std::fs::read_to_string(dir.path().join("admin-token")).unwrap(), token);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("admin-token")).unwrap(),
+        token
+    );
     stop(child);
 
     // Another master key is refused: the database was set up with the generated one.
@@ -51,7 +57,11 @@ async fn first_start_creates_an_admin_token_once() {
 async fn settings_come_from_flags_environment_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchboard.toml");
-    std::fs::write(&config, "admin_token = \"sba_from-file\"\nbody_limit = 100\n").unwrap();
+    std::fs::write(
+        &config,
+        "admin_token = \"sba_from-file\"\nbody_limit = 100\n",
+    )
+    .unwrap();
     let mut cmd = serve_command(&dir.path().join("data"));
     cmd.arg("--config").arg(&config);
     let (child, base) = spawn(cmd).unwrap();
@@ -69,7 +79,9 @@ async fn settings_come_from_flags_environment_and_file() {
 
     // The environment overrides the file.
     let mut cmd = serve_command(&dir.path().join("data"));
-    cmd.arg("--config").arg(&config).env("SWITCHBOARD_ADMIN_TOKEN", "sba_from-env");
+    cmd.arg("--config")
+        .arg(&config)
+        .env("SWITCHBOARD_ADMIN_TOKEN", "sba_from-env");
     let (child, base) = spawn(cmd).unwrap();
     assert_eq!(status(&base, "sba_from-env").await, 200);
     assert_eq!(status(&base, "sba_from-file").await, 401);
@@ -80,7 +92,14 @@ async fn settings_come_from_flags_environment_and_file() {
 async fn postgres_needs_the_master_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = serve_command(dir.path());
-    cmd.env("SWITCHBOARD_DATABASE_URL", testkit::pg_cluster().create_database()).env("SWITCHBOARD_ADMIN_TOKEN", ADMIN);
+    cmd.env(
+        "SWITCHBOARD_DATABASE_URL",
+        testkit::pg_cluster().create_database(),
+    )
+    .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN);
     let err = spawn(cmd).unwrap_err();
-    assert!(err.contains("SWITCHBOARD_MASTER_KEY is required with PostgreSQL"), "{err}");
+    assert!(
+        err.contains("SWITCHBOARD_MASTER_KEY is required with PostgreSQL"),
+        "{err}"
+    );
 }

@@ -31,10 +31,19 @@ impl TestServer {
         let mut cmd = serve_command(dir.path());
         cmd.env("SWITCHBOARD_ADMIN_TOKEN", ADMIN);
         if let Backend::Postgres = backend {
-            cmd.env("SWITCHBOARD_DATABASE_URL", testkit::pg_cluster().create_database()).env("SWITCHBOARD_MASTER_KEY", MASTER_KEY);
+            cmd.env(
+                "SWITCHBOARD_DATABASE_URL",
+                testkit::pg_cluster().create_database(),
+            )
+            .env("SWITCHBOARD_MASTER_KEY", MASTER_KEY);
         }
         let (child, base) = spawn(cmd).unwrap_or_else(|e| panic!("server did not start: {e}"));
-        TestServer { base, client: reqwest::Client::new(), child, _dir: dir }
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            child,
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -43,11 +52,14 @@ impl TestServer {
 
     /// A request with the admin token acting on store `default`.
     pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
-        self.as_token(ADMIN, method, path).header("StoreId", "st_default")
+        self.as_token(ADMIN, method, path)
+            .header("StoreId", "st_default")
     }
 
     pub fn as_token(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, self.url(path)).header("Authorization", format!("Bearer {token}"))
+        self.client
+            .request(method, self.url(path))
+            .header("Authorization", format!("Bearer {token}"))
     }
 }
 
@@ -61,7 +73,8 @@ impl Drop for TestServer {
 /// `switchboard serve` on port 0 with a data dir, environment cleared of `SWITCHBOARD_*`.
 pub fn serve_command(data_dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
         cmd.env_remove(k);
     }
@@ -71,7 +84,11 @@ pub fn serve_command(data_dir: &Path) -> Command {
 
 /// Spawns a server and waits for its `listening on http://ADDR` line. On failure, says what it printed.
 pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).map_err(|e| e.to_string())?;
@@ -87,7 +104,9 @@ pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/seeds").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/seeds")
+        .join(name)
 }
 
 /// A seed fixture as strict JSON (comments and trailing commas removed).
@@ -100,7 +119,11 @@ pub async fn send(req: RequestBuilder) -> (u16, Value) {
     let res = req.send().await.expect("request sent");
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
     (status, body)
 }
 

@@ -11,7 +11,10 @@ use crate::model::*;
 use crate::{Result, Store, StoreError};
 use writer::Writer;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    include_str!("../../../../migrations/postgres/0001_init.sql"),
+)];
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 
@@ -22,27 +25,40 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<PgStore> {
-        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await?;
         migrate(&pool).await?;
         let conn = PgConnection::connect(url).await?;
-        Ok(PgStore { pool, writer: Writer::start(url.to_owned(), conn) })
+        Ok(PgStore {
+            pool,
+            writer: Writer::start(url.to_owned(), conn),
+        })
     }
 }
 
 async fn migrate(pool: &PgPool) -> Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         .execute(&mut *tx)
         .await?;
     for (version, sql) in MIGRATIONS {
-        let applied: bool = sqlx::query_scalar("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = $1)")
-            .bind(version)
-            .fetch_one(&mut *tx)
-            .await?;
+        let applied: bool =
+            sqlx::query_scalar("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = $1)")
+                .bind(version)
+                .fetch_one(&mut *tx)
+                .await?;
         if !applied {
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)").bind(version).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
         }
     }
     tx.commit().await?;
@@ -50,10 +66,15 @@ async fn migrate(pool: &PgPool) -> Result<()> {
 }
 
 /// Maps a uniqueness violation to a conflict on `field`.
-fn unique(field: &'static str, message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+fn unique(
+    field: &'static str,
+    message: impl Into<String>,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
     let message = message.into();
     move |e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict { field, message },
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict { field, message }
+        }
         _ => StoreError::backend(e),
     }
 }
@@ -67,11 +88,20 @@ const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
 const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
 
 fn store_row(r: &PgRow) -> Result<StoreRecord> {
-    Ok(StoreRecord { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? })
+    Ok(StoreRecord {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+    })
 }
 
 fn token_row(r: &PgRow) -> Result<TokenRecord> {
-    Ok(TokenRecord { id: r.try_get(0)?, store_id: r.try_get(1)?, name: r.try_get(2)?, created_at: r.try_get(3)? })
+    Ok(TokenRecord {
+        id: r.try_get(0)?,
+        store_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+    })
 }
 
 fn workflow_row(r: &PgRow) -> Result<WorkflowRecord> {
@@ -95,24 +125,44 @@ fn workflow_row(r: &PgRow) -> Result<WorkflowRecord> {
 }
 
 fn version_row(r: &PgRow) -> Result<VersionRecord> {
-    Ok(VersionRecord { workflow_id: r.try_get(0)?, version: r.try_get(1)?, definition: json(r.try_get(2)?)?, created_at: r.try_get(3)? })
+    Ok(VersionRecord {
+        workflow_id: r.try_get(0)?,
+        version: r.try_get(1)?,
+        definition: json(r.try_get(2)?)?,
+        created_at: r.try_get(3)?,
+    })
 }
 
-async fn get_workflow<'e>(exec: impl sqlx::PgExecutor<'e>, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
-    let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL");
-    sqlx::query(&sql).bind(store_id).bind(id).fetch_optional(exec).await?.as_ref().map(workflow_row).transpose()
+async fn get_workflow<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    store_id: &str,
+    id: &str,
+) -> Result<Option<WorkflowRecord>> {
+    let sql = format!(
+        "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL"
+    );
+    sqlx::query(&sql)
+        .bind(store_id)
+        .bind(id)
+        .fetch_optional(exec)
+        .await?
+        .as_ref()
+        .map(workflow_row)
+        .transpose()
 }
 
 async fn insert_token(c: &mut PgConnection, t: &NewToken) -> Result<()> {
-    sqlx::query("INSERT INTO tokens (id, store_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&t.id)
-        .bind(&t.store_id)
-        .bind(&t.name)
-        .bind(&t.hash)
-        .bind(t.now)
-        .execute(c)
-        .await
-        .map_err(unique("token", "this token already exists"))?;
+    sqlx::query(
+        "INSERT INTO tokens (id, store_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&t.id)
+    .bind(&t.store_id)
+    .bind(&t.name)
+    .bind(&t.hash)
+    .bind(t.now)
+    .execute(c)
+    .await
+    .map_err(unique("token", "this token already exists"))?;
     Ok(())
 }
 
@@ -136,7 +186,10 @@ impl Store for PgStore {
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn init_meta(&self, key: &str, value: &str) -> Result<String> {
@@ -170,7 +223,11 @@ impl Store for PgStore {
                     if let Some(t) = &token {
                         insert_token(c, t).await?;
                     }
-                    Ok(StoreRecord { id: store.id, name: store.name, created_at: store.now })
+                    Ok(StoreRecord {
+                        id: store.id,
+                        name: store.name,
+                        created_at: store.now,
+                    })
                 })
             })
             .await
@@ -178,12 +235,22 @@ impl Store for PgStore {
 
     async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>> {
         let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id = $1");
-        sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?.as_ref().map(store_row).transpose()
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(store_row)
+            .transpose()
     }
 
     async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>> {
         let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id > $1 ORDER BY id LIMIT $2");
-        let rows = sqlx::query(&sql).bind(page_after(page)).bind(i64::from(page.limit) + 1).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(page_after(page))
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
         let rows = rows.iter().map(store_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
     }
@@ -193,7 +260,12 @@ impl Store for PgStore {
             .write(move |c| {
                 Box::pin(async move {
                     insert_token(c, &token).await?;
-                    Ok(TokenRecord { id: token.id, store_id: token.store_id, name: token.name, created_at: token.now })
+                    Ok(TokenRecord {
+                        id: token.id,
+                        store_id: token.store_id,
+                        name: token.name,
+                        created_at: token.now,
+                    })
                 })
             })
             .await
@@ -201,7 +273,13 @@ impl Store for PgStore {
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1");
-        sqlx::query(&sql).bind(hash).fetch_optional(&self.pool).await?.as_ref().map(token_row).transpose()
+        sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_row)
+            .transpose()
     }
 
     async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool> {
@@ -209,7 +287,11 @@ impl Store for PgStore {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM tokens WHERE store_id = $1 AND id = $2").bind(&store_id).bind(&token_id).execute(c).await?;
+                    let done = sqlx::query("DELETE FROM tokens WHERE store_id = $1 AND id = $2")
+                        .bind(&store_id)
+                        .bind(&token_id)
+                        .execute(c)
+                        .await?;
                     Ok(done.rows_affected() > 0)
                 })
             })
@@ -252,7 +334,12 @@ impl Store for PgStore {
             .await
     }
 
-    async fn update_workflow(&self, store_id: &str, id: &str, u: WorkflowUpdate) -> Result<Option<WorkflowRecord>> {
+    async fn update_workflow(
+        &self,
+        store_id: &str,
+        id: &str,
+        u: WorkflowUpdate,
+    ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| {
@@ -295,7 +382,13 @@ impl Store for PgStore {
             .await
     }
 
-    async fn set_workflow_active(&self, store_id: &str, id: &str, active: bool, now: i64) -> Result<Option<WorkflowRecord>> {
+    async fn set_workflow_active(
+        &self,
+        store_id: &str,
+        id: &str,
+        active: bool,
+        now: i64,
+    ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| {
@@ -334,18 +427,38 @@ impl Store for PgStore {
         get_workflow(&self.pool, store_id, id).await
     }
 
-    async fn list_workflows(&self, store_id: &str, page: &PageRequest) -> Result<Page<WorkflowRecord>> {
-        let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3");
-        let rows = sqlx::query(&sql).bind(store_id).bind(page_after(page)).bind(i64::from(page.limit) + 1).fetch_all(&self.pool).await?;
+    async fn list_workflows(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRecord>> {
+        let sql = format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(store_id)
+            .bind(page_after(page))
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
         let rows = rows.iter().map(workflow_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(rows, page.limit, |w| w.id.clone()))
     }
 
-    async fn list_versions(&self, store_id: &str, id: &str, page: &PageRequest) -> Result<Option<Page<VersionRecord>>> {
+    async fn list_versions(
+        &self,
+        store_id: &str,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Option<Page<VersionRecord>>> {
         if get_workflow(&self.pool, store_id, id).await?.is_none() {
             return Ok(None);
         }
-        let after: i64 = page.after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
+        let after: i64 = page
+            .after
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
         let rows = sqlx::query(
             "SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = $1 AND version > $2 ORDER BY version LIMIT $3",
         )
@@ -355,10 +468,17 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         let rows = rows.iter().map(version_row).collect::<Result<Vec<_>>>()?;
-        Ok(Some(Page::from_rows(rows, page.limit, |v| v.version.to_string())))
+        Ok(Some(Page::from_rows(rows, page.limit, |v| {
+            v.version.to_string()
+        })))
     }
 
-    async fn get_version(&self, store_id: &str, id: &str, number: i64) -> Result<Option<VersionRecord>> {
+    async fn get_version(
+        &self,
+        store_id: &str,
+        id: &str,
+        number: i64,
+    ) -> Result<Option<VersionRecord>> {
         sqlx::query(
             "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
              WHERE w.store_id = $1 AND w.id = $2 AND w.deleted_at IS NULL AND v.version = $3",

@@ -45,8 +45,13 @@ impl Writer {
                 (ok, answer)
             })
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("a write was abandoned (the database connection failed)".into()))?
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        rx.await.map_err(|_| {
+            StoreError::Backend("a write was abandoned (the database connection failed)".into())
+        })?
     }
 }
 
@@ -94,7 +99,15 @@ async fn run_jobs(conn: &mut PgConnection, batch: Vec<Job>) -> Result<Vec<Answer
     for job in batch {
         exec(conn, "SAVEPOINT job").await?;
         let (ok, answer) = job(conn).await;
-        exec(conn, if ok { "RELEASE SAVEPOINT job" } else { "ROLLBACK TO SAVEPOINT job" }).await?;
+        exec(
+            conn,
+            if ok {
+                "RELEASE SAVEPOINT job"
+            } else {
+                "ROLLBACK TO SAVEPOINT job"
+            },
+        )
+        .await?;
         answers.push(answer);
     }
     Ok(answers)

@@ -13,7 +13,10 @@ use crate::model::*;
 use crate::{Result, Store, StoreError};
 use writer::Writer;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    include_str!("../../../../migrations/sqlite/0001_init.sql"),
+)];
 
 pub struct SqliteStore {
     writer: Writer,
@@ -49,13 +52,19 @@ impl SqliteStore {
         .map_err(StoreError::backend)?
     }
 
-    async fn read<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let conn = match pool.idle.lock().expect("reader pool").pop() {
                 Some(c) => c,
                 None => {
-                    let c = Connection::open_with_flags(&pool.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                    let c = Connection::open_with_flags(
+                        &pool.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
                     c.execute_batch("PRAGMA busy_timeout = 5000;")?;
                     c
                 }
@@ -72,11 +81,18 @@ impl SqliteStore {
 fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
     for (version, sql) in MIGRATIONS {
-        let applied: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))?;
+        let applied: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
         if !applied {
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch(sql)?;
-            tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![version, now_ms()])?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, now_ms()],
+            )?;
             tx.commit()?;
         }
     }
@@ -84,15 +100,24 @@ fn migrate(conn: &Connection) -> Result<()> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Maps a uniqueness violation to a conflict on `field`.
-fn unique(field: &'static str, message: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+fn unique(
+    field: &'static str,
+    message: impl Into<String>,
+) -> impl FnOnce(rusqlite::Error) -> StoreError {
     let message = message.into();
     move |e| match &e {
         rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.extended_code, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
+            if matches!(
+                f.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ) =>
         {
             StoreError::Conflict { field, message }
         }
@@ -109,38 +134,100 @@ const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
 const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
 
 fn store_row(r: &Row) -> rusqlite::Result<StoreRecord> {
-    Ok(StoreRecord { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? })
+    Ok(StoreRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
 }
 
 fn token_row(r: &Row) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord { id: r.get(0)?, store_id: r.get(1)?, name: r.get(2)?, created_at: r.get(3)? })
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        store_id: r.get(1)?,
+        name: r.get(2)?,
+        created_at: r.get(3)?,
+    })
 }
 
-type RawWorkflow = (String, String, i64, bool, String, Option<String>, String, String, Option<String>, String, String, i64, i64);
+type RawWorkflow = (
+    String,
+    String,
+    i64,
+    bool,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+);
 
 fn workflow_row(r: &Row) -> rusqlite::Result<RawWorkflow> {
     Ok((
-        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?,
-        r.get(10)?, r.get(11)?, r.get(12)?,
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
     ))
 }
 
 fn workflow(raw: RawWorkflow) -> Result<WorkflowRecord> {
-    let (id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at) = raw;
+    let (
+        id,
+        store_id,
+        version,
+        active,
+        name,
+        description,
+        format,
+        trigger_kind,
+        trigger_key,
+        definition,
+        warnings,
+        created_at,
+        updated_at,
+    ) = raw;
     Ok(WorkflowRecord {
         id,
         store_id,
         version,
         active,
-        content: WorkflowContent { name, description, format, trigger_kind, trigger_key, definition: json(definition)?, warnings: json(warnings)? },
+        content: WorkflowContent {
+            name,
+            description,
+            format,
+            trigger_kind,
+            trigger_key,
+            definition: json(definition)?,
+            warnings: json(warnings)?,
+        },
         created_at,
         updated_at,
     })
 }
 
 fn get_workflow(conn: &Connection, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
-    let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL");
-    conn.prepare_cached(&sql)?.query_row([store_id, id], workflow_row).optional()?.map(workflow).transpose()
+    let sql = format!(
+        "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL"
+    );
+    conn.prepare_cached(&sql)?
+        .query_row([store_id, id], workflow_row)
+        .optional()?
+        .map(workflow)
+        .transpose()
 }
 
 fn conflict_name(name: &str) -> String {
@@ -158,20 +245,34 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_owned();
-        self.read(move |c| Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)).await
+        self.read(move |c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
     }
 
     async fn init_meta(&self, key: &str, value: &str) -> Result<String> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.writer
             .write(move |c| {
-                c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING", [&key, &value])?;
-                Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| r.get(0))?)
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                    [&key, &value],
+                )?;
+                Ok(
+                    c.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                        r.get(0)
+                    })?,
+                )
             })
             .await
     }
@@ -180,12 +281,19 @@ impl Store for SqliteStore {
         self.writer
             .write(move |c| {
                 let message = format!("a store named '{}' already exists", store.name);
-                c.execute("INSERT INTO stores (id, name, created_at) VALUES (?1, ?2, ?3)", params![store.id, store.name, store.now])
-                    .map_err(unique("name", message))?;
+                c.execute(
+                    "INSERT INTO stores (id, name, created_at) VALUES (?1, ?2, ?3)",
+                    params![store.id, store.name, store.now],
+                )
+                .map_err(unique("name", message))?;
                 if let Some(t) = token {
                     insert_token(c, &t)?;
                 }
-                Ok(StoreRecord { id: store.id, name: store.name, created_at: store.now })
+                Ok(StoreRecord {
+                    id: store.id,
+                    name: store.name,
+                    created_at: store.now,
+                })
             })
             .await
     }
@@ -194,7 +302,9 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.read(move |c| {
             let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id = ?1");
-            Ok(c.prepare_cached(&sql)?.query_row([id], store_row).optional()?)
+            Ok(c.prepare_cached(&sql)?
+                .query_row([id], store_row)
+                .optional()?)
         })
         .await
     }
@@ -202,8 +312,12 @@ impl Store for SqliteStore {
     async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>> {
         let page = page.clone();
         self.read(move |c| {
-            let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id > ?1 ORDER BY id LIMIT ?2");
-            let rows = c.prepare_cached(&sql)?.query_map(params![page_after(&page), page.limit + 1], store_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let sql =
+                format!("SELECT {STORE_COLUMNS} FROM stores WHERE id > ?1 ORDER BY id LIMIT ?2");
+            let rows = c
+                .prepare_cached(&sql)?
+                .query_map(params![page_after(&page), page.limit + 1], store_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
         })
         .await
@@ -213,7 +327,12 @@ impl Store for SqliteStore {
         self.writer
             .write(move |c| {
                 insert_token(c, &token)?;
-                Ok(TokenRecord { id: token.id, store_id: token.store_id, name: token.name, created_at: token.now })
+                Ok(TokenRecord {
+                    id: token.id,
+                    store_id: token.store_id,
+                    name: token.name,
+                    created_at: token.now,
+                })
             })
             .await
     }
@@ -222,7 +341,9 @@ impl Store for SqliteStore {
         let hash = hash.to_owned();
         self.read(move |c| {
             let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1");
-            Ok(c.prepare_cached(&sql)?.query_row([hash], token_row).optional()?)
+            Ok(c.prepare_cached(&sql)?
+                .query_row([hash], token_row)
+                .optional()?)
         })
         .await
     }
@@ -230,7 +351,12 @@ impl Store for SqliteStore {
     async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool> {
         let (store_id, token_id) = (store_id.to_owned(), token_id.to_owned());
         self.writer
-            .write(move |c| Ok(c.execute("DELETE FROM tokens WHERE store_id = ?1 AND id = ?2", [store_id, token_id])? > 0))
+            .write(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM tokens WHERE store_id = ?1 AND id = ?2",
+                    [store_id, token_id],
+                )? > 0)
+            })
             .await
     }
 
@@ -254,7 +380,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn update_workflow(&self, store_id: &str, id: &str, u: WorkflowUpdate) -> Result<Option<WorkflowRecord>> {
+    async fn update_workflow(
+        &self,
+        store_id: &str,
+        id: &str,
+        u: WorkflowUpdate,
+    ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| {
@@ -281,7 +412,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn set_workflow_active(&self, store_id: &str, id: &str, active: bool, now: i64) -> Result<Option<WorkflowRecord>> {
+    async fn set_workflow_active(
+        &self,
+        store_id: &str,
+        id: &str,
+        active: bool,
+        now: i64,
+    ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| {
@@ -311,7 +448,11 @@ impl Store for SqliteStore {
         self.read(move |c| get_workflow(c, &store_id, &id)).await
     }
 
-    async fn list_workflows(&self, store_id: &str, page: &PageRequest) -> Result<Page<WorkflowRecord>> {
+    async fn list_workflows(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRecord>> {
         let (store_id, page) = (store_id.to_owned(), page.clone());
         self.read(move |c| {
             let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3");
@@ -322,7 +463,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_versions(&self, store_id: &str, id: &str, page: &PageRequest) -> Result<Option<Page<VersionRecord>>> {
+    async fn list_versions(
+        &self,
+        store_id: &str,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Option<Page<VersionRecord>>> {
         let (store_id, id, page) = (store_id.to_owned(), id.to_owned(), page.clone());
         self.read(move |c| {
             if get_workflow(c, &store_id, &id)?.is_none() {
@@ -339,7 +485,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_version(&self, store_id: &str, id: &str, number: i64) -> Result<Option<VersionRecord>> {
+    async fn get_version(
+        &self,
+        store_id: &str,
+        id: &str,
+        number: i64,
+    ) -> Result<Option<VersionRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.read(move |c| {
             c.prepare_cached(
@@ -364,6 +515,13 @@ fn insert_token(c: &Connection, t: &NewToken) -> Result<()> {
     Ok(())
 }
 
-fn version((workflow_id, version, definition, created_at): (String, i64, String, i64)) -> Result<VersionRecord> {
-    Ok(VersionRecord { workflow_id, version, definition: json(definition)?, created_at })
+fn version(
+    (workflow_id, version, definition, created_at): (String, i64, String, i64),
+) -> Result<VersionRecord> {
+    Ok(VersionRecord {
+        workflow_id,
+        version,
+        definition: json(definition)?,
+        created_at,
+    })
 }

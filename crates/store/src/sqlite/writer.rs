@@ -32,7 +32,10 @@ impl Writer {
     }
 
     /// Runs `f` in the next batch; answers after that batch committed.
-    pub async fn write<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
+    pub async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
@@ -42,8 +45,13 @@ impl Writer {
             });
             (ok, answer)
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("a write was abandoned (the writer failed while running it)".into()))?
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        rx.await.map_err(|_| {
+            StoreError::Backend("a write was abandoned (the writer failed while running it)".into())
+        })?
     }
 }
 
@@ -61,7 +69,10 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, "SQLite writer cannot begin a transaction");
             continue;
         }
-        let answers: Vec<Answer> = batch.into_iter().filter_map(|job| run_one(job, &conn)).collect();
+        let answers: Vec<Answer> = batch
+            .into_iter()
+            .filter_map(|job| run_one(job, &conn))
+            .collect();
         let commit = conn.execute_batch("COMMIT").map_err(StoreError::backend);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -80,7 +91,11 @@ fn run_one(job: Job, conn: &Connection) -> Option<Answer> {
     }
     match catch_unwind(AssertUnwindSafe(|| job(conn))) {
         Ok((ok, answer)) => {
-            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let end = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
             conn.execute_batch(end).ok()?;
             Some(answer)
         }

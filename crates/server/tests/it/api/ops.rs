@@ -2,19 +2,39 @@ use reqwest::Method;
 
 use crate::harness::*;
 
-both_backends!(health_and_readiness, metrics_are_prometheus_text, openapi_describes_the_api, unknown_routes_and_methods_answer_json);
+both_backends!(
+    health_and_readiness,
+    metrics_are_prometheus_text,
+    openapi_describes_the_api,
+    unknown_routes_and_methods_answer_json
+);
 
 async fn health_and_readiness(s: TestServer) {
-    assert_eq!(send(s.client.get(s.url("/healthz"))).await, (200, serde_json::json!({"status": "ok"})));
-    assert_eq!(send(s.client.get(s.url("/readyz"))).await, (200, serde_json::json!({"status": "ready"})));
+    assert_eq!(
+        send(s.client.get(s.url("/healthz"))).await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
+    assert_eq!(
+        send(s.client.get(s.url("/readyz"))).await,
+        (200, serde_json::json!({"status": "ready"}))
+    );
 }
 
 async fn metrics_are_prometheus_text(s: TestServer) {
     let res = s.client.get(s.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = res.text().await.unwrap();
-    for name in ["switchboard_events_accepted_total", "switchboard_runs_started_total", "switchboard_runs_waiting"] {
+    for name in [
+        "switchboard_events_accepted_total",
+        "switchboard_runs_started_total",
+        "switchboard_runs_waiting",
+    ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
 }
@@ -43,17 +63,29 @@ async fn openapi_describes_the_api(s: TestServer) {
     assert!(schemas.contains_key("ErrorBody") && schemas.contains_key("WorkflowDefinition"));
     // Every documented route is served (no 404 from the router for a documented path).
     for path in paths.keys() {
-        let concrete = path.replace("{id}", "x").replace("{version}", "1").replace("{token_id}", "t");
+        let concrete = path
+            .replace("{id}", "x")
+            .replace("{version}", "1")
+            .replace("{token_id}", "t");
         let res = s.admin(Method::GET, &concrete).send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        assert!(status != 404 || !text.contains("no such route"), "{path} is documented but not routed");
+        assert!(
+            status != 404 || !text.contains("no such route"),
+            "{path} is documented but not routed"
+        );
     }
 }
 
 async fn unknown_routes_and_methods_answer_json(s: TestServer) {
     let (status, body) = send(s.client.get(s.url("/nope"))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let (status, body) = send(s.client.delete(s.url("/healthz"))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 }
