@@ -39,3 +39,13 @@ impl From<serde_json::Error> for StoreError {
         StoreError::Backend(format!("stored JSON is unreadable: {e}"))
     }
 }
+
+/// Reads JSON text the store wrote.
+pub(crate) fn parse_json(text: String) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The conflict message for a workflow name already in use.
+pub(crate) fn name_taken(name: &str) -> String {
+    format!("a workflow named '{name}' already exists in this store")
+}

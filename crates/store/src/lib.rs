@@ -8,6 +8,7 @@
 //! Times are integer milliseconds since the Unix epoch, supplied by the caller, so the engine's
 //! injectable clock governs everything stored.
 
+mod batch;
 mod error;
 mod model;
 mod postgres;

@@ -100,6 +100,13 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
+impl PageRequest {
+    /// The key to list after; the empty string sorts before every id.
+    pub fn after_key(&self) -> String {
+        self.after.clone().unwrap_or_default()
+    }
+}
+
 impl Default for PageRequest {
     fn default() -> Self {
         PageRequest {

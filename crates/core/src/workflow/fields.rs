@@ -197,19 +197,22 @@ impl<'v, 'c> Fields<'v, 'c> {
 
     pub fn number(&mut self, key: &str, required: bool, min: f64, max: f64) -> Option<f64> {
         let n = self.typed(key, required, "a number", Value::as_f64)?;
-        if !(min..=max).contains(&n) {
-            self.error(
-                key,
-                format!("'{key}' must be between {min} and {max}, not {n}"),
-            );
-            return None;
-        }
-        Some(n)
+        self.in_range(key, n, min, max)
     }
 
     pub fn integer(&mut self, key: &str, required: bool, min: u64, max: u64) -> Option<u64> {
         let n = self.typed(key, required, "a whole number", Value::as_u64)?;
-        if !(min..=max).contains(&n) {
+        self.in_range(key, n, min, max)
+    }
+
+    fn in_range<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        key: &str,
+        n: T,
+        min: T,
+        max: T,
+    ) -> Option<T> {
+        if n < min || n > max {
             self.error(
                 key,
                 format!("'{key}' must be between {min} and {max}, not {n}"),

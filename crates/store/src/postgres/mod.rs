@@ -3,7 +3,6 @@
 
 mod writer;
 
-use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
@@ -79,10 +78,6 @@ fn unique(
     }
 }
 
-fn json(text: String) -> Result<Value> {
-    Ok(serde_json::from_str(&text)?)
-}
-
 const STORE_COLUMNS: &str = "id, name, created_at";
 const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
 const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
@@ -116,8 +111,8 @@ fn workflow_row(r: &PgRow) -> Result<WorkflowRecord> {
             format: r.try_get(6)?,
             trigger_kind: r.try_get(7)?,
             trigger_key: r.try_get(8)?,
-            definition: json(r.try_get(9)?)?,
-            warnings: json(r.try_get(10)?)?,
+            definition: crate::error::parse_json(r.try_get(9)?)?,
+            warnings: crate::error::parse_json(r.try_get(10)?)?,
         },
         created_at: r.try_get(11)?,
         updated_at: r.try_get(12)?,
@@ -128,7 +123,7 @@ fn version_row(r: &PgRow) -> Result<VersionRecord> {
     Ok(VersionRecord {
         workflow_id: r.try_get(0)?,
         version: r.try_get(1)?,
-        definition: json(r.try_get(2)?)?,
+        definition: crate::error::parse_json(r.try_get(2)?)?,
         created_at: r.try_get(3)?,
     })
 }
@@ -164,14 +159,6 @@ async fn insert_token(c: &mut PgConnection, t: &NewToken) -> Result<()> {
     .await
     .map_err(unique("token", "this token already exists"))?;
     Ok(())
-}
-
-fn conflict_name(name: &str) -> String {
-    format!("a workflow named '{name}' already exists in this store")
-}
-
-fn page_after(page: &PageRequest) -> String {
-    page.after.clone().unwrap_or_default()
 }
 
 #[async_trait::async_trait]
@@ -247,7 +234,7 @@ impl Store for PgStore {
     async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>> {
         let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE id > $1 ORDER BY id LIMIT $2");
         let rows = sqlx::query(&sql)
-            .bind(page_after(page))
+            .bind(page.after_key())
             .bind(i64::from(page.limit) + 1)
             .fetch_all(&self.pool)
             .await?;
@@ -321,7 +308,7 @@ impl Store for PgStore {
                     .bind(w.now)
                     .execute(&mut *c)
                     .await
-                    .map_err(unique("name", conflict_name(&k.name)))?;
+                    .map_err(unique("name", crate::error::name_taken(&k.name)))?;
                     sqlx::query("INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, 1, $2, $3)")
                         .bind(&w.id)
                         .bind(&definition)
@@ -364,7 +351,7 @@ impl Store for PgStore {
                     .bind(u.now)
                     .execute(&mut *c)
                     .await
-                    .map_err(unique("name", conflict_name(&k.name)))?;
+                    .map_err(unique("name", crate::error::name_taken(&k.name)))?;
                     if done.rows_affected() == 0 {
                         return Ok(None);
                     }
@@ -437,7 +424,7 @@ impl Store for PgStore {
         );
         let rows = sqlx::query(&sql)
             .bind(store_id)
-            .bind(page_after(page))
+            .bind(page.after_key())
             .bind(i64::from(page.limit) + 1)
             .fetch_all(&self.pool)
             .await?;

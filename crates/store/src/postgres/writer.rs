@@ -8,12 +8,10 @@ use std::pin::Pin;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Result, StoreError};
-
-const MAX_BATCH: usize = 512;
+use crate::Result;
+use crate::batch::{Answer, MAX_BATCH, drain, outcome, submit};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type Answer = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Answer)> + Send>;
 
 #[derive(Clone)]
@@ -35,35 +33,14 @@ impl Writer {
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = f(conn).await;
-                let ok = result.is_ok();
-                let answer: Answer = Box::new(move |commit| {
-                    let _ = tx.send(commit.and(result));
-                });
-                (ok, answer)
-            })
-        });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-        rx.await.map_err(|_| {
-            StoreError::Backend("a write was abandoned (the database connection failed)".into())
-        })?
+        let job: Job = Box::new(move |conn| Box::pin(async move { outcome(f(conn).await, tx) }));
+        submit(&self.jobs, job, rx).await
     }
 }
 
 async fn run(url: String, mut conn: PgConnection, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = drain(first, &mut rx);
         let commit = run_batch(&mut conn, batch).await;
         let (answers, commit) = match commit {
             Ok(answers) => {

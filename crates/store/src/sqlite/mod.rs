@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
-use serde_json::Value;
 
 use crate::model::*;
 use crate::{Result, Store, StoreError};
@@ -125,10 +124,6 @@ fn unique(
     }
 }
 
-fn json(text: String) -> Result<Value> {
-    Ok(serde_json::from_str(&text)?)
-}
-
 const STORE_COLUMNS: &str = "id, name, created_at";
 const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
 const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
@@ -211,8 +206,8 @@ fn workflow(raw: RawWorkflow) -> Result<WorkflowRecord> {
             format,
             trigger_kind,
             trigger_key,
-            definition: json(definition)?,
-            warnings: json(warnings)?,
+            definition: crate::error::parse_json(definition)?,
+            warnings: crate::error::parse_json(warnings)?,
         },
         created_at,
         updated_at,
@@ -228,14 +223,6 @@ fn get_workflow(conn: &Connection, store_id: &str, id: &str) -> Result<Option<Wo
         .optional()?
         .map(workflow)
         .transpose()
-}
-
-fn conflict_name(name: &str) -> String {
-    format!("a workflow named '{name}' already exists in this store")
-}
-
-fn page_after(page: &PageRequest) -> String {
-    page.after.clone().unwrap_or_default()
 }
 
 #[async_trait::async_trait]
@@ -316,7 +303,7 @@ impl Store for SqliteStore {
                 format!("SELECT {STORE_COLUMNS} FROM stores WHERE id > ?1 ORDER BY id LIMIT ?2");
             let rows = c
                 .prepare_cached(&sql)?
-                .query_map(params![page_after(&page), page.limit + 1], store_row)?
+                .query_map(params![page.after_key(), page.limit + 1], store_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
         })
@@ -370,7 +357,7 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
                     params![w.id, w.store_id, k.name, k.description, k.format, w.active, k.trigger_kind, k.trigger_key, definition, k.warnings.to_string(), w.now],
                 )
-                .map_err(unique("name", conflict_name(&k.name)))?;
+                .map_err(unique("name", crate::error::name_taken(&k.name)))?;
                 c.execute(
                     "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES (?1, 1, ?2, ?3)",
                     params![w.id, definition, w.now],
@@ -398,7 +385,7 @@ impl Store for SqliteStore {
                          WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
                         params![store_id, id, k.name, k.description, k.format, u.active, k.trigger_kind, k.trigger_key, definition, k.warnings.to_string(), u.now],
                     )
-                    .map_err(unique("name", conflict_name(&k.name)))?;
+                    .map_err(unique("name", crate::error::name_taken(&k.name)))?;
                 if changed == 0 {
                     return Ok(None);
                 }
@@ -456,7 +443,7 @@ impl Store for SqliteStore {
         let (store_id, page) = (store_id.to_owned(), page.clone());
         self.read(move |c| {
             let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3");
-            let rows = c.prepare_cached(&sql)?.query_map(params![store_id, page_after(&page), page.limit + 1], workflow_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = c.prepare_cached(&sql)?.query_map(params![store_id, page.after_key(), page.limit + 1], workflow_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
             let rows = rows.into_iter().map(workflow).collect::<Result<Vec<_>>>()?;
             Ok(Page::from_rows(rows, page.limit, |w| w.id.clone()))
         })
@@ -521,7 +508,7 @@ fn version(
     Ok(VersionRecord {
         workflow_id,
         version,
-        definition: json(definition)?,
+        definition: crate::error::parse_json(definition)?,
         created_at,
     })
 }

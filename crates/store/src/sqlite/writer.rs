@@ -7,12 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::{Answer, MAX_BATCH, drain, outcome, submit};
 use crate::{Result, StoreError};
-
-const MAX_BATCH: usize = 512;
-
-/// Called with the batch's commit outcome.
-type Answer = Box<dyn FnOnce(Result<()>) + Send>;
 /// Runs one request; says whether it succeeded (else its savepoint is rolled back) and how to answer.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Answer) + Send>;
 
@@ -37,33 +33,14 @@ impl Writer {
         f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let answer: Answer = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, answer)
-        });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-        rx.await.map_err(|_| {
-            StoreError::Backend("a write was abandoned (the writer failed while running it)".into())
-        })?
+        let job: Job = Box::new(move |conn| outcome(f(conn), tx));
+        submit(&self.jobs, job, rx).await
     }
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = drain(first, &mut rx);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs answers their callers with an error; nothing was written.
             tracing::error!(error = %e, "SQLite writer cannot begin a transaction");
