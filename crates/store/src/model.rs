@@ -65,6 +65,21 @@ pub struct NewWorkflow {
     pub now: i64,
 }
 
+impl NewWorkflow {
+    /// The record a fresh insert stores: version 1.
+    pub fn into_record(self) -> WorkflowRecord {
+        WorkflowRecord {
+            id: self.id,
+            store_id: self.store_id,
+            version: 1,
+            active: self.active,
+            content: self.content,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowUpdate {
     pub content: WorkflowContent,

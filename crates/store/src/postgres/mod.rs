@@ -315,7 +315,7 @@ impl Store for PgStore {
                         .bind(w.now)
                         .execute(&mut *c)
                         .await?;
-                    Ok(WorkflowRecord { id: w.id, store_id: w.store_id, version: 1, active: w.active, content: w.content, created_at: w.now, updated_at: w.now })
+                    Ok(w.into_record())
                 })
             })
             .await

@@ -1,15 +1,17 @@
 //! The embedded backend: SQLite through rusqlite, WAL mode, one writer thread ([`writer`]) and a
 //! pool of read-only connections used from the blocking thread pool.
 
+mod rows;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::model::*;
 use crate::{Result, Store, StoreError};
+use rows::*;
 use writer::Writer;
 
 const MIGRATIONS: &[(i64, &str)] = &[(
@@ -122,96 +124,6 @@ fn unique(
         }
         _ => StoreError::backend(e),
     }
-}
-
-const STORE_COLUMNS: &str = "id, name, created_at";
-const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
-const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
-
-fn store_row(r: &Row) -> rusqlite::Result<StoreRecord> {
-    Ok(StoreRecord {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        created_at: r.get(2)?,
-    })
-}
-
-fn token_row(r: &Row) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: r.get(0)?,
-        store_id: r.get(1)?,
-        name: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
-type RawWorkflow = (
-    String,
-    String,
-    i64,
-    bool,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    i64,
-    i64,
-);
-
-fn workflow_row(r: &Row) -> rusqlite::Result<RawWorkflow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-    ))
-}
-
-fn workflow(raw: RawWorkflow) -> Result<WorkflowRecord> {
-    let (
-        id,
-        store_id,
-        version,
-        active,
-        name,
-        description,
-        format,
-        trigger_kind,
-        trigger_key,
-        definition,
-        warnings,
-        created_at,
-        updated_at,
-    ) = raw;
-    Ok(WorkflowRecord {
-        id,
-        store_id,
-        version,
-        active,
-        content: WorkflowContent {
-            name,
-            description,
-            format,
-            trigger_kind,
-            trigger_key,
-            definition: crate::error::parse_json(definition)?,
-            warnings: crate::error::parse_json(warnings)?,
-        },
-        created_at,
-        updated_at,
-    })
 }
 
 fn get_workflow(conn: &Connection, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
@@ -362,7 +274,7 @@ impl Store for SqliteStore {
                     "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES (?1, 1, ?2, ?3)",
                     params![w.id, definition, w.now],
                 )?;
-                Ok(WorkflowRecord { id: w.id, store_id: w.store_id, version: 1, active: w.active, content: w.content, created_at: w.now, updated_at: w.now })
+                Ok(w.into_record())
             })
             .await
     }
@@ -500,15 +412,4 @@ fn insert_token(c: &Connection, t: &NewToken) -> Result<()> {
     )
     .map_err(unique("token", "this token already exists"))?;
     Ok(())
-}
-
-fn version(
-    (workflow_id, version, definition, created_at): (String, i64, String, i64),
-) -> Result<VersionRecord> {
-    Ok(VersionRecord {
-        workflow_id,
-        version,
-        definition: crate::error::parse_json(definition)?,
-        created_at,
-    })
 }

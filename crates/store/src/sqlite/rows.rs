@@ -1,0 +1,108 @@
+//! Reading SQLite rows into records.
+
+use rusqlite::Row;
+
+use crate::Result;
+use crate::error::parse_json;
+use crate::model::*;
+
+pub(super) const STORE_COLUMNS: &str = "id, name, created_at";
+pub(super) const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
+pub(super) const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
+
+pub(super) fn store_row(r: &Row) -> rusqlite::Result<StoreRecord> {
+    Ok(StoreRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
+}
+
+pub(super) fn token_row(r: &Row) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        store_id: r.get(1)?,
+        name: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+pub(super) type RawWorkflow = (
+    String,
+    String,
+    i64,
+    bool,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+);
+
+pub(super) fn workflow_row(r: &Row) -> rusqlite::Result<RawWorkflow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+    ))
+}
+
+pub(super) fn workflow(raw: RawWorkflow) -> Result<WorkflowRecord> {
+    let (
+        id,
+        store_id,
+        version,
+        active,
+        name,
+        description,
+        format,
+        trigger_kind,
+        trigger_key,
+        definition,
+        warnings,
+        created_at,
+        updated_at,
+    ) = raw;
+    Ok(WorkflowRecord {
+        id,
+        store_id,
+        version,
+        active,
+        content: WorkflowContent {
+            name,
+            description,
+            format,
+            trigger_kind,
+            trigger_key,
+            definition: parse_json(definition)?,
+            warnings: parse_json(warnings)?,
+        },
+        created_at,
+        updated_at,
+    })
+}
+
+pub(super) fn version(
+    (workflow_id, version, definition, created_at): (String, i64, String, i64),
+) -> Result<VersionRecord> {
+    Ok(VersionRecord {
+        workflow_id,
+        version,
+        definition: parse_json(definition)?,
+        created_at,
+    })
+}
