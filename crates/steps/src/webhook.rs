@@ -92,7 +92,8 @@ fn parse_body(value: &Value, f: &mut Fields<'_, '_>) -> Option<Body> {
     let content = match format.as_deref() {
         Some("json") => b.value("content", REQUIRED),
         Some("form") => b.object("content", REQUIRED),
-        Some(_) => b.template("content", REQUIRED).map(|_| ()).and_then(|_| b.value("content", REQUIRED)),
+        // xml and text: a template string, compiled once.
+        Some(_) => b.template("content", REQUIRED).map(TValue::Template),
         None => None,
     };
     b.finish();

@@ -120,28 +120,26 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
             .collect()
     };
     let entry = resolve(draft.entry);
-    let mut nodes = Vec::with_capacity(draft.nodes.len());
-    let mut specs_ok = true;
-    for d in draft.nodes {
-        let next = resolve(d.next);
-        let on_error = match d.on_error {
-            DraftOnError::Fail => OnError::Fail,
-            DraftOnError::Continue => OnError::Continue,
-            DraftOnError::Goto(edges) => OnError::Goto(resolve(edges)),
-        };
-        specs_ok &= d.spec.is_some();
-        nodes.push((
-            d.id,
-            d.pointer,
-            d.name,
-            d.step_type,
-            d.spec,
-            d.output_var,
-            d.retry,
-            next,
-            on_error,
-        ));
-    }
+    // Nodes whose config had errors keep `spec: None` until the graph checks are done.
+    let nodes: Vec<Node<Option<S>>> = draft
+        .nodes
+        .into_iter()
+        .map(|d| Node {
+            next: resolve(d.next),
+            on_error: match d.on_error {
+                DraftOnError::Fail => OnError::Fail,
+                DraftOnError::Continue => OnError::Continue,
+                DraftOnError::Goto(edges) => OnError::Goto(resolve(edges)),
+            },
+            id: d.id,
+            name: d.name,
+            step_type: d.step_type,
+            spec: d.spec,
+            output_var: d.output_var,
+            retry: d.retry,
+            pointer: d.pointer,
+        })
+        .collect();
 
     // Every step must be reachable from the trigger, through transitions or error edges.
     let mut seen = vec![false; nodes.len()];
@@ -150,45 +148,30 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
         if std::mem::replace(&mut seen[i], true) {
             continue;
         }
-        let (.., next, on_error) = &nodes[i];
-        queue.extend(next.iter().map(|e| e.target));
-        if let OnError::Goto(edges) = on_error {
+        queue.extend(nodes[i].next.iter().map(|e| e.target));
+        if let OnError::Goto(edges) = &nodes[i].on_error {
             queue.extend(edges.iter().map(|e| e.target));
         }
     }
-    for (i, reached) in seen.iter().enumerate() {
+    for (node, reached) in nodes.iter().zip(&seen) {
         if !reached {
             report.error(
-                &nodes[i].1,
+                &node.pointer,
                 format!(
                     "step '{}' is unreachable: no transition leads to it",
-                    nodes[i].0
+                    node.id
                 ),
             );
         }
     }
 
-    let (Some(name), Some(trigger), true) =
-        (meta.name, draft.trigger, specs_ok && report.is_valid())
-    else {
+    let (Some(name), Some(trigger), true) = (meta.name, draft.trigger, report.is_valid()) else {
         return None;
     };
     let nodes = nodes
         .into_iter()
-        .map(
-            |(id, pointer, name, step_type, spec, output_var, retry, next, on_error)| Node {
-                id,
-                name,
-                step_type,
-                spec: spec.expect("checked above"),
-                output_var,
-                retry,
-                next,
-                on_error,
-                pointer,
-            },
-        )
-        .collect();
+        .map(Node::with_spec)
+        .collect::<Option<Vec<_>>>()?;
     Some(Workflow {
         name,
         description: meta.description,
@@ -200,4 +183,21 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
         max_steps: meta.max_steps,
         references: std::mem::take(&mut ctx.references),
     })
+}
+
+impl<S> Node<Option<S>> {
+    /// The node with its spec, when its config was valid.
+    fn with_spec(self) -> Option<Node<S>> {
+        Some(Node {
+            spec: self.spec?,
+            id: self.id,
+            name: self.name,
+            step_type: self.step_type,
+            output_var: self.output_var,
+            retry: self.retry,
+            next: self.next,
+            on_error: self.on_error,
+            pointer: self.pointer,
+        })
+    }
 }

@@ -255,7 +255,7 @@ impl Graph<'_> {
                 &values_at,
                 format!(
                     "op '{}' takes {want} values, not {}",
-                    names[op as usize],
+                    OPS.iter().find(|(_, o)| *o == op).map_or("?", |(n, _)| *n),
                     values.len()
                 ),
             );
