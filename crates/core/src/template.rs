@@ -217,39 +217,94 @@ impl Path {
         Some(Path { root, segments })
     }
 
-    /// Looks the path up in `roots` (an object holding the roots). Never fails: a missing link
-    /// yields `null`. `length` of a string counts UTF-16 units and indexing a string gives one unit,
-    /// as JavaScript does.
-    pub fn lookup(&self, roots: &Value) -> Value {
-        let mut current = match roots.get(&self.root) {
-            Some(v) => v.clone(),
-            None => return Value::Null,
+    /// Looks the path up in `scope`. Never fails: a missing link yields `null`. `length` of a
+    /// string counts UTF-16 units and indexing a string gives one unit, as JavaScript does.
+    pub fn lookup(&self, scope: &Scope) -> Value {
+        let mut segments = self.segments.iter();
+        let start = if self.root == "context" {
+            match segments.next() {
+                None => return scope.context(),
+                Some(Segment::Key(k)) if k != "error" => scope.root(k),
+                Some(_) => None,
+            }
+        } else {
+            scope.root(&self.root)
         };
-        for seg in &self.segments {
-            current = match (seg, &current) {
-                (Segment::Key(k), Value::Object(map)) => map.get(k).cloned().unwrap_or(Value::Null),
-                (Segment::Key(k), Value::Array(a)) if k == "length" => a.len().into(),
-                (Segment::Key(k), Value::String(s)) if k == "length" => {
-                    s.encode_utf16().count().into()
+        let Some(mut current) = start else {
+            return Value::Null;
+        };
+        while let Some(seg) = segments.next() {
+            let next = match (seg, current) {
+                (Segment::Key(k), Value::Object(map)) => map.get(k),
+                (Segment::Index(i), Value::Array(a)) => a.get(*i),
+                (Segment::Index(i), Value::Object(map)) => map.get(&i.to_string()),
+                (Segment::Key(k), Value::Array(a)) if k != "length" => {
+                    k.parse::<usize>().ok().and_then(|i| a.get(i))
                 }
-                (Segment::Key(k), Value::Array(a)) => k
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| a.get(i))
-                    .cloned()
-                    .unwrap_or(Value::Null),
-                (Segment::Index(i), Value::Array(a)) => a.get(*i).cloned().unwrap_or(Value::Null),
-                (Segment::Index(i), Value::Object(map)) => {
-                    map.get(&i.to_string()).cloned().unwrap_or(Value::Null)
-                }
-                (Segment::Index(i), Value::String(s)) => utf16_unit(s, *i),
-                (Segment::Key(k), Value::String(s)) => {
-                    k.parse::<usize>().map_or(Value::Null, |i| utf16_unit(s, i))
-                }
-                _ => Value::Null,
+                // Computed values (a length, one UTF-16 unit) end the walk: nothing below them
+                // but `.length` of a one-unit string, which is 1.
+                (seg, value) => return computed(seg, value, segments.as_slice()),
             };
+            match next {
+                Some(v) => current = v,
+                None => return Value::Null,
+            }
         }
-        current
+        current.clone()
+    }
+}
+
+/// What a segment gives on a value that has no stored child there: `length` of an array or a
+/// string, or one unit of a string; then the rest of the path applies to that computed value.
+fn computed(seg: &Segment, value: &Value, rest: &[Segment]) -> Value {
+    let v = match (seg, value) {
+        (Segment::Key(k), Value::Array(a)) if k == "length" => Value::from(a.len()),
+        (Segment::Key(k), Value::String(s)) if k == "length" => {
+            Value::from(s.encode_utf16().count())
+        }
+        (Segment::Index(i), Value::String(s)) => utf16_unit(s, *i),
+        (Segment::Key(k), Value::String(s)) => {
+            k.parse::<usize>().map_or(Value::Null, |i| utf16_unit(s, i))
+        }
+        _ => Value::Null,
+    };
+    match rest.split_first() {
+        None => v,
+        Some((next, rest)) => computed(next, &v, rest),
+    }
+}
+
+/// The values templates and scripts see. `context` is all of them but `error` in one object.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub trigger: &'a Value,
+    pub state: &'a Value,
+    pub variables: &'a Value,
+    pub steps: &'a Value,
+    pub store: &'a Value,
+    /// Only in Kustomer `errorCases` conditions: `{code, message, status?}`.
+    pub error: Option<&'a Value>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn root(&self, name: &str) -> Option<&'a Value> {
+        match name {
+            "trigger" => Some(self.trigger),
+            "state" => Some(self.state),
+            "variables" => Some(self.variables),
+            "steps" => Some(self.steps),
+            "store" => Some(self.store),
+            "error" => self.error,
+            _ => None,
+        }
+    }
+
+    /// The `context` object, built on demand (only a path that is `context` alone needs it).
+    pub fn context(&self) -> Value {
+        serde_json::json!({
+            "trigger": self.trigger, "state": self.state, "variables": self.variables,
+            "steps": self.steps, "store": self.store,
+        })
     }
 }
 
@@ -347,8 +402,16 @@ mod tests {
 
     #[test]
     fn lookup_matches_javascript() {
-        let roots =
-            json!({"trigger": {"items": [{"sku": "a"}, 2], "name": "Zoë 😀", "o": {"length": 7}}});
+        let trigger = json!({"items": [{"sku": "a"}, 2], "name": "Zoë 😀", "o": {"length": 7}});
+        let empty = json!({});
+        let roots = Scope {
+            trigger: &trigger,
+            state: &empty,
+            variables: &empty,
+            steps: &empty,
+            store: &empty,
+            error: None,
+        };
         assert_eq!(path("trigger.items.length").lookup(&roots), json!(2));
         assert_eq!(path("trigger.items[0].sku").lookup(&roots), json!("a"));
         assert_eq!(
@@ -363,5 +426,8 @@ mod tests {
             Value::Null
         );
         assert_eq!(path("state.x").lookup(&roots), Value::Null);
+        assert_eq!(path("context.trigger.items[1]").lookup(&roots), json!(2));
+        assert_eq!(path("trigger.name[0].length").lookup(&roots), json!(1));
+        assert_eq!(path("trigger.items.length.x").lookup(&roots), Value::Null);
     }
 }

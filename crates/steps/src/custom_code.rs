@@ -1,6 +1,6 @@
 //! `custom_code`: JavaScript run in a fresh sandbox; `return` gives the step's output.
 
-use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED};
+use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED, Script};
 
 /// The most a step may raise its time limit to.
 pub const MAX_TIMEOUT_MS: u64 = 30_000;
@@ -18,5 +18,9 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
         return None;
     }
     let timeout_ms = f.integer("timeoutMs", OPTIONAL, 1, MAX_TIMEOUT_MS);
+    if let Some(source) = &code {
+        let pointer = f.pointer("code");
+        f.ctx.scripts.push(Script { pointer, source: source.clone(), is_code: true });
+    }
     Some(Config { code: code?, timeout_ms })
 }

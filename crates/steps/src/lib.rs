@@ -52,11 +52,26 @@ registry! {
 }
 
 /// Compiles a definition with this catalog.
+/// JavaScript is syntax-checked in the sandbox here (core runs no JS).
 pub fn compile(
     def: &serde_json::Value,
     options: &switchboard_core::workflow::Options,
 ) -> switchboard_core::workflow::Compiled<StepSpec> {
-    switchboard_core::workflow::compile(def, &Catalog, options)
+    let mut compiled = switchboard_core::workflow::compile(def, &Catalog, options);
+    let mut failed = false;
+    for script in &compiled.scripts {
+        if let Err(e) = switchboard_script::check_syntax(&script.source, script.is_code) {
+            compiled
+                .report
+                .error(&script.pointer, format!("JavaScript does not compile: {e}"));
+            failed = true;
+        }
+    }
+    if failed {
+        compiled.report.sort();
+        compiled.workflow = None;
+    }
+    compiled
 }
 
 /// Reports that exactly one of `keys` must be given; returns the one that is.

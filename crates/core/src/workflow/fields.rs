@@ -24,6 +24,36 @@ pub struct Context {
     pub report: Report,
     pub options: Options,
     pub references: Vec<Reference>,
+    /// Every JavaScript source met, for the sandbox's syntax check (core itself runs no JS).
+    pub scripts: Vec<Script>,
+}
+
+/// JavaScript found in a definition, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub pointer: String,
+    pub source: String,
+    /// A `custom_code` body (statements with `return`) rather than an expression.
+    pub is_code: bool,
+}
+
+impl Context {
+    /// Notes the JavaScript expressions of a template for the syntax check.
+    pub fn note_template(&mut self, pointer: &str, template: &Template) {
+        for e in template.expressions() {
+            self.note_expr(pointer, e);
+        }
+    }
+
+    pub fn note_expr(&mut self, pointer: &str, expr: &crate::template::Expr) {
+        if let crate::template::Expr::Js(source) = expr {
+            self.scripts.push(Script {
+                pointer: pointer.to_owned(),
+                source: source.clone(),
+                is_code: false,
+            });
+        }
+    }
 }
 
 /// A JSON value whose strings are compiled templates. Subtrees without templates stay literal, so
@@ -37,13 +67,16 @@ pub enum TValue {
 }
 
 impl TValue {
-    pub fn compile(value: &Value, pointer: &str, report: &mut Report) -> TValue {
+    pub fn compile(value: &Value, pointer: &str, ctx: &mut Context) -> TValue {
         match value {
             Value::String(s) => match Template::compile(s) {
                 Ok(t) if t.literal().is_some() => TValue::Literal(value.clone()),
-                Ok(t) => TValue::Template(t),
+                Ok(t) => {
+                    ctx.note_template(pointer, &t);
+                    TValue::Template(t)
+                }
                 Err(e) => {
-                    report.error(pointer, format!("invalid template: {e}"));
+                    ctx.report.error(pointer, format!("invalid template: {e}"));
                     TValue::Literal(value.clone())
                 }
             },
@@ -51,7 +84,7 @@ impl TValue {
                 let items: Vec<_> = items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| TValue::compile(v, &child(pointer, i), report))
+                    .map(|(i, v)| TValue::compile(v, &child(pointer, i), ctx))
                     .collect();
                 if items.iter().all(|t| matches!(t, TValue::Literal(_))) {
                     TValue::Literal(value.clone())
@@ -62,7 +95,7 @@ impl TValue {
             Value::Object(map) => {
                 let fields: Vec<_> = map
                     .iter()
-                    .map(|(k, v)| (k.clone(), TValue::compile(v, &child(pointer, k), report)))
+                    .map(|(k, v)| (k.clone(), TValue::compile(v, &child(pointer, k), ctx)))
                     .collect();
                 if fields.iter().all(|(_, t)| matches!(t, TValue::Literal(_))) {
                     TValue::Literal(value.clone())
@@ -239,7 +272,11 @@ impl<'v, 'c> Fields<'v, 'c> {
     pub fn template(&mut self, key: &str, required: bool) -> Option<Template> {
         let s = self.typed(key, required, "a string", Value::as_str)?;
         match Template::compile(s) {
-            Ok(t) => Some(t),
+            Ok(t) => {
+                let p = self.pointer(key);
+                self.ctx.note_template(&p, &t);
+                Some(t)
+            }
             Err(e) => {
                 self.error(key, format!("invalid template: {e}"));
                 None
@@ -271,14 +308,14 @@ impl<'v, 'c> Fields<'v, 'c> {
     pub fn value(&mut self, key: &str, required: bool) -> Option<TValue> {
         let v = self.raw(key, required)?;
         let p = self.pointer(key);
-        Some(TValue::compile(v, &p, &mut self.ctx.report))
+        Some(TValue::compile(v, &p, self.ctx))
     }
 
     /// A JSON object whose strings are templates.
     pub fn object(&mut self, key: &str, required: bool) -> Option<TValue> {
         let v = self.typed(key, required, "an object", |v| v.is_object().then_some(v))?;
         let p = self.pointer(key);
-        Some(TValue::compile(v, &p, &mut self.ctx.report))
+        Some(TValue::compile(v, &p, self.ctx))
     }
 
     /// Records something only a store can check (a saved webhook's name, a workflow id).

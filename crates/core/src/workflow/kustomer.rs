@@ -279,7 +279,7 @@ impl Graph<'_> {
                 }
             }
             let v = self.rewrite(v, &p, ctx);
-            args.push(OpArg::Value(TValue::compile(&v, &p, &mut ctx.report)));
+            args.push(OpArg::Value(TValue::compile(&v, &p, ctx)));
         }
         Some(OpCondition { op, args })
     }

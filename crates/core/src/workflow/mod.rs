@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::problem::Report;
 use crate::template::Expr;
-pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, TValue, quoted};
+pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, Script, TValue, quoted};
 pub use kustomer::{REST_ACTION, SCHEDULE_ACTION, callable_id};
 
 /// Reads the config of each step type. Implemented by the step registry.
@@ -206,6 +206,8 @@ pub struct Compiled<S> {
     pub report: Report,
     /// Present when there are no errors.
     pub workflow: Option<Workflow<S>>,
+    /// The JavaScript the definition holds, for a syntax check by the sandbox.
+    pub scripts: Vec<Script>,
 }
 
 /// Validates a definition (either format) and compiles it.
@@ -233,6 +235,7 @@ pub fn compile<C: StepCatalog>(def: &Value, catalog: &C, options: &Options) -> C
         format,
         report: ctx.report,
         workflow,
+        scripts: ctx.scripts,
     }
 }
 

@@ -229,13 +229,14 @@ impl<C: StepCatalog> Reader<'_, C> {
             }
             let then = cf.raw("then", REQUIRED);
             let otherwise = cf.raw("else", OPTIONAL);
-            Some((
-                condition
-                    .filter(|c| !c.trim().is_empty())
-                    .map(|c| Expr::parse(&c)),
-                then,
-                otherwise,
-            ))
+            let condition = condition
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| Expr::parse(&c));
+            if let Some(c) = &condition {
+                let p = cf.pointer("condition");
+                cf.ctx.note_expr(&p, c);
+            }
+            Some((condition, then, otherwise))
         } else {
             None
         };

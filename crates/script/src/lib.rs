@@ -1,0 +1,38 @@
+//! Expressions: templates, conditions and JavaScript in a sandbox (QuickJS through rquickjs).
+//!
+//! Plain paths are looked up directly (`switchboard_core::template`); every other expression runs
+//! in a pooled, frozen JS context of the current thread, compiled once into a cached function.
+//! `custom_code` runs in a fresh runtime that is thrown away afterwards, so no run sees another's
+//! globals. Limits (time by the interrupt handler, memory, stack) apply to both; a runtime that hit
+//! a limit is discarded.
+
+pub mod eval;
+mod sandbox;
+
+pub use eval::EvalError;
+pub use sandbox::{CodeOutput, Limits, check_syntax, configure, eval_expression, run_code};
+
+/// Why a script failed. The codes are the step error codes of WORKFLOWS.md.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScriptError {
+    /// The script threw (or did not compile); the message names the JS error.
+    #[error("{0}")]
+    Exception(String),
+    #[error("stopped after its time limit of {0} ms")]
+    Timeout(u64),
+    #[error("stopped at its memory limit of {0} MiB")]
+    Memory(u64),
+}
+
+impl ScriptError {
+    /// The step error code for a failure in `custom_code` (`script_error`) or in a template
+    /// expression (`expression_error`); limits have their own codes either way.
+    pub fn code(&self, in_code: bool) -> &'static str {
+        match self {
+            ScriptError::Exception(_) if in_code => "script_error",
+            ScriptError::Exception(_) => "expression_error",
+            ScriptError::Timeout(_) => "script_timeout",
+            ScriptError::Memory(_) => "script_memory",
+        }
+    }
+}

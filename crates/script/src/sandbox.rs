@@ -1,0 +1,366 @@
+//! The QuickJS sandbox. A full context holds only the language's intrinsics: no I/O, no module
+//! loader, no host functions. Values cross the boundary as JSON text (QuickJS's own parser on the
+//! way in, `JSON.stringify` on the way out), so scripts never hold a host object.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Persistent, Runtime};
+use serde_json::Value;
+use switchboard_core::template::Scope;
+
+use crate::ScriptError;
+
+/// Limits of the sandbox (DESIGN.md §6: `SWITCHBOARD_SCRIPT_*`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A template expression or condition.
+    pub expression_timeout: Duration,
+    /// A `custom_code` step, unless its `timeoutMs` says otherwise.
+    pub code_timeout: Duration,
+    pub memory_bytes: usize,
+    pub stack_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            expression_timeout: Duration::from_millis(50),
+            code_timeout: Duration::from_millis(1000),
+            memory_bytes: 32 << 20,
+            stack_bytes: 256 << 10,
+        }
+    }
+}
+
+static LIMITS: OnceLock<Limits> = OnceLock::new();
+
+/// Sets the limits once, at start; later calls are ignored.
+pub fn configure(limits: Limits) {
+    let _ = LIMITS.set(limits);
+}
+
+pub(crate) fn limits() -> &'static Limits {
+    LIMITS.get_or_init(Limits::default)
+}
+
+/// The parameters every compiled function takes, in order: the roots of a [`Scope`].
+const PARAMS: &str = "trigger, state, variables, steps, store, error";
+
+/// Cached compiled expressions per thread, at most.
+const CACHE_SIZE: usize = 4096;
+
+/// A runtime with its deadline: the interrupt handler stops the script once it passes.
+struct Guarded {
+    context: Context,
+    deadline: Arc<Deadline>,
+}
+
+#[derive(Default)]
+struct Deadline {
+    /// Nanoseconds since [`epoch`]; 0 = none.
+    at: AtomicU64,
+    fired: AtomicBool,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Guarded {
+    fn new() -> Result<Guarded, ScriptError> {
+        let limits = limits();
+        let runtime = Runtime::new().map_err(|e| ScriptError::Exception(e.to_string()))?;
+        runtime.set_memory_limit(limits.memory_bytes);
+        runtime.set_max_stack_size(limits.stack_bytes);
+        let deadline = Arc::new(Deadline::default());
+        let watch = deadline.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            let at = watch.at.load(Ordering::Relaxed);
+            let late = at != 0 && epoch().elapsed().as_nanos() as u64 > at;
+            if late {
+                watch.fired.store(true, Ordering::Relaxed);
+            }
+            late
+        })));
+        let context = Context::full(&runtime).map_err(|e| ScriptError::Exception(e.to_string()))?;
+        Ok(Guarded { context, deadline })
+    }
+
+    /// Runs `f` with the deadline armed; maps limit hits to their errors.
+    fn run<R>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&Ctx<'_>) -> Result<R, String>,
+    ) -> Result<R, ScriptError> {
+        let at = (epoch().elapsed() + timeout).as_nanos() as u64;
+        self.deadline.fired.store(false, Ordering::Relaxed);
+        self.deadline.at.store(at, Ordering::Relaxed);
+        let result = self.context.with(|ctx| f(&ctx));
+        self.deadline.at.store(0, Ordering::Relaxed);
+        result.map_err(|message| {
+            if self.deadline.fired.load(Ordering::Relaxed) {
+                ScriptError::Timeout(timeout.as_millis() as u64)
+            } else if message.contains("out of memory") {
+                ScriptError::Memory((limits().memory_bytes >> 20) as u64)
+            } else {
+                ScriptError::Exception(message)
+            }
+        })
+    }
+}
+
+/// The per-thread pooled context for expressions: intrinsics frozen, so nothing an expression
+/// does (a global, a changed prototype) is seen by the next one.
+struct Pooled {
+    // Declared first so the functions are released before their runtime is freed.
+    functions: HashMap<(bool, String), Persistent<Function<'static>>>,
+    guarded: Guarded,
+}
+
+thread_local! {
+    static POOL: RefCell<Option<Pooled>> = const { RefCell::new(None) };
+}
+
+const FREEZE: &str = r#"(() => {
+  const seen = new Set();
+  const freeze = (o) => {
+    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
+    seen.add(o);
+    Object.freeze(o);
+    for (const key of Reflect.ownKeys(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, key);
+      if (d) { freeze(d.value); freeze(d.get); freeze(d.set); }
+    }
+    freeze(Object.getPrototypeOf(o));
+  };
+  freeze(globalThis);
+})()"#;
+
+impl Pooled {
+    fn new() -> Result<Pooled, ScriptError> {
+        let guarded = Guarded::new()?;
+        guarded.run(Duration::from_secs(5), |ctx| {
+            ctx.eval::<(), _>(FREEZE).catch(ctx).map_err(describe)
+        })?;
+        Ok(Pooled {
+            guarded,
+            functions: HashMap::new(),
+        })
+    }
+}
+
+/// Runs `f` on this thread's pooled context, creating it if needed and discarding it after a
+/// limit was hit (its heap may be exhausted or its state half-changed).
+fn with_pool<R>(f: impl FnOnce(&mut Pooled) -> Result<R, ScriptError>) -> Result<R, ScriptError> {
+    POOL.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Pooled::new()?);
+        }
+        let result = f(slot.as_mut().expect("just created"));
+        if matches!(
+            result,
+            Err(ScriptError::Timeout(_) | ScriptError::Memory(_))
+        ) {
+            *slot = None;
+        }
+        result
+    })
+}
+
+fn expression_function(source: &str, as_text: bool) -> String {
+    let result = if as_text {
+        "(v === null || v === undefined) ? \"\" : typeof v === \"object\" ? JSON.stringify(v) : String(v)"
+    } else {
+        "v"
+    };
+    format!(
+        "(function ({PARAMS}) {{ \"use strict\"; const context = {{ trigger, state, variables, steps, store }}; const v = (\n{source}\n); return {result}; }})"
+    )
+}
+
+/// Evaluates a JavaScript expression over `scope`. With `as_text`, the value is converted the way
+/// a template mixing text and expressions needs (JavaScript's `String()`, objects as JSON,
+/// `null`/`undefined` as ""). `undefined` becomes `null`.
+pub fn eval_expression(source: &str, scope: &Scope, as_text: bool) -> Result<Value, ScriptError> {
+    let timeout = limits().expression_timeout;
+    with_pool(|pool| {
+        let key = (as_text, source.to_owned());
+        let cached = pool.functions.get(&key).cloned();
+        let Pooled { guarded, functions } = pool;
+        guarded.run(timeout, |ctx| {
+            let function = match cached {
+                Some(f) => f.restore(ctx).map_err(|e| e.to_string())?,
+                None => {
+                    let f: Function = ctx
+                        .eval(expression_function(source, as_text))
+                        .catch(ctx)
+                        .map_err(describe)?;
+                    if functions.len() >= CACHE_SIZE {
+                        functions.clear();
+                    }
+                    functions.insert(key, Persistent::save(ctx, f.clone()));
+                    f
+                }
+            };
+            let args = arguments(ctx, source, scope)?;
+            let value: rquickjs::Value = function.call(args).catch(ctx).map_err(describe)?;
+            to_json(ctx, value)
+        })
+    })
+}
+
+/// What `custom_code` gave: its return value and what it logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeOutput {
+    pub value: Value,
+    pub logs: Vec<String>,
+}
+
+/// Lines of `console.log` kept, and characters per line.
+const MAX_LOG_LINES: usize = 100;
+const MAX_LOG_LINE: usize = 2000;
+
+/// Runs a `custom_code` body in a fresh runtime that is dropped afterwards.
+pub fn run_code(
+    code: &str,
+    scope: &Scope,
+    timeout: Option<Duration>,
+) -> Result<CodeOutput, ScriptError> {
+    let timeout = timeout.unwrap_or(limits().code_timeout);
+    let guarded = Guarded::new()?;
+    let wrapper = format!(
+        r#"(function ({PARAMS}) {{
+  const logs = [];
+  const show = (v) => {{ if (typeof v === "string") return v; try {{ return JSON.stringify(v) ?? String(v); }} catch (e) {{ return String(v); }} }};
+  const log = (...a) => {{ if (logs.length < {MAX_LOG_LINES}) logs.push(a.map(show).join(" ").slice(0, {MAX_LOG_LINE})); }};
+  const console = {{ log, info: log, warn: log, error: log, debug: log }};
+  const context = {{ trigger, state, variables, steps, store }};
+  let value, failure = null;
+  try {{
+    value = (function (context, trigger, state, variables, steps, store, console) {{
+{code}
+    }})(context, trigger, state, variables, steps, store, console);
+    if (value instanceof Promise) failure = "custom_code must return a value, not a Promise";
+  }} catch (e) {{
+    failure = (e instanceof Error) ? e.name + ": " + e.message : "uncaught " + show(e);
+  }}
+  return JSON.stringify({{ value: value === undefined ? null : value, failure, logs }});
+}})"#
+    );
+    let out = guarded.run(timeout, |ctx| {
+        let function: Function = ctx.eval(wrapper).catch(ctx).map_err(describe)?;
+        let args = arguments(ctx, code, scope)?;
+        let text: String = function.call(args).catch(ctx).map_err(describe)?;
+        serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
+    })?;
+    drop(guarded);
+    if let Some(failure) = out.get("failure").and_then(Value::as_str) {
+        return Err(if failure.contains("out of memory") {
+            ScriptError::Memory((limits().memory_bytes >> 20) as u64)
+        } else {
+            ScriptError::Exception(failure.to_owned())
+        });
+    }
+    let logs = out
+        .get("logs")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(CodeOutput {
+        value: out.get("value").cloned().unwrap_or(Value::Null),
+        logs,
+    })
+}
+
+/// Checks that an expression (or, with `is_code`, a `custom_code` body) compiles. The function is
+/// only created, never called.
+pub fn check_syntax(source: &str, is_code: bool) -> Result<(), ScriptError> {
+    let wrapper = if is_code {
+        format!("(function ({PARAMS}, context, console) {{\n{source}\n}})")
+    } else {
+        expression_function(source, false)
+    };
+    let guarded = Guarded::new()?;
+    guarded.run(limits().expression_timeout, |ctx| {
+        ctx.eval::<Function, _>(wrapper)
+            .catch(ctx)
+            .map(drop)
+            .map_err(describe)
+    })
+}
+
+/// The scope's roots as JS values, in [`PARAMS`] order. A root the source never names is passed
+/// as `undefined` without being converted (conversion is the main cost of a call).
+fn arguments<'js>(
+    ctx: &Ctx<'js>,
+    source: &str,
+    scope: &Scope,
+) -> Result<
+    (
+        rquickjs::Value<'js>,
+        rquickjs::Value<'js>,
+        rquickjs::Value<'js>,
+        rquickjs::Value<'js>,
+        rquickjs::Value<'js>,
+        rquickjs::Value<'js>,
+    ),
+    String,
+> {
+    let all = source.contains("context");
+    let convert = |name: &str, value: Option<&Value>| -> Result<rquickjs::Value<'js>, String> {
+        match value {
+            Some(v) if all || source.contains(name) => {
+                let text = serde_json::to_string(v).map_err(|e| e.to_string())?;
+                ctx.json_parse(text).catch(ctx).map_err(describe)
+            }
+            _ => Ok(rquickjs::Value::new_undefined(ctx.clone())),
+        }
+    };
+    Ok((
+        convert("trigger", Some(scope.trigger))?,
+        convert("state", Some(scope.state))?,
+        convert("variables", Some(scope.variables))?,
+        convert("steps", Some(scope.steps))?,
+        convert("store", Some(scope.store))?,
+        convert("error", scope.error)?,
+    ))
+}
+
+fn to_json<'js>(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> Result<Value, String> {
+    match ctx.json_stringify(value).catch(ctx).map_err(describe)? {
+        None => Ok(Value::Null),
+        Some(text) => {
+            let text = text.to_string().map_err(|e| e.to_string())?;
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// A thrown value as `Name: message`.
+fn describe(error: CaughtError<'_>) -> String {
+    match error {
+        CaughtError::Exception(e) => {
+            let name: Option<String> = e.get("name").ok();
+            let message = e.message().unwrap_or_default();
+            match name {
+                Some(n) if !n.is_empty() => format!("{n}: {message}"),
+                _ => message,
+            }
+        }
+        CaughtError::Value(v) => match v.as_string().and_then(|s| s.to_string().ok()) {
+            Some(s) => format!("uncaught {s:?}"),
+            None => format!("uncaught {}", v.type_name()),
+        },
+        CaughtError::Error(e) => e.to_string(),
+    }
+}
