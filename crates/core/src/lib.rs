@@ -4,7 +4,9 @@
 pub mod ids;
 pub mod jsonc;
 pub mod problem;
+pub mod run;
 pub mod template;
+pub mod transition;
 pub mod workflow;
 
 pub use problem::{Problem, Report};
