@@ -96,6 +96,7 @@ CREATE TABLE step_records (
     output      TEXT,
     error       TEXT,
     http        TEXT,
+    logs        TEXT,
     started_at  BIGINT NOT NULL,
     finished_at BIGINT,
     PRIMARY KEY (run_id, seq)

@@ -96,6 +96,7 @@ CREATE TABLE step_records (
     output      TEXT,
     error       TEXT,
     http        TEXT,
+    logs        TEXT,                      -- what a script logged
     started_at  INTEGER NOT NULL,
     finished_at INTEGER,
     PRIMARY KEY (run_id, seq)

@@ -47,6 +47,13 @@ pub(crate) fn limits() -> &'static Limits {
     LIMITS.get_or_init(Limits::default)
 }
 
+impl Limits {
+    /// The limits in force.
+    pub fn current() -> &'static Limits {
+        limits()
+    }
+}
+
 /// The parameters every compiled function takes, in order: the roots of a [`Scope`].
 const PARAMS: &str = "trigger, state, variables, steps, store, error";
 

@@ -28,6 +28,18 @@ pub struct Settings {
     pub log: String,
     /// `text` or `json` logs.
     pub log_format: String,
+    /// Durations (delays, retry backoffs) are divided by it, for tests and demos.
+    pub time_scale: f64,
+    /// Time limit of a template expression or condition, ms.
+    pub script_timeout_ms: u64,
+    /// Time limit of a `custom_code` step unless it sets `timeoutMs`, ms.
+    pub code_timeout_ms: u64,
+    /// Memory limit of each JavaScript runtime, MiB.
+    pub script_memory_mb: u64,
+    /// How long a node's claim on a run lasts before another node may take it over, ms.
+    pub lease_ms: u64,
+    /// How often due runs (timers, orphans) are looked for, ms.
+    pub poll_ms: u64,
 }
 
 impl Default for Settings {
@@ -42,6 +54,12 @@ impl Default for Settings {
             body_limit: 1024 * 1024,
             log: "info".into(),
             log_format: "text".into(),
+            time_scale: 1.0,
+            script_timeout_ms: 50,
+            code_timeout_ms: 1000,
+            script_memory_mb: 32,
+            lease_ms: 15_000,
+            poll_ms: 200,
         }
     }
 }
@@ -68,6 +86,15 @@ impl Settings {
         let settings: Settings = figment.extract().context("invalid settings")?;
         if settings.body_limit == 0 {
             bail!("body_limit must be at least 1 byte");
+        }
+        if !(settings.time_scale.is_finite() && settings.time_scale > 0.0) {
+            bail!("time_scale must be a positive number, not {}", settings.time_scale);
+        }
+        if settings.script_timeout_ms == 0 || settings.code_timeout_ms == 0 || settings.script_memory_mb == 0 {
+            bail!("script limits must be positive");
+        }
+        if settings.lease_ms < 1000 || settings.poll_ms == 0 {
+            bail!("lease_ms must be at least 1000 and poll_ms positive");
         }
         if !matches!(settings.log_format.as_str(), "text" | "json") {
             bail!(

@@ -4,10 +4,12 @@ mod api;
 mod bench;
 mod cli;
 mod config;
+mod engine;
 mod first_start;
 mod secrets;
 mod server;
 mod time;
+mod triggers;
 mod validate;
 
 use std::process::ExitCode;

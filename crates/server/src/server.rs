@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeFlags;
 use crate::config::Settings;
+use crate::engine::{Engine, EngineSettings};
 use crate::first_start::{self, Boot};
 
 pub struct AppState {
@@ -22,6 +24,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The generated OpenAPI document, serialised once.
     pub openapi: String,
+    pub engine: Arc<Engine>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -38,26 +41,50 @@ pub async fn serve(flags: ServeFlags) -> anyhow::Result<()> {
     server.run(shutdown_signal()).await
 }
 
+/// How long a stopping server waits for runs in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// A bound, not yet running server.
 pub struct Server {
     pub addr: SocketAddr,
     backend: &'static str,
     listener: TcpListener,
     app: axum::Router,
+    engine: Arc<Engine>,
 }
 
 impl Server {
     pub async fn bind(settings: &Settings, boot: Boot) -> anyhow::Result<Server> {
         let (routes, doc) = crate::api::routes(settings.body_limit);
         let backend = boot.store.backend();
+        switchboard_script::configure(switchboard_script::Limits {
+            expression_timeout: Duration::from_millis(settings.script_timeout_ms),
+            code_timeout: Duration::from_millis(settings.code_timeout_ms),
+            memory_bytes: (settings.script_memory_mb as usize) << 20,
+            ..Default::default()
+        });
+        let validation = Options {
+            allow_http: settings.outbound_allow_http,
+        };
+        let metrics = metrics_handle();
+        let engine = Engine::new(
+            boot.store.clone(),
+            validation.clone(),
+            EngineSettings {
+                time_scale: settings.time_scale,
+                lease_ms: settings.lease_ms,
+                poll_ms: settings.poll_ms,
+                steal_at_start: backend == "sqlite",
+            },
+        );
+        engine.start().await?;
         let state = AppState {
             store: boot.store,
             admin_hash: boot.admin_hash,
-            validation: Options {
-                allow_http: settings.outbound_allow_http,
-            },
-            metrics: metrics_handle(),
+            validation,
+            metrics,
             openapi: doc.to_json().context("serialise the OpenAPI document")?,
+            engine: engine.clone(),
         };
         let listener = TcpListener::bind(&settings.listen)
             .await
@@ -68,6 +95,7 @@ impl Server {
             backend,
             listener,
             app: routes.with_state(Arc::new(state)),
+            engine,
         })
     }
 
@@ -76,10 +104,13 @@ impl Server {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.app)
+        let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(stop)
             .await
-            .context("server failed")
+            .context("server failed");
+        // No new requests now; runs in flight commit their current step and hand back their lease.
+        self.engine.shutdown(SHUTDOWN_GRACE).await;
+        served
     }
 }
 

@@ -24,3 +24,22 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     }
     Some(Config { code: code?, timeout_ms })
 }
+
+pub const EFFECTS: bool = false;
+
+/// Runs on a blocking-capable thread: a script may take up to its time limit.
+pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
+    use serde_json::json;
+    use switchboard_core::run::StepError;
+    let timeout = config.timeout_ms.map(std::time::Duration::from_millis);
+    let result = tokio::task::block_in_place(|| switchboard_script::run_code(&config.code, &env.scope, timeout));
+    let input = json!({ "timeoutMs": timeout.unwrap_or(switchboard_script::Limits::current().code_timeout).as_millis() as u64 });
+    match result {
+        Ok(out) => {
+            let mut run = crate::StepRun::done(input, out.value);
+            run.logs = out.logs;
+            run
+        }
+        Err(e) => crate::StepRun::failed(input, StepError::new(e.code(true), e.to_string())),
+    }
+}

@@ -22,3 +22,9 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     let data = f.value("data", OPTIONAL);
     Some(Config { event: event?, data })
 }
+
+pub const EFFECTS: bool = false;
+
+pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
+    crate::env::unavailable("emit_event", "subscriptions (issue 7)")
+}

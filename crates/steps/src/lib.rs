@@ -1,7 +1,10 @@
 //! The step registry. `StepSpec` is the closed set of step types; each type lives in its own module
 //! with its config and the reading of it. Adding a step type = one module + one line in `registry!`.
 
-use switchboard_core::workflow::{Fields, StepCatalog};
+mod env;
+
+pub use env::{Services, StepEnv, StepRun, expression_error};
+use switchboard_core::workflow::{Fields, Retry, StepCatalog};
 
 macro_rules! registry {
     ($($name:literal => $variant:ident($module:ident)),* $(,)?) => {
@@ -15,6 +18,23 @@ macro_rules! registry {
 
         /// Every step type, by the name definitions use.
         pub const TYPES: &[&str] = &[$($name),*];
+
+        impl StepSpec {
+            /// Runs one attempt of the step.
+            pub async fn run(&self, env: &StepEnv<'_>) -> StepRun {
+                match self {
+                    $(StepSpec::$variant(c) => $module::run(c, env).await,)*
+                }
+            }
+
+            /// Whether the step acts outside the run (HTTP, messages): such steps get 3 attempts by
+            /// default, and their completion is committed before the run goes on.
+            pub fn has_effects(&self) -> bool {
+                match self {
+                    $(StepSpec::$variant(_) => $module::EFFECTS,)*
+                }
+            }
+        }
 
         impl StepCatalog for Catalog {
             type Spec = StepSpec;
@@ -49,6 +69,17 @@ registry! {
     "custom_code" => CustomCode(custom_code),
     "schedule_workflow" => ScheduleWorkflow(schedule_workflow),
     "emit_event" => EmitEvent(emit_event),
+}
+
+/// The retry policy of a step: its own, else 3 attempts (exponential from 1 s, at most 60 s) for
+/// steps with effects and 1 for the rest (WORKFLOWS.md).
+pub fn retry_policy(spec: &StepSpec, own: Option<&Retry>) -> Retry {
+    own.cloned().unwrap_or(Retry {
+        max_attempts: if spec.has_effects() { 3 } else { 1 },
+        exponential: true,
+        initial_ms: 1000,
+        max_ms: 60_000,
+    })
 }
 
 /// Compiles a definition with this catalog.

@@ -28,3 +28,9 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     };
     Some(Config { phone_number: phone_number?, script: script? })
 }
+
+pub const EFFECTS: bool = true;
+
+pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
+    crate::env::unavailable("make_phone_call", "the messaging channels (issue 5)")
+}

@@ -53,3 +53,9 @@ fn parse_run_at(value: &Value, f: &mut Fields<'_, '_>) -> Option<RunAt> {
     r.finish();
     run_at
 }
+
+pub const EFFECTS: bool = false;
+
+pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
+    crate::env::unavailable("schedule_workflow", "scheduled workflows (issue 6)")
+}

@@ -45,3 +45,9 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     };
     Some(Config { to: to?, from, content: content? })
 }
+
+pub const EFFECTS: bool = true;
+
+pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
+    crate::env::unavailable("send_email", "the messaging channels (issue 5)")
+}

@@ -14,3 +14,9 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     let message = f.template("message", REQUIRED);
     Some(Config { phone_number: phone_number?, message: message? })
 }
+
+pub const EFFECTS: bool = true;
+
+pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
+    crate::env::unavailable("send_whatsapp_message", "the messaging channels (issue 5)")
+}

@@ -109,3 +109,9 @@ fn parse_statuses(value: &Value, f: &mut Fields<'_, '_>) -> Option<Vec<u16>> {
     }
     statuses
 }
+
+pub const EFFECTS: bool = true;
+
+pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
+    crate::env::unavailable("webhook", "Outbound HTTP (issue 4)")
+}

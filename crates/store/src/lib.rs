@@ -82,6 +82,38 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         version: i64,
     ) -> Result<Option<VersionRecord>>;
+    /// Active live workflows with a `webhook` trigger for `event_type`: `(id, version)`.
+    async fn workflows_for_event(&self, store_id: &str, event_type: &str) -> Result<Vec<(String, i64)>>;
+
+    /// Records an event and creates its runs in one transaction. With an idempotency key that was
+    /// used within its window, creates nothing and gives back the first answer.
+    async fn accept(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Acceptance>;
+    /// Commits step records and the run's new position; `false` when the lease was lost (the run
+    /// was cancelled or taken over), in which case nothing changed.
+    async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool>;
+    /// Leases up to `limit` runs that are due (`wake_at` passed) and not leased by a live owner.
+    /// With `steal`, leases of other owners are ignored (a lone node restarting on SQLite).
+    async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>>;
+    async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>>;
+    /// Newest first.
+    async fn list_runs(&self, store_id: &str, filter: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>>;
+    /// The run's step records in visit order.
+    async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>>;
+    /// Cancels a queued, running or waiting run (conflict otherwise).
+    async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>>;
+    /// Queues a failed run again at its failed step, leased to the caller (conflict otherwise).
+    async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>>;
+    /// How many runs wait (for a delay or a retry).
+    async fn count_waiting(&self) -> Result<i64>;
+
+    async fn get_conversation(&self, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>>;
+    /// Applies a merge patch, creating the conversation if needed.
+    async fn merge_conversation(&self, patch: ConversationPatch, now: i64) -> Result<ConversationRecord>;
+    async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool>;
+
+    /// The store's inbound signing secret (sealed by the caller), if one was set.
+    async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;
+    async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` or `postgres://…`, applying migrations.

@@ -154,3 +154,147 @@ impl<T> Page<T> {
         }
     }
 }
+
+/// An accepted inbound event (or manual execution) with its `Idempotency-Key`, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub store_id: String,
+    pub event_type: String,
+    pub payload: Value,
+    pub idempotency: Option<Idempotency>,
+    /// The answer given now, repeated to retries with the same key.
+    pub response: Value,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idempotency {
+    pub key: String,
+    /// SHA-256 of the request: the same key with another request is a conflict.
+    pub request_hash: String,
+    /// Keys first used before this time have expired and may be used again.
+    pub since: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acceptance {
+    Accepted,
+    /// The key was used already: nothing was created; here is what was answered then.
+    Replayed { request_hash: String, response: Value },
+}
+
+/// A run to create, leased to the node that will execute it at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub id: String,
+    pub store_id: String,
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub event_id: Option<String>,
+    pub trigger: Value,
+    pub contact: Option<String>,
+    /// The first node; `None` ends the run at once.
+    pub next_node: Option<i64>,
+    pub lease_owner: String,
+    pub lease_until: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: String,
+    pub store_id: String,
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub event_id: Option<String>,
+    pub status: String,
+    pub trigger: Value,
+    pub contact: Option<String>,
+    /// Where the run goes on (or, for a failed run, the node that failed).
+    pub next_node: Option<i64>,
+    pub visits: i64,
+    pub wake_at: Option<i64>,
+    pub error: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// One visit of a step, as run history shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// Visit order within the run, from 0.
+    pub seq: i64,
+    pub step_id: String,
+    pub node: i64,
+    /// How many times the run has visited this step, from 1.
+    pub visit: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub http: Option<Value>,
+    pub logs: Option<Value>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Step records and the run's new position, committed together. Applies only while `owner`
+/// holds the run's lease: a cancelled or taken-over run refuses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub run_id: String,
+    pub owner: String,
+    /// Inserted, or replacing the record of the same `seq` (a waiting visit that went on).
+    pub records: Vec<StepRecord>,
+    pub status: String,
+    pub next_node: Option<i64>,
+    pub visits: i64,
+    pub wake_at: Option<i64>,
+    pub error: Option<Value>,
+    pub finished_at: Option<i64>,
+    /// Keep the lease until then; `None` releases it.
+    pub lease_until: Option<i64>,
+    /// `contextVariables` merged into the contact's conversation on completion.
+    pub conversation: Option<ConversationPatch>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationPatch {
+    pub store_id: String,
+    /// Digits only.
+    pub phone: String,
+    /// An RFC 7396 merge patch.
+    pub patch: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRecord {
+    pub phone: String,
+    pub state: Value,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    pub workflow_id: Option<String>,
+    pub status: Option<String>,
+    /// Created at or after.
+    pub since: Option<i64>,
+    /// Created before.
+    pub until: Option<i64>,
+}
+
+/// A run taking new work: a claim of due or orphaned runs, or a failed run retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: i64,
+    pub now: i64,
+}
+
+/// Statuses of runs that are not finished.
+pub const LIVE_STATUSES: &str = "'queued', 'running', 'waiting'";

@@ -3,9 +3,13 @@
 
 mod auth;
 pub mod body;
-mod error;
+mod conversations;
+pub mod error;
+mod events;
+mod execute;
 mod list;
 mod ops;
+mod runs;
 mod stores;
 mod workflows;
 
@@ -24,7 +28,7 @@ use crate::server::Shared;
         Store-scoped routes take `Authorization: Bearer <token>` and `StoreId: <store id>` \
         (a store token may omit StoreId; the admin token must send it)."),
     modifiers(&BearerAuth),
-    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"))
+    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"))
 )]
 struct ApiDoc;
 
@@ -49,6 +53,10 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::openapi))
         .merge(stores::router())
         .merge(workflows::router())
+        .merge(execute::router())
+        .merge(events::router())
+        .merge(runs::router())
+        .merge(conversations::router())
         .split_for_parts();
     let router = router
         .fallback(error::no_route)

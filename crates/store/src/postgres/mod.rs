@@ -1,6 +1,7 @@
 //! The PostgreSQL backend (sqlx): a pool for reads, one dedicated connection for the batching
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
+mod runs;
 mod writer;
 
 use sqlx::postgres::{PgPoolOptions, PgRow};
@@ -402,9 +403,13 @@ impl Store for PgStore {
                         .bind(&store_id)
                         .bind(&id)
                         .bind(now)
-                        .execute(c)
+                        .execute(&mut *c)
                         .await?;
-                    Ok(done.rows_affected() > 0)
+                    let deleted = done.rows_affected() > 0;
+                    if deleted {
+                        runs::cancel_workflow_runs(c, &id, now).await?;
+                    }
+                    Ok(deleted)
                 })
             })
             .await
@@ -479,4 +484,86 @@ impl Store for PgStore {
         .map(version_row)
         .transpose()
     }
+
+    async fn workflows_for_event(&self, store_id: &str, event_type: &str) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT id, version FROM workflows WHERE store_id = $1 AND trigger_kind = 'webhook' AND trigger_key = $2 AND active AND deleted_at IS NULL ORDER BY id")
+            .bind(store_id)
+            .bind(event_type)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    async fn accept(&self, event: NewEvent, new_runs: Vec<NewRun>) -> Result<Acceptance> {
+        self.writer.write(move |c| runs::accept(c, event, new_runs)).await
+    }
+
+    async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool> {
+        self.writer.write(move |c| runs::checkpoint(c, checkpoint)).await
+    }
+
+    async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
+        self.writer.write(move |c| runs::claim(c, lease, limit, steal)).await
+    }
+
+    async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
+        runs::get_run(&self.pool, store_id, id).await
+    }
+
+    async fn list_runs(&self, store_id: &str, filter: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>> {
+        runs::list_runs(&self.pool, store_id, filter, page).await
+    }
+
+    async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        runs::run_steps(&self.pool, run_id).await
+    }
+
+    async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer.write(move |c| runs::cancel_run(c, store_id, id, now)).await
+    }
+
+    async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer.write(move |c| runs::retry_run(c, store_id, id, lease)).await
+    }
+
+    async fn count_waiting(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM runs WHERE status = 'waiting'").fetch_one(&self.pool).await?)
+    }
+
+    async fn get_conversation(&self, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>> {
+        runs::get_conversation(&self.pool, store_id, phone).await
+    }
+
+    async fn merge_conversation(&self, patch: ConversationPatch, now: i64) -> Result<ConversationRecord> {
+        self.writer.write(move |c| runs::merge_conversation(c, patch, now)).await
+    }
+
+    async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM conversations WHERE store_id = $1 AND phone = $2")
+            .bind(store_id)
+            .bind(phone)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {
+        let row: Option<Option<String>> = sqlx::query_scalar("SELECT inbound_secret FROM stores WHERE id = $1")
+            .bind(store_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.flatten())
+    }
+
+    async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()> {
+        sqlx::query("UPDATE stores SET inbound_secret = $2 WHERE id = $1")
+            .bind(store_id)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
 }

@@ -1,0 +1,92 @@
+//! `POST /api/workflows/{id}/execute`: one run of any workflow with the body as its trigger data;
+//! with `?wait=SECONDS` the answer waits for the run to settle.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Scope;
+use super::body::{RawJson, parse};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::events::idempotency_key;
+use super::runs::run_view;
+use crate::server::Shared;
+use crate::triggers::{self, Outcome, Request, Target};
+
+/// Longest `?wait=`, seconds.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+pub fn router() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(execute_workflow))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ExecuteQuery {
+    /// Wait up to this many seconds (at most 60) for the run to complete, fail, be cancelled or wait.
+    wait: Option<String>,
+}
+
+/// Starts a run now; the body is the trigger data.
+#[utoipa::path(post, path = "/api/workflows/{id}/execute", tag = "workflows", security(("bearer" = [])), request_body = Object,
+    params(ExecuteQuery, ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 202, description = "`{runId, status}`", body = Object), (status = 200, description = "the settled run (with `wait`)", body = Object),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn execute_workflow(scope: Scope, State(state): State<Shared>, Path(id): Path<String>, Query(q): Query<ExecuteQuery>, headers: HeaderMap, RawJson(body): RawJson) -> ApiResult<Response> {
+    let wait = match q.wait.as_deref() {
+        None => None,
+        Some(w) => Some(w.parse::<u64>().ok().filter(|s| *s <= MAX_WAIT_SECONDS).ok_or_else(|| {
+            ApiError::invalid_field("", format!("query parameter 'wait' must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}, not '{w}'"))
+        })?),
+    };
+    let trigger: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
+    if !trigger.is_object() {
+        return Err(ApiError::invalid_field("", "the trigger data must be a JSON object"));
+    }
+    let workflow = state.store.get_workflow(&scope.store.id, &id).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
+    let graph = state
+        .engine
+        .graphs
+        .get(&scope.store.id, &id, workflow.version)
+        .await?
+        .ok_or_else(|| ApiError::internal("the workflow's current version cannot be compiled"))?;
+    let target = Target { workflow_id: id.clone(), version: workflow.version, graph };
+    let fingerprint = [b"execute:", id.as_bytes(), b"\n", &body].concat();
+    let request = Request { store_id: &scope.store.id, event_type: "execute", trigger, idempotency_key: idempotency_key(&headers)?, fingerprint: &fingerprint };
+    let outcome = triggers::start(&state, request, vec![target], |_, runs| json!({"runId": runs.first(), "status": "queued"})).await?;
+    let run_id = match outcome {
+        Outcome::Replayed(first) => return Ok((StatusCode::OK, Json(first)).into_response()),
+        Outcome::Created { run_ids, .. } => match run_ids.into_iter().next() {
+            Some(r) => r,
+            None => return Err(ApiError::conflict("", "the workflow's trigger conditions did not hold: no run was started")),
+        },
+    };
+    let Some(seconds) = wait else {
+        return Ok((StatusCode::ACCEPTED, Json(json!({"runId": run_id, "status": "queued"}))).into_response());
+    };
+    // Watch first, then look: a run that settles in between is seen either way.
+    let settled = state.engine.watch(&run_id);
+    let mut run = state.store.get_run(&scope.store.id, &run_id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    if !is_settled(&run.status) {
+        let _ = tokio::time::timeout(Duration::from_secs(seconds), settled).await;
+        run = state.store.get_run(&scope.store.id, &run_id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    }
+    state.engine.forget_watch(&run_id);
+    if is_settled(&run.status) {
+        Ok((StatusCode::OK, Json(run_view(&state, run).await?)).into_response())
+    } else {
+        Ok((StatusCode::ACCEPTED, Json(json!({"runId": run.id, "status": run.status}))).into_response())
+    }
+}
+
+fn is_settled(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled" | "waiting")
+}

@@ -1,0 +1,154 @@
+//! Run history: list with filters, detail with every step visit, cancel and retry.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use switchboard_core::run::RunStatus;
+use switchboard_store::{RunFilter, RunRecord};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Scope;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::list::{List, ListParams, Paging};
+use crate::engine::context_of;
+use crate::server::{AppState, Shared};
+use crate::time::{now_ms, parse_rfc3339, rfc3339};
+
+pub fn router() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
+        .routes(routes!(retry_run))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    id: String,
+    workflow_id: String,
+    workflow_version: i64,
+    /// `queued|running|waiting|completed|failed|cancelled`
+    status: String,
+    created_at: String,
+    finished_at: Option<String>,
+}
+
+impl From<RunRecord> for RunSummary {
+    fn from(r: RunRecord) -> Self {
+        RunSummary {
+            id: r.id,
+            workflow_id: r.workflow_id,
+            workflow_version: r.workflow_version,
+            status: r.status,
+            created_at: rfc3339(r.created_at),
+            finished_at: r.finished_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+struct RunQuery {
+    workflow_id: Option<String>,
+    status: Option<String>,
+    /// RFC 3339: runs created at or after.
+    since: Option<String>,
+    /// RFC 3339: runs created before.
+    until: Option<String>,
+}
+
+/// The store's runs, newest first.
+#[utoipa::path(get, path = "/api/runs", tag = "runs", security(("bearer" = [])), params(RunQuery, ListParams),
+    responses((status = 200, body = List<RunSummary>), (status = 400, body = ErrorBody)))]
+async fn list_runs(scope: Scope, State(state): State<Shared>, Query(q): Query<RunQuery>, Paging(page): Paging) -> ApiResult<Json<List<RunSummary>>> {
+    if let Some(s) = q.status.as_deref().filter(|s| RunStatus::parse(s).is_none()) {
+        return Err(ApiError::invalid_field("", format!("query parameter 'status' must be one of queued, running, waiting, completed, failed, cancelled; not '{s}'")));
+    }
+    let time = |name: &str, v: Option<String>| -> Result<Option<i64>, ApiError> {
+        v.map(|s| parse_rfc3339(&s).ok_or_else(|| ApiError::invalid_field("", format!("query parameter '{name}' must be an RFC 3339 time, not '{s}'")))).transpose()
+    };
+    let filter = RunFilter { workflow_id: q.workflow_id, status: q.status, since: time("since", q.since)?, until: time("until", q.until)? };
+    let page = state.store.list_runs(&scope.store.id, &filter, &page).await?;
+    Ok(Json(List::from_page(page, RunSummary::from)))
+}
+
+/// A run with its context and every step visit (API.md).
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_run(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let run = state.store.get_run(&scope.store.id, &id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    Ok(Json(run_view(&state, run).await?))
+}
+
+/// The full run, as `GET /api/runs/{id}` and `execute?wait=` show it.
+pub async fn run_view(state: &AppState, run: RunRecord) -> Result<Value, ApiError> {
+    let records = state.store.run_steps(&run.id).await?;
+    let graph = state.engine.graphs.get(&run.store_id, &run.workflow_id, run.workflow_version).await?;
+    let context = graph.as_deref().map(|g| context_of(g, &records)).unwrap_or_default();
+    let steps: Vec<Value> = records
+        .into_iter()
+        .map(|r| {
+            let node = graph.as_deref().and_then(|g| g.nodes.get(r.node as usize));
+            let mut step = json!({
+                "stepId": r.step_id,
+                "name": node.and_then(|n| n.name.clone()),
+                "type": node.map(|n| n.step_type.clone()),
+                "status": r.status,
+                "visit": r.visit,
+                "attempts": r.attempts,
+                "startedAt": rfc3339(r.started_at),
+                "finishedAt": r.finished_at.map(rfc3339),
+                "input": r.input,
+                "output": r.output,
+                "error": r.error,
+            });
+            if let Some(http) = r.http {
+                step["http"] = http;
+            }
+            if let Some(logs) = r.logs {
+                step["logs"] = logs;
+            }
+            step
+        })
+        .collect();
+    Ok(json!({
+        "id": run.id,
+        "workflowId": run.workflow_id,
+        "workflowVersion": run.workflow_version,
+        "eventId": run.event_id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "context": {"trigger": run.trigger, "state": context.state, "variables": context.variables},
+        "error": run.error,
+        "steps": steps,
+        "createdAt": rfc3339(run.created_at),
+        "updatedAt": rfc3339(run.updated_at),
+        "finishedAt": run.finished_at.map(rfc3339),
+    }))
+}
+
+/// Cancels a queued, running or waiting run.
+#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", security(("bearer" = [])),
+    responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_run(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<RunSummary>> {
+    let before = state.store.get_run(&scope.store.id, &id).await?;
+    let run = state.store.cancel_run(&scope.store.id, &id, now_ms()).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    if before.is_some_and(|b| b.status == "waiting") {
+        metrics::gauge!("switchboard_runs_waiting").decrement(1.0);
+    }
+    Ok(Json(run.into()))
+}
+
+/// Resumes a failed run at its failed step.
+#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", security(("bearer" = [])),
+    responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn retry_run(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<RunSummary>> {
+    let run = state.store.retry_run(&scope.store.id, &id, state.engine.lease()).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    state.engine.dispatch_claimed(vec![run.clone()]);
+    Ok(Json(run.into()))
+}

@@ -1,0 +1,399 @@
+//! Executes one run: step after step, `transition::advance` deciding what follows, checkpoints
+//! through the store's writer.
+//!
+//! Steps without effects outside the run are checkpointed together with what follows them (at the
+//! latest when the run waits, ends, or reaches a step with effects): after a crash they simply run
+//! again from the last checkpoint, giving the same result. A step with effects (HTTP, messages) is
+//! committed before the run goes on, so it is repeated only if the process dies during it — with
+//! the same idempotency key.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use switchboard_core::run::{RunContext, RunStatus, StepError, StepStatus};
+use switchboard_core::template::Scope;
+use switchboard_core::transition::{Inputs, Then, Visit, advance};
+use switchboard_core::workflow::Edge;
+use switchboard_script::eval;
+use switchboard_steps::{Services, StepEnv, StepSpec, conditional, retry_policy};
+use switchboard_store::{Checkpoint, ConversationPatch, RunRecord, StepRecord, Store};
+
+use super::{Engine, Graph};
+use crate::time::now_ms;
+
+/// Pending step records flushed at most this many at a time.
+const FLUSH_EVERY: usize = 64;
+
+/// A run created and committed by this node, ready to execute.
+pub struct Start {
+    pub run_id: String,
+    pub store_id: String,
+    pub graph: Arc<Graph>,
+    pub trigger: Value,
+    pub contact: Option<String>,
+    pub first: Option<usize>,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    /// A new visit of this node.
+    Fresh(usize),
+    /// The open visit of a step that waits (a delay or a retry backoff).
+    Resume {
+        node: usize,
+        seq: i64,
+        visit: i64,
+        attempt: u64,
+        started: i64,
+    },
+    Done,
+}
+
+struct Live {
+    run_id: String,
+    store_id: String,
+    graph: Arc<Graph>,
+    trigger: Value,
+    contact: Option<String>,
+    store_root: Arc<Value>,
+    ctx: RunContext,
+    next_seq: i64,
+    visits: i64,
+    node_visits: HashMap<usize, i64>,
+    position: Position,
+    pending: Vec<StepRecord>,
+}
+
+pub async fn execute_fresh(engine: &Arc<Engine>, start: Start) {
+    let live = Live {
+        store_root: engine.store_root(&start.store_id).await,
+        run_id: start.run_id,
+        store_id: start.store_id,
+        graph: start.graph,
+        trigger: start.trigger,
+        contact: start.contact,
+        ctx: RunContext::default(),
+        next_seq: 0,
+        visits: 0,
+        node_visits: HashMap::new(),
+        position: start.first.map_or(Position::Done, Position::Fresh),
+        pending: Vec::new(),
+    };
+    execute(engine, live).await;
+}
+
+pub async fn execute_claimed(engine: &Arc<Engine>, run: RunRecord) {
+    match rebuild(engine, &run).await {
+        Ok(Some(live)) => execute(engine, live).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(run_id = %run.id, error = %e, "cannot load a claimed run; it will be claimed again"),
+    }
+}
+
+/// Rebuilds a run's context from its step records (DESIGN.md §2: outputs are stored once).
+async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option<Live>> {
+    let Some(graph) = engine.graphs.get(&run.store_id, &run.workflow_id, run.workflow_version).await? else {
+        let error = StepError::new("workflow_missing", format!("version {} of workflow {} cannot be loaded", run.workflow_version, run.workflow_id));
+        let cp = checkpoint(engine, &run.id, RunStatus::Failed, run.next_node, run.visits, None, Some(error.to_json()), Vec::new(), None);
+        engine.store.checkpoint(cp).await?;
+        return Ok(None);
+    };
+    let records = engine.store.run_steps(&run.id).await?;
+    let mut live = Live {
+        store_root: engine.store_root(&run.store_id).await,
+        run_id: run.id.clone(),
+        store_id: run.store_id.clone(),
+        trigger: run.trigger.clone(),
+        contact: run.contact.clone(),
+        ctx: RunContext::default(),
+        next_seq: records.len() as i64,
+        visits: run.visits,
+        node_visits: HashMap::new(),
+        position: run.next_node.map_or(Position::Done, |n| Position::Fresh(n as usize)),
+        pending: Vec::new(),
+        graph,
+    };
+    live.ctx = context_of(&live.graph, &records);
+    for r in &records {
+        let count = live.node_visits.entry(r.node as usize).or_default();
+        *count = (*count).max(r.visit);
+    }
+    if let Some(last) = records.last().filter(|r| r.status == StepStatus::Waiting.as_str()) {
+        live.position = Position::Resume {
+            node: last.node as usize,
+            seq: last.seq,
+            visit: last.visit,
+            attempt: last.attempts as u64 + u64::from(last.error.is_some()),
+            started: last.started_at,
+        };
+    }
+    Ok(Some(live))
+}
+
+/// A run's context rebuilt from its step records: every recorded output applied in visit order.
+pub fn context_of(graph: &Graph, records: &[StepRecord]) -> RunContext {
+    let mut ctx = RunContext::default();
+    for r in records {
+        if let (Some(output), Some(n)) = (&r.output, graph.nodes.get(r.node as usize)) {
+            ctx.apply(&n.id, n.output_var.as_deref(), merges_state(&n.spec), output);
+        }
+    }
+    ctx
+}
+
+fn merges_state(spec: &StepSpec) -> bool {
+    matches!(spec, StepSpec::StoreContextData(_))
+}
+
+struct EngineServices<'a> {
+    store: &'a dyn Store,
+    store_id: &'a str,
+}
+
+#[async_trait::async_trait]
+impl Services for EngineServices<'_> {
+    async fn merge_conversation(&self, phone: &str, patch: &Value) -> Result<Value, StepError> {
+        let patch = ConversationPatch {
+            store_id: self.store_id.to_owned(),
+            phone: phone.to_owned(),
+            patch: patch.clone(),
+        };
+        self.store
+            .merge_conversation(patch, now_ms())
+            .await
+            .map(|c| c.state)
+            .map_err(|e| StepError::new("store_unavailable", format!("the conversation could not be saved: {e}")).retryable())
+    }
+}
+
+/// Picks the first edge whose condition holds; the index taken is noted in `taken`.
+fn choose(edges: &[Edge], scope: &Scope, error: Option<&StepError>, taken: &Cell<Option<usize>>) -> Result<Option<usize>, StepError> {
+    let error_value = error.map(StepError::to_json);
+    let scope = Scope { error: error_value.as_ref(), ..*scope };
+    for (i, edge) in edges.iter().enumerate() {
+        if eval::condition(&edge.when, &scope).map_err(switchboard_steps::expression_error)? {
+            taken.set(Some(i));
+            return Ok(Some(edge.target));
+        }
+    }
+    taken.set(None);
+    Ok(None)
+}
+
+async fn execute(engine: &Arc<Engine>, mut live: Live) {
+    let services = EngineServices { store: engine.store.as_ref(), store_id: &live.store_id.clone() };
+    let time_scale = engine.settings.time_scale;
+    loop {
+        if engine.stopping() && !matches!(live.position, Position::Done) {
+            // Hand the run back: committed as it stands, free for whoever runs next.
+            let next = position_node(live.position);
+            let cp = checkpoint(engine, &live.run_id, RunStatus::Queued, next, live.visits, Some(now_ms()), None, std::mem::take(&mut live.pending), None);
+            flush(engine, &live, cp, true).await;
+            return;
+        }
+        let (node_index, seq, visit, attempt, started) = match live.position {
+            Position::Done => {
+                finish(engine, &mut live).await;
+                return;
+            }
+            Position::Fresh(node) => {
+                live.visits += 1;
+                let count = live.node_visits.entry(node).or_default();
+                *count += 1;
+                let seq = live.next_seq;
+                live.next_seq += 1;
+                (node, seq, *count, 1, now_ms())
+            }
+            Position::Resume { node, seq, visit, attempt, started } => (node, seq, visit, attempt, started),
+        };
+        let graph = live.graph.clone();
+        let Some(node) = graph.nodes.get(node_index) else {
+            let e = StepError::new("workflow_missing", format!("the run points at step {node_index}, which its workflow version does not have"));
+            fail(engine, &mut live, Some(node_index), e, None).await;
+            return;
+        };
+        let scope = Scope {
+            trigger: &live.trigger,
+            state: &live.ctx.state,
+            variables: &live.ctx.variables,
+            steps: &live.ctx.steps,
+            store: &live.store_root,
+            error: None,
+        };
+        let now = now_ms();
+        let env = StepEnv {
+            scope,
+            services: &services,
+            idempotency_key: format!("{}:{}:{}", live.run_id, node.id, visit),
+            now_ms: now,
+            started_ms: started,
+            time_scale,
+        };
+        let clock = Instant::now();
+        let step = node.spec.run(&env).await;
+        metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone()).record(clock.elapsed().as_secs_f64());
+        let retry = retry_policy(&node.spec, node.retry.as_ref());
+        let inputs = Inputs {
+            now_ms: now_ms(),
+            time_scale,
+            jitter: rand_unit(),
+            max_steps: graph.max_steps,
+            retry: &retry,
+        };
+        let visit_info = Visit { node: node_index, attempt, visits: live.visits as u64 };
+        let (adv, taken) = {
+            let taken = Cell::new(None);
+            let mut picker = |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
+            let adv = advance(node, visit_info, step.result, &inputs, &mut picker);
+            (adv, taken.get())
+        };
+        let mut output = adv.output;
+        if matches!(node.spec, StepSpec::Conditional(_)) && adv.status == StepStatus::Completed {
+            output = Some(conditional::output(taken));
+        }
+        let finished = matches!(adv.status, StepStatus::Completed | StepStatus::Failed).then_some(inputs.now_ms);
+        if let Some(out) = &output {
+            live.ctx.apply(&node.id, node.output_var.as_deref(), merges_state(&node.spec), out);
+        }
+        live.pending.push(StepRecord {
+            seq,
+            step_id: node.id.clone(),
+            node: node_index as i64,
+            visit,
+            status: adv.status.as_str().to_owned(),
+            attempts: attempt as i64,
+            input: Some(step.input),
+            output,
+            error: adv.error.as_ref().map(StepError::to_json),
+            http: None,
+            logs: (!step.logs.is_empty()).then(|| json!(step.logs)),
+            started_at: started,
+            finished_at: finished,
+        });
+        match adv.then {
+            Then::Step(target) => {
+                live.position = Position::Fresh(target);
+                if node.spec.has_effects() || live.pending.len() >= FLUSH_EVERY {
+                    let lease = engine.lease();
+                    let mut cp = checkpoint(engine, &live.run_id, RunStatus::Running, Some(target as i64), live.visits, None, None, std::mem::take(&mut live.pending), None);
+                    cp.lease_until = Some(lease.until);
+                    if !flush(engine, &live, cp, false).await {
+                        return;
+                    }
+                }
+            }
+            Then::RetryAt(at) | Then::WaitUntil(at) => {
+                let cp = checkpoint(engine, &live.run_id, RunStatus::Waiting, Some(node_index as i64), live.visits, Some(at), None, std::mem::take(&mut live.pending), None);
+                if flush(engine, &live, cp, true).await {
+                    metrics::gauge!("switchboard_runs_waiting").increment(1.0);
+                }
+                return;
+            }
+            Then::Complete => {
+                live.position = Position::Done;
+            }
+            Then::Fail(e) => {
+                fail(engine, &mut live, Some(node_index), e, Some(node.id.clone())).await;
+                return;
+            }
+        }
+    }
+}
+
+fn position_node(p: Position) -> Option<i64> {
+    match p {
+        Position::Fresh(n) | Position::Resume { node: n, .. } => Some(n as i64),
+        Position::Done => None,
+    }
+}
+
+/// Completes the run, merging its `contextVariables` into the contact's conversation.
+async fn finish(engine: &Arc<Engine>, live: &mut Live) {
+    let conversation = live.contact.clone().and_then(|phone| {
+        let vars = live.ctx.variables.as_object()?;
+        let patch: serde_json::Map<String, Value> = live
+            .graph
+            .context_variables
+            .iter()
+            .filter_map(|name| vars.get(name).map(|v| (name.clone(), v.clone())))
+            .collect();
+        (!patch.is_empty()).then(|| ConversationPatch { store_id: live.store_id.clone(), phone, patch: Value::Object(patch) })
+    });
+    let cp = checkpoint(engine, &live.run_id, RunStatus::Completed, None, live.visits, None, None, std::mem::take(&mut live.pending), conversation);
+    if flush(engine, live, cp, true).await {
+        metrics::counter!("switchboard_runs_completed_total").increment(1);
+    }
+}
+
+async fn fail(engine: &Arc<Engine>, live: &mut Live, node: Option<usize>, error: StepError, step_id: Option<String>) {
+    let mut error = error.to_json();
+    if let (Some(id), Some(map)) = (step_id, error.as_object_mut()) {
+        map.insert("stepId".into(), Value::String(id));
+    }
+    let cp = checkpoint(engine, &live.run_id, RunStatus::Failed, node.map(|n| n as i64), live.visits, None, Some(error), std::mem::take(&mut live.pending), None);
+    if flush(engine, live, cp, true).await {
+        metrics::counter!("switchboard_runs_failed_total").increment(1);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn checkpoint(
+    engine: &Engine,
+    run_id: &str,
+    status: RunStatus,
+    next_node: Option<i64>,
+    visits: i64,
+    wake_at: Option<i64>,
+    error: Option<Value>,
+    records: Vec<StepRecord>,
+    conversation: Option<ConversationPatch>,
+) -> Checkpoint {
+    let now = now_ms();
+    Checkpoint {
+        run_id: run_id.to_owned(),
+        owner: engine.node_id.clone(),
+        records,
+        status: status.as_str().to_owned(),
+        next_node,
+        visits,
+        wake_at,
+        error,
+        finished_at: status.is_final().then_some(now),
+        lease_until: None,
+        conversation,
+        now,
+    }
+}
+
+/// Commits a checkpoint; `false` when the run must stop here (its lease is gone — cancelled or
+/// taken over — or the store failed, in which case the lease runs out and the run is resumed
+/// from its last checkpoint).
+async fn flush(engine: &Engine, live: &Live, cp: Checkpoint, settles: bool) -> bool {
+    let result = engine.store.checkpoint(cp).await;
+    if settles {
+        engine.settled(&live.run_id);
+    }
+    match result {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::info!(run_id = %live.run_id, "the run was cancelled or taken over; stopping here");
+            engine.settled(&live.run_id);
+            false
+        }
+        Err(e) => {
+            tracing::error!(run_id = %live.run_id, error = %e, "checkpoint failed; the run resumes from its last checkpoint when its lease expires");
+            false
+        }
+    }
+}
+
+/// A number in [-1, 1] for retry jitter.
+fn rand_unit() -> f64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    (u64::from_le_bytes(b) as f64 / u64::MAX as f64) * 2.0 - 1.0
+}

@@ -1,0 +1,221 @@
+//! The engine: runs workflows durably (DESIGN.md §2).
+//!
+//! Fresh runs are executed at once in this process, right after the commit that created them.
+//! Due runs (timers, retry backoffs) and orphaned ones (a node died holding them) are claimed from
+//! the store with a lease by the timer loop. Each run executes in its own task ([`executor`]).
+
+mod cache;
+mod executor;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use switchboard_core::workflow::Options;
+use switchboard_store::{Lease, RunRecord, Store};
+use tokio::sync::{Notify, oneshot};
+
+pub use cache::{Graph, Graphs};
+pub use executor::{Start, context_of};
+
+use crate::time::now_ms;
+
+/// Runs claimed per store round trip.
+const CLAIM_BATCH: u32 = 256;
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub time_scale: f64,
+    pub lease_ms: u64,
+    pub poll_ms: u64,
+    /// A lone node on SQLite takes over every unfinished run at start.
+    pub steal_at_start: bool,
+}
+
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub graphs: Graphs,
+    pub settings: EngineSettings,
+    /// This process's lease owner name.
+    pub node_id: String,
+    in_flight: Mutex<HashSet<String>>,
+    drained: Notify,
+    stopping: AtomicBool,
+    /// Callers waiting for a run to settle (`execute?wait=`).
+    watchers: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
+    /// `{id, name}` of stores, for the `store` root of templates.
+    store_roots: Mutex<HashMap<String, Arc<Value>>>,
+    wake: Notify,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, validation: Options, settings: EngineSettings) -> Arc<Engine> {
+        Arc::new(Engine {
+            graphs: Graphs::new(store.clone(), validation),
+            store,
+            settings,
+            node_id: switchboard_core::ids::new_id("node"),
+            in_flight: Mutex::new(HashSet::new()),
+            drained: Notify::new(),
+            stopping: AtomicBool::new(false),
+            watchers: Mutex::new(HashMap::new()),
+            store_roots: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Starts the timer loop, after taking over what a previous process left (SQLite).
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        let waiting = self.store.count_waiting().await?;
+        metrics::gauge!("switchboard_runs_waiting").set(waiting as f64);
+        if self.settings.steal_at_start {
+            self.claim(true).await?;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move { engine.timer_loop().await });
+        Ok(())
+    }
+
+    /// The lease a claim takes now.
+    pub fn lease(&self) -> Lease {
+        let now = now_ms();
+        Lease {
+            owner: self.node_id.clone(),
+            until: now + self.settings.lease_ms as i64,
+            now,
+        }
+    }
+
+    /// Executes freshly created runs (already committed and leased to this node).
+    pub fn dispatch(self: &Arc<Self>, starts: Vec<Start>) {
+        for start in starts {
+            if self.track(&start.run_id) {
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    let id = start.run_id.clone();
+                    executor::execute_fresh(&engine, start).await;
+                    engine.untrack(&id);
+                });
+            }
+        }
+    }
+
+    /// Executes runs claimed from the store.
+    pub fn dispatch_claimed(self: &Arc<Self>, runs: Vec<RunRecord>) {
+        for run in runs {
+            if self.track(&run.id) {
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    let id = run.id.clone();
+                    executor::execute_claimed(&engine, run).await;
+                    engine.untrack(&id);
+                });
+            }
+        }
+    }
+
+    fn track(&self, run_id: &str) -> bool {
+        self.in_flight.lock().expect("in-flight set").insert(run_id.to_owned())
+    }
+
+    fn untrack(&self, run_id: &str) {
+        let mut set = self.in_flight.lock().expect("in-flight set");
+        set.remove(run_id);
+        if set.is_empty() {
+            self.drained.notify_waiters();
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Graceful stop: no new claims; runs in flight finish their current step, commit, and release
+    /// their lease. Waits for them up to `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_waiters();
+        let _ = tokio::time::timeout(grace, async {
+            loop {
+                let drained = self.drained.notified();
+                if self.in_flight.lock().expect("in-flight set").is_empty() {
+                    return;
+                }
+                drained.await;
+            }
+        })
+        .await;
+    }
+
+    async fn timer_loop(self: Arc<Self>) {
+        let poll = Duration::from_millis(self.settings.poll_ms);
+        while !self.stopping() {
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = self.wake.notified() => {}
+            }
+            if self.stopping() {
+                break;
+            }
+            if let Err(e) = self.claim(false).await {
+                tracing::warn!(error = %e, "claiming due runs failed; trying again");
+            }
+        }
+    }
+
+    /// Claims due and orphaned runs until none are left, and executes them.
+    async fn claim(self: &Arc<Self>, steal: bool) -> anyhow::Result<()> {
+        loop {
+            let runs = self.store.claim_runs(self.lease(), CLAIM_BATCH, steal).await?;
+            let full = runs.len() as u32 == CLAIM_BATCH;
+            let waking = runs.iter().filter(|r| r.status == "waiting").count();
+            metrics::gauge!("switchboard_runs_waiting").decrement(waking as f64);
+            self.dispatch_claimed(runs);
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A receiver that fires when the run next settles (completes, fails, waits or is cancelled).
+    pub fn watch(&self, run_id: &str) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.watchers
+            .lock()
+            .expect("watchers")
+            .entry(run_id.to_owned())
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    pub fn forget_watch(&self, run_id: &str) {
+        self.watchers.lock().expect("watchers").remove(run_id);
+    }
+
+    fn settled(&self, run_id: &str) {
+        let waiting = self.watchers.lock().expect("watchers").remove(run_id);
+        for tx in waiting.into_iter().flatten() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// The `store` root of templates: `{id, name}`.
+    async fn store_root(&self, store_id: &str) -> Arc<Value> {
+        if let Some(v) = self.store_roots.lock().expect("store roots").get(store_id) {
+            return v.clone();
+        }
+        let name = match self.store.get_store(store_id).await {
+            Ok(Some(s)) => Value::String(s.name),
+            _ => Value::Null,
+        };
+        let root = Arc::new(serde_json::json!({ "id": store_id, "name": name }));
+        self.store_roots
+            .lock()
+            .expect("store roots")
+            .insert(store_id.to_owned(), root.clone());
+        root
+    }
+}

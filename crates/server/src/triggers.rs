@@ -1,0 +1,147 @@
+//! Starting runs: an event (or a manual execution) and its runs are written in one transaction
+//! through the batching writer, acknowledged only after the commit, then executed at once in this
+//! process. `Idempotency-Key` makes a retried request answer as the first one did.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use switchboard_core::ids;
+use switchboard_core::run::contact_of;
+use switchboard_core::template::Scope;
+use switchboard_script::eval;
+use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun};
+
+use crate::api::error::ApiError;
+use crate::engine::{Graph, Start};
+use crate::server::AppState;
+use crate::time::{now_ms, rfc3339_millis};
+
+/// How long an `Idempotency-Key` is remembered.
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A workflow version a trigger starts.
+pub struct Target {
+    pub workflow_id: String,
+    pub version: i64,
+    pub graph: Arc<Graph>,
+}
+
+/// What the caller receives.
+pub enum Outcome {
+    /// Created now: the event's id and its runs.
+    Created { event_id: String, run_ids: Vec<String> },
+    /// A repeat of an earlier request with the same key: its first answer.
+    Replayed(Value),
+}
+
+pub struct Request<'a> {
+    pub store_id: &'a str,
+    /// The event type (for `/execute`, `execute`).
+    pub event_type: &'a str,
+    /// The trigger data; `timestamp` is added when absent.
+    pub trigger: Value,
+    pub idempotency_key: Option<String>,
+    /// The raw request, for telling a repeat from a different request under the same key.
+    pub fingerprint: &'a [u8],
+}
+
+/// Adds `timestamp` (RFC 3339 UTC, now) unless the data has one.
+pub fn stamp(trigger: &mut Value, now: i64) {
+    if let Value::Object(map) = trigger {
+        map.entry("timestamp").or_insert_with(|| Value::String(rfc3339_millis(now)));
+    }
+}
+
+/// The workflows an event type starts: active ones with a matching `webhook` trigger.
+pub async fn event_targets(state: &AppState, store_id: &str, event_type: &str) -> Result<Vec<Target>, ApiError> {
+    let mut targets = Vec::new();
+    for (workflow_id, version) in state.store.workflows_for_event(store_id, event_type).await? {
+        if let Some(graph) = state.engine.graphs.get(store_id, &workflow_id, version).await? {
+            targets.push(Target { workflow_id, version, graph });
+        }
+    }
+    Ok(targets)
+}
+
+/// Records the event and creates one run per target whose entry condition holds (a Kustomer
+/// trigger whose transitions all fail starts nothing), then executes them.
+pub async fn start(state: &AppState, request: Request<'_>, targets: Vec<Target>, respond: impl FnOnce(&str, &[String]) -> Value) -> Result<Outcome, ApiError> {
+    let now = now_ms();
+    let mut trigger = request.trigger;
+    stamp(&mut trigger, now);
+    let event_id = ids::new_id(ids::EVENT);
+    let contact = contact_of(&trigger);
+    let lease = state.engine.lease();
+    let empty = json!({});
+    let scope = Scope { trigger: &trigger, state: &empty, variables: &empty, steps: &empty, store: &empty, error: None };
+    let mut runs = Vec::with_capacity(targets.len());
+    let mut starts = Vec::with_capacity(targets.len());
+    for target in targets {
+        let first = match entry(&target.graph, &scope) {
+            Ok(Some(first)) => first,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(workflow_id = %target.workflow_id, error = %e, "the trigger's condition failed; no run started");
+                continue;
+            }
+        };
+        let run_id = ids::new_id(ids::RUN);
+        runs.push(NewRun {
+            id: run_id.clone(),
+            store_id: request.store_id.to_owned(),
+            workflow_id: target.workflow_id,
+            workflow_version: target.version,
+            event_id: Some(event_id.clone()),
+            trigger: trigger.clone(),
+            contact: contact.clone(),
+            next_node: first.map(|n| n as i64),
+            lease_owner: lease.owner.clone(),
+            lease_until: lease.until,
+            now,
+        });
+        starts.push(Start {
+            run_id,
+            store_id: request.store_id.to_owned(),
+            graph: target.graph,
+            trigger: trigger.clone(),
+            contact: contact.clone(),
+            first,
+        });
+    }
+    let run_ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    let response = respond(&event_id, &run_ids);
+    let request_hash = hex::encode(Sha256::digest(request.fingerprint));
+    let event = NewEvent {
+        id: event_id.clone(),
+        store_id: request.store_id.to_owned(),
+        event_type: request.event_type.to_owned(),
+        payload: trigger,
+        idempotency: request.idempotency_key.map(|key| Idempotency { key, request_hash: request_hash.clone(), since: now - IDEMPOTENCY_WINDOW_MS }),
+        response,
+        now,
+    };
+    match state.store.accept(event, runs).await? {
+        Acceptance::Accepted => {
+            metrics::counter!("switchboard_events_accepted_total").increment(1);
+            metrics::counter!("switchboard_runs_started_total").increment(starts.len() as u64);
+            state.engine.dispatch(starts);
+            Ok(Outcome::Created { event_id, run_ids })
+        }
+        Acceptance::Replayed { request_hash: first, response } if first == request_hash => Ok(Outcome::Replayed(response)),
+        Acceptance::Replayed { .. } => Err(ApiError::conflict("", "this Idempotency-Key was used for a different request in the last 24 hours")),
+    }
+}
+
+/// Where a run starts: `Some(None)` for a workflow without steps (it completes at once).
+fn entry(graph: &Graph, scope: &Scope) -> Result<Option<Option<usize>>, switchboard_script::EvalError> {
+    if graph.entry.is_empty() {
+        return Ok(Some(None));
+    }
+    for edge in &graph.entry {
+        if eval::condition(&edge.when, scope)? {
+            return Ok(Some(Some(edge.target)));
+        }
+    }
+    Ok(None)
+}

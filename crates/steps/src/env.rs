@@ -1,0 +1,74 @@
+//! What a running step sees: the scope of its templates, the clock, its idempotency key, and the
+//! services it may call. Steps never sleep; they return an [`Outcome`] or a [`StepError`].
+
+use serde_json::Value;
+use switchboard_core::run::{Outcome, StepError};
+use switchboard_core::template::{Scope, Template};
+use switchboard_core::workflow::TValue;
+use switchboard_script::{EvalError, eval};
+
+/// Services outside the run that steps use. Implemented by the engine over the store.
+#[async_trait::async_trait]
+pub trait Services: Send + Sync {
+    /// Merges `patch` (RFC 7396) into the conversation of `phone` (digits); returns the new state.
+    async fn merge_conversation(&self, phone: &str, patch: &Value) -> Result<Value, StepError>;
+}
+
+pub struct StepEnv<'a> {
+    pub scope: Scope<'a>,
+    pub services: &'a dyn Services,
+    /// `{runId}:{stepId}:{visit}`: the same on every attempt of this visit.
+    pub idempotency_key: String,
+    pub now_ms: i64,
+    /// When this visit started (a delay counts from here, so re-running it is harmless).
+    pub started_ms: i64,
+    /// Durations are divided by it (`SWITCHBOARD_TIME_SCALE`).
+    pub time_scale: f64,
+}
+
+/// A step's resolved input (its config after templates, as run history shows it) and its result.
+pub struct StepRun {
+    pub input: Value,
+    pub result: Result<Outcome, StepError>,
+    /// What a script logged (bounded), kept in the step record.
+    pub logs: Vec<String>,
+}
+
+impl StepRun {
+    pub fn done(input: Value, output: Value) -> StepRun {
+        StepRun { input, result: Ok(Outcome::Next(output)), logs: Vec::new() }
+    }
+
+    pub fn failed(input: Value, error: StepError) -> StepRun {
+        StepRun { input, result: Err(error), logs: Vec::new() }
+    }
+}
+
+pub fn expression_error(e: EvalError) -> StepError {
+    StepError::new(e.code(), e.to_string())
+}
+
+impl StepEnv<'_> {
+    pub fn value(&self, v: &TValue) -> Result<Value, StepError> {
+        eval::value(v, &self.scope).map_err(expression_error)
+    }
+
+    pub fn text(&self, t: &Template) -> Result<String, StepError> {
+        eval::text(t, &self.scope).map_err(expression_error)
+    }
+
+    pub fn template(&self, t: &Template) -> Result<Value, StepError> {
+        eval::template(t, &self.scope).map_err(expression_error)
+    }
+}
+
+/// The answer of a step type whose execution arrives with a later part of the product.
+pub fn unavailable(step_type: &str, part: &str) -> StepRun {
+    StepRun::failed(
+        Value::Null,
+        StepError::new(
+            "step_unavailable",
+            format!("the {step_type} step cannot run in this build yet: it comes with {part}"),
+        ),
+    )
+}

@@ -1,0 +1,307 @@
+//! Events, runs, step records and conversations on PostgreSQL. Writes run as writer jobs (one
+//! savepoint of a group-committed transaction); claims use `FOR UPDATE SKIP LOCKED` so several
+//! nodes never lease the same run.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use serde_json::Value;
+
+use super::writer::BoxFuture;
+use crate::error::parse_json;
+use crate::model::*;
+use crate::{Result, StoreError};
+
+const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
+const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
+
+fn opt_json(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
+}
+
+fn parse_opt(s: Option<String>) -> Result<Option<Value>> {
+    s.map(parse_json).transpose()
+}
+
+fn run_row(r: &PgRow) -> Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.try_get(0)?,
+        store_id: r.try_get(1)?,
+        workflow_id: r.try_get(2)?,
+        workflow_version: r.try_get(3)?,
+        event_id: r.try_get(4)?,
+        status: r.try_get(5)?,
+        trigger: parse_json(r.try_get(6)?)?,
+        contact: r.try_get(7)?,
+        next_node: r.try_get(8)?,
+        visits: r.try_get(9)?,
+        wake_at: r.try_get(10)?,
+        error: parse_opt(r.try_get(11)?)?,
+        created_at: r.try_get(12)?,
+        updated_at: r.try_get(13)?,
+        finished_at: r.try_get(14)?,
+    })
+}
+
+fn step_row(r: &PgRow) -> Result<StepRecord> {
+    Ok(StepRecord {
+        seq: r.try_get(0)?,
+        step_id: r.try_get(1)?,
+        node: r.try_get(2)?,
+        visit: r.try_get(3)?,
+        status: r.try_get(4)?,
+        attempts: r.try_get(5)?,
+        input: parse_opt(r.try_get(6)?)?,
+        output: parse_opt(r.try_get(7)?)?,
+        error: parse_opt(r.try_get(8)?)?,
+        http: parse_opt(r.try_get(9)?)?,
+        logs: parse_opt(r.try_get(10)?)?,
+        started_at: r.try_get(11)?,
+        finished_at: r.try_get(12)?,
+    })
+}
+
+pub(super) fn accept(c: &mut PgConnection, event: NewEvent, runs: Vec<NewRun>) -> BoxFuture<'_, Result<Acceptance>> {
+    Box::pin(async move {
+        if let Some(key) = &event.idempotency {
+            let seen = sqlx::query("SELECT request_hash, response, created_at FROM events WHERE store_id = $1 AND idempotency_key = $2")
+                .bind(&event.store_id)
+                .bind(&key.key)
+                .fetch_optional(&mut *c)
+                .await?;
+            if let Some(row) = seen {
+                let at: i64 = row.try_get(2)?;
+                if at >= key.since {
+                    let hash: Option<String> = row.try_get(0)?;
+                    return Ok(Acceptance::Replayed {
+                        request_hash: hash.unwrap_or_default(),
+                        response: parse_opt(row.try_get(1)?)?.unwrap_or(Value::Null),
+                    });
+                }
+                sqlx::query("UPDATE events SET idempotency_key = NULL WHERE store_id = $1 AND idempotency_key = $2")
+                    .bind(&event.store_id)
+                    .bind(&key.key)
+                    .execute(&mut *c)
+                    .await?;
+            }
+        }
+        sqlx::query("INSERT INTO events (id, store_id, event_type, payload, idempotency_key, request_hash, response, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(&event.id)
+            .bind(&event.store_id)
+            .bind(&event.event_type)
+            .bind(event.payload.to_string())
+            .bind(event.idempotency.as_ref().map(|k| &k.key))
+            .bind(event.idempotency.as_ref().map(|k| &k.request_hash))
+            .bind(event.response.to_string())
+            .bind(event.now)
+            .execute(&mut *c)
+            .await?;
+        for r in &runs {
+            sqlx::query("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, 0, $9, $10, $11, $9, $9)")
+                .bind(&r.id)
+                .bind(&r.store_id)
+                .bind(&r.workflow_id)
+                .bind(r.workflow_version)
+                .bind(&r.event_id)
+                .bind(r.trigger.to_string())
+                .bind(&r.contact)
+                .bind(r.next_node)
+                .bind(r.now)
+                .bind(&r.lease_owner)
+                .bind(r.lease_until)
+                .execute(&mut *c)
+                .await?;
+        }
+        Ok(Acceptance::Accepted)
+    })
+}
+
+pub(super) fn checkpoint(c: &mut PgConnection, cp: Checkpoint) -> BoxFuture<'_, Result<bool>> {
+    Box::pin(async move {
+        let owner = cp.lease_until.map(|_| cp.owner.as_str());
+        let updated = sqlx::query(&format!("UPDATE runs SET status = $3, next_node = $4, visits = $5, wake_at = $6, error = $7, finished_at = $8, lease_owner = $9, lease_until = $10, updated_at = $11 WHERE id = $1 AND lease_owner = $2 AND status IN ({LIVE_STATUSES})"))
+            .bind(&cp.run_id)
+            .bind(&cp.owner)
+            .bind(&cp.status)
+            .bind(cp.next_node)
+            .bind(cp.visits)
+            .bind(cp.wake_at)
+            .bind(opt_json(&cp.error))
+            .bind(cp.finished_at)
+            .bind(owner)
+            .bind(cp.lease_until)
+            .bind(cp.now)
+            .execute(&mut *c)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for r in &cp.records {
+            sqlx::query(&format!("INSERT INTO step_records (run_id, {STEP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                ON CONFLICT (run_id, seq) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, input = excluded.input, output = excluded.output, error = excluded.error, http = excluded.http, logs = excluded.logs, finished_at = excluded.finished_at"))
+                .bind(&cp.run_id)
+                .bind(r.seq)
+                .bind(&r.step_id)
+                .bind(r.node)
+                .bind(r.visit)
+                .bind(&r.status)
+                .bind(r.attempts)
+                .bind(opt_json(&r.input))
+                .bind(opt_json(&r.output))
+                .bind(opt_json(&r.error))
+                .bind(opt_json(&r.http))
+                .bind(opt_json(&r.logs))
+                .bind(r.started_at)
+                .bind(r.finished_at)
+                .execute(&mut *c)
+                .await?;
+        }
+        if let Some(patch) = &cp.conversation {
+            merge_conversation(c, patch.clone(), cp.now).await?;
+        }
+        Ok(true)
+    })
+}
+
+pub(super) fn claim(c: &mut PgConnection, lease: Lease, limit: u32, steal: bool) -> BoxFuture<'_, Result<Vec<RunRecord>>> {
+    Box::pin(async move {
+        let guard = if steal { "" } else { "AND (lease_until IS NULL OR lease_until < $3)" };
+        let rows = sqlx::query(&format!(
+            "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM runs WHERE status IN ({LIVE_STATUSES}) AND wake_at <= $3 {guard} ORDER BY wake_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {RUN_COLUMNS}"
+        ))
+        .bind(&lease.owner)
+        .bind(lease.until)
+        .bind(lease.now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *c)
+        .await?;
+        rows.iter().map(run_row).collect()
+    })
+}
+
+pub(super) async fn get_run<'e>(exec: impl sqlx::PgExecutor<'e>, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
+    sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE store_id = $1 AND id = $2"))
+        .bind(store_id)
+        .bind(id)
+        .fetch_optional(exec)
+        .await?
+        .as_ref()
+        .map(run_row)
+        .transpose()
+}
+
+pub(super) async fn list_runs(pool: &PgPool, store_id: &str, f: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE store_id = $1 AND ($2::TEXT IS NULL OR workflow_id = $2) AND ($3::TEXT IS NULL OR status = $3) AND ($4::BIGINT IS NULL OR created_at >= $4) AND ($5::BIGINT IS NULL OR created_at < $5) AND ($6::TEXT IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+    ))
+    .bind(store_id)
+    .bind(&f.workflow_id)
+    .bind(&f.status)
+    .bind(f.since)
+    .bind(f.until)
+    .bind(&page.after)
+    .bind(i64::from(page.limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let rows = rows.iter().map(run_row).collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page.limit, |r| r.id.clone()))
+}
+
+pub(super) async fn run_steps(pool: &PgPool, run_id: &str) -> Result<Vec<StepRecord>> {
+    sqlx::query(&format!("SELECT {STEP_COLUMNS} FROM step_records WHERE run_id = $1 ORDER BY seq"))
+        .bind(run_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(step_row)
+        .collect()
+}
+
+fn conflict(run: &RunRecord, action: &str) -> StoreError {
+    StoreError::Conflict {
+        field: "status",
+        message: format!("run {} is {}: it cannot be {action}", run.id, run.status),
+    }
+}
+
+pub(super) fn cancel_run(c: &mut PgConnection, store_id: String, id: String, now: i64) -> BoxFuture<'_, Result<Option<RunRecord>>> {
+    Box::pin(async move {
+        let Some(current) = get_run(&mut *c, &store_id, &id).await? else { return Ok(None) };
+        let error = serde_json::json!({"code": "cancelled", "message": "the run was cancelled"}).to_string();
+        let done = sqlx::query(&format!("UPDATE runs SET status = 'cancelled', error = $3, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = $4, updated_at = $4 WHERE store_id = $1 AND id = $2 AND status IN ({LIVE_STATUSES})"))
+            .bind(&store_id)
+            .bind(&id)
+            .bind(error)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(conflict(&current, "cancelled"));
+        }
+        get_run(&mut *c, &store_id, &id).await
+    })
+}
+
+pub(super) fn retry_run(c: &mut PgConnection, store_id: String, id: String, lease: Lease) -> BoxFuture<'_, Result<Option<RunRecord>>> {
+    Box::pin(async move {
+        let Some(current) = get_run(&mut *c, &store_id, &id).await? else { return Ok(None) };
+        let done = sqlx::query("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = $3, lease_owner = $4, lease_until = $5, updated_at = $3 WHERE store_id = $1 AND id = $2 AND status = 'failed'")
+            .bind(&store_id)
+            .bind(&id)
+            .bind(lease.now)
+            .bind(&lease.owner)
+            .bind(lease.until)
+            .execute(&mut *c)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(conflict(&current, "retried (only failed runs can)"));
+        }
+        get_run(&mut *c, &store_id, &id).await
+    })
+}
+
+pub(super) async fn cancel_workflow_runs(c: &mut PgConnection, workflow_id: &str, now: i64) -> Result<()> {
+    let error = serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
+    sqlx::query(&format!("UPDATE runs SET status = 'cancelled', error = $2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3 WHERE workflow_id = $1 AND status IN ({LIVE_STATUSES})"))
+        .bind(workflow_id)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn get_conversation<'e>(exec: impl sqlx::PgExecutor<'e>, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>> {
+    let row = sqlx::query("SELECT state, updated_at FROM conversations WHERE store_id = $1 AND phone = $2")
+        .bind(store_id)
+        .bind(phone)
+        .fetch_optional(exec)
+        .await?;
+    row.map(|r| {
+        Ok(ConversationRecord { phone: phone.to_owned(), state: parse_json(r.try_get(0)?)?, updated_at: r.try_get(1)? })
+    })
+    .transpose()
+}
+
+pub(super) fn merge_conversation(c: &mut PgConnection, p: ConversationPatch, now: i64) -> BoxFuture<'_, Result<ConversationRecord>> {
+    Box::pin(async move {
+        // Locks the row (if any) so concurrent merges on other nodes apply one after the other.
+        let current = sqlx::query("SELECT state FROM conversations WHERE store_id = $1 AND phone = $2 FOR UPDATE")
+            .bind(&p.store_id)
+            .bind(&p.phone)
+            .fetch_optional(&mut *c)
+            .await?;
+        let mut state = match current {
+            Some(r) => parse_json(r.try_get(0)?)?,
+            None => Value::Object(Default::default()),
+        };
+        switchboard_core::run::merge_patch(&mut state, &p.patch);
+        sqlx::query("INSERT INTO conversations (store_id, phone, state, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (store_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at")
+            .bind(&p.store_id)
+            .bind(&p.phone)
+            .bind(state.to_string())
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+        Ok(ConversationRecord { phone: p.phone, state, updated_at: now })
+    })
+}

@@ -1,0 +1,298 @@
+//! Events, runs, step records and conversations on SQLite. Each function runs inside one writer
+//! job (a savepoint of a group-committed transaction) or on a reader connection.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use crate::error::parse_json;
+use crate::model::*;
+use crate::{Result, StoreError};
+
+const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
+const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
+
+fn json(v: &Value) -> String {
+    v.to_string()
+}
+
+fn opt_json(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(json)
+}
+
+fn parse_opt(s: Option<String>) -> Result<Option<Value>> {
+    s.map(parse_json).transpose()
+}
+
+type RawRun = (
+    [String; 4],
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    [i64; 2],
+    Option<i64>,
+    String,
+);
+
+fn run_row(r: &Row) -> rusqlite::Result<RawRun> {
+    Ok((
+        [r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?],
+        r.get(3)?,
+        r.get(4)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        [r.get(12)?, r.get(13)?],
+        r.get(14)?,
+        r.get(6)?,
+    ))
+}
+
+fn run(raw: RawRun) -> Result<RunRecord> {
+    let ([id, store_id, workflow_id, status], version, event_id, contact, next_node, visits, wake_at, error, [created_at, updated_at], finished_at, trigger) = raw;
+    Ok(RunRecord {
+        id,
+        store_id,
+        workflow_id,
+        workflow_version: version,
+        event_id,
+        status,
+        trigger: parse_json(trigger)?,
+        contact,
+        next_node,
+        visits,
+        wake_at,
+        error: parse_opt(error)?,
+        created_at,
+        updated_at,
+        finished_at,
+    })
+}
+
+fn runs(stmt: &mut rusqlite::CachedStatement, params: impl rusqlite::Params) -> Result<Vec<RunRecord>> {
+    stmt.query_map(params, run_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .map(run)
+        .collect()
+}
+
+pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> Result<Acceptance> {
+    if let Some(key) = &event.idempotency {
+        let seen: Option<(Option<String>, Option<String>, i64)> = c
+            .prepare_cached("SELECT request_hash, response, created_at FROM events WHERE store_id = ?1 AND idempotency_key = ?2")?
+            .query_row([&event.store_id, &key.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        match seen {
+            Some((hash, response, at)) if at >= key.since => {
+                return Ok(Acceptance::Replayed {
+                    request_hash: hash.unwrap_or_default(),
+                    response: parse_opt(response)?.unwrap_or(Value::Null),
+                });
+            }
+            Some(_) => {
+                c.prepare_cached("UPDATE events SET idempotency_key = NULL WHERE store_id = ?1 AND idempotency_key = ?2")?
+                    .execute([&event.store_id, &key.key])?;
+            }
+            None => {}
+        }
+    }
+    c.prepare_cached("INSERT INTO events (id, store_id, event_type, payload, idempotency_key, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?
+        .execute(params![
+            event.id,
+            event.store_id,
+            event.event_type,
+            json(&event.payload),
+            event.idempotency.as_ref().map(|k| &k.key),
+            event.idempotency.as_ref().map(|k| &k.request_hash),
+            json(&event.response),
+            event.now
+        ])?;
+    let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, 0, ?9, ?10, ?11, ?9, ?9)")?;
+    for r in new_runs {
+        insert.execute(params![
+            r.id,
+            r.store_id,
+            r.workflow_id,
+            r.workflow_version,
+            r.event_id,
+            json(&r.trigger),
+            r.contact,
+            r.next_node,
+            r.now,
+            r.lease_owner,
+            r.lease_until
+        ])?;
+    }
+    Ok(Acceptance::Accepted)
+}
+
+pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
+    let (owner, until) = match cp.lease_until {
+        Some(until) => (Some(cp.owner.as_str()), Some(until)),
+        None => (None, None),
+    };
+    let updated = c
+        .prepare_cached(&format!("UPDATE runs SET status = ?3, next_node = ?4, visits = ?5, wake_at = ?6, error = ?7, finished_at = ?8, lease_owner = ?9, lease_until = ?10, updated_at = ?11 WHERE id = ?1 AND lease_owner = ?2 AND status IN ({LIVE_STATUSES})"))?
+        .execute(params![
+            cp.run_id,
+            cp.owner,
+            cp.status,
+            cp.next_node,
+            cp.visits,
+            cp.wake_at,
+            opt_json(&cp.error),
+            cp.finished_at,
+            owner,
+            until,
+            cp.now
+        ])?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    let mut insert = c.prepare_cached(&format!("INSERT OR REPLACE INTO step_records (run_id, {STEP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"))?;
+    for r in &cp.records {
+        insert.execute(params![
+            cp.run_id,
+            r.seq,
+            r.step_id,
+            r.node,
+            r.visit,
+            r.status,
+            r.attempts,
+            opt_json(&r.input),
+            opt_json(&r.output),
+            opt_json(&r.error),
+            opt_json(&r.http),
+            opt_json(&r.logs),
+            r.started_at,
+            r.finished_at
+        ])?;
+    }
+    if let Some(patch) = &cp.conversation {
+        merge_conversation(c, patch, cp.now)?;
+    }
+    Ok(true)
+}
+
+pub(super) fn claim(c: &Connection, lease: &Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
+    let guard = if steal { "" } else { "AND (lease_until IS NULL OR lease_until < ?3)" };
+    let sql = format!(
+        "UPDATE runs SET lease_owner = ?1, lease_until = ?2 WHERE id IN (SELECT id FROM runs WHERE status IN ({LIVE_STATUSES}) AND wake_at <= ?3 {guard} ORDER BY wake_at LIMIT ?4) RETURNING {RUN_COLUMNS}"
+    );
+    runs(&mut c.prepare_cached(&sql)?, params![lease.owner, lease.until, lease.now, limit])
+}
+
+pub(super) fn get_run(c: &Connection, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
+    c.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE store_id = ?1 AND id = ?2"))?
+        .query_row([store_id, id], run_row)
+        .optional()?
+        .map(run)
+        .transpose()
+}
+
+pub(super) fn list_runs(c: &Connection, store_id: &str, f: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE store_id = ?1 AND (?2 IS NULL OR workflow_id = ?2) AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) AND (?6 IS NULL OR id < ?6) ORDER BY id DESC LIMIT ?7"
+    );
+    let rows = runs(
+        &mut c.prepare_cached(&sql)?,
+        params![store_id, f.workflow_id, f.status, f.since, f.until, page.after, page.limit + 1],
+    )?;
+    Ok(Page::from_rows(rows, page.limit, |r| r.id.clone()))
+}
+
+pub(super) fn run_steps(c: &Connection, run_id: &str) -> Result<Vec<StepRecord>> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {STEP_COLUMNS} FROM step_records WHERE run_id = ?1 ORDER BY seq"))?;
+    let raw = stmt
+        .query_map([run_id], |r| {
+            Ok((
+                (r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?),
+                (r.get::<_, String>(4)?, r.get::<_, i64>(5)?),
+                [r.get::<_, Option<String>>(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?],
+                (r.get::<_, i64>(11)?, r.get::<_, Option<i64>>(12)?),
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    raw.into_iter()
+        .map(|((seq, step_id, node, visit), (status, attempts), [input, output, error, http, logs], (started_at, finished_at))| {
+            Ok(StepRecord {
+                seq,
+                step_id,
+                node,
+                visit,
+                status,
+                attempts,
+                input: parse_opt(input)?,
+                output: parse_opt(output)?,
+                error: parse_opt(error)?,
+                http: parse_opt(http)?,
+                logs: parse_opt(logs)?,
+                started_at,
+                finished_at,
+            })
+        })
+        .collect()
+}
+
+fn conflict(run: &RunRecord, action: &str) -> StoreError {
+    StoreError::Conflict {
+        field: "status",
+        message: format!("run {} is {}: it cannot be {action}", run.id, run.status),
+    }
+}
+
+pub(super) fn cancel_run(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>> {
+    let Some(current) = get_run(c, store_id, id)? else { return Ok(None) };
+    let error = serde_json::json!({"code": "cancelled", "message": "the run was cancelled"}).to_string();
+    let changed = c
+        .prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?3, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?4, updated_at = ?4 WHERE store_id = ?1 AND id = ?2 AND status IN ({LIVE_STATUSES})"))?
+        .execute(params![store_id, id, error, now])?;
+    if changed == 0 {
+        return Err(conflict(&current, "cancelled"));
+    }
+    get_run(c, store_id, id)
+}
+
+pub(super) fn retry_run(c: &Connection, store_id: &str, id: &str, lease: &Lease) -> Result<Option<RunRecord>> {
+    let Some(current) = get_run(c, store_id, id)? else { return Ok(None) };
+    let changed = c
+        .prepare_cached("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = ?3, lease_owner = ?4, lease_until = ?5, updated_at = ?3 WHERE store_id = ?1 AND id = ?2 AND status = 'failed'")?
+        .execute(params![store_id, id, lease.now, lease.owner, lease.until])?;
+    if changed == 0 {
+        return Err(conflict(&current, "retried (only failed runs can)"));
+    }
+    get_run(c, store_id, id)
+}
+
+pub(super) fn cancel_workflow_runs(c: &Connection, workflow_id: &str, now: i64) -> Result<()> {
+    let error = serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
+    c.prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?3, updated_at = ?3 WHERE workflow_id = ?1 AND status IN ({LIVE_STATUSES})"))?
+        .execute(params![workflow_id, error, now])?;
+    Ok(())
+}
+
+pub(super) fn get_conversation(c: &Connection, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>> {
+    let row: Option<(String, i64)> = c
+        .prepare_cached("SELECT state, updated_at FROM conversations WHERE store_id = ?1 AND phone = ?2")?
+        .query_row([store_id, phone], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(state, updated_at)| {
+        Ok(ConversationRecord { phone: phone.to_owned(), state: parse_json(state)?, updated_at })
+    })
+    .transpose()
+}
+
+pub(super) fn merge_conversation(c: &Connection, p: &ConversationPatch, now: i64) -> Result<ConversationRecord> {
+    let mut state = get_conversation(c, &p.store_id, &p.phone)?
+        .map_or_else(|| Value::Object(Default::default()), |r| r.state);
+    switchboard_core::run::merge_patch(&mut state, &p.patch);
+    c.prepare_cached("INSERT INTO conversations (store_id, phone, state, updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (store_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at")?
+        .execute(params![p.store_id, p.phone, json(&state), now])?;
+    Ok(ConversationRecord { phone: p.phone.clone(), state, updated_at: now })
+}
