@@ -149,14 +149,22 @@ impl Default for RunContext {
 impl RunContext {
     /// Records a step's output: at `steps.<id>.output`, at `variables.<outputVar>`, and merged into
     /// `state` when the step stores context data.
-    pub fn apply(&mut self, step_id: &str, output_var: Option<&str>, merge_state: bool, output: &Value) {
+    pub fn apply(
+        &mut self,
+        step_id: &str,
+        output_var: Option<&str>,
+        merge_state: bool,
+        output: &Value,
+    ) {
         if let Value::Object(steps) = &mut self.steps {
             steps.insert(step_id.to_owned(), json!({ "output": output }));
         }
         if let (Some(var), Value::Object(vars)) = (output_var, &mut self.variables) {
             vars.insert(var.to_owned(), output.clone());
         }
-        if let (true, Value::Object(state), Value::Object(data)) = (merge_state, &mut self.state, output) {
+        if let (true, Value::Object(state), Value::Object(data)) =
+            (merge_state, &mut self.state, output)
+        {
             for (k, v) in data {
                 state.insert(k.clone(), v.clone());
             }
@@ -217,8 +225,14 @@ mod tests {
 
     #[test]
     fn contacts_are_digits() {
-        assert_eq!(contact_of(&json!({"phoneNumber": "+55 11 99999-9999"})).as_deref(), Some("5511999999999"));
-        assert_eq!(contact_of(&json!({"customerWhatsApp": "5511"})).as_deref(), Some("5511"));
+        assert_eq!(
+            contact_of(&json!({"phoneNumber": "+55 11 99999-9999"})).as_deref(),
+            Some("5511999999999")
+        );
+        assert_eq!(
+            contact_of(&json!({"customerWhatsApp": "5511"})).as_deref(),
+            Some("5511")
+        );
         assert_eq!(contact_of(&json!({"phoneNumber": ""})), None);
     }
 
@@ -229,6 +243,9 @@ mod tests {
         c.apply("s2", None, false, &json!(5));
         assert_eq!(c.state, json!({"a": 1}));
         assert_eq!(c.variables, json!({"lead": {"a": 1}}));
-        assert_eq!(c.steps, json!({"s1": {"output": {"a": 1}}, "s2": {"output": 5}}));
+        assert_eq!(
+            c.steps,
+            json!({"s1": {"output": {"a": 1}}, "s2": {"output": 5}})
+        );
     }
 }

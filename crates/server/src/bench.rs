@@ -1,17 +1,46 @@
 //! `switchboard bench`: starts a server in this process on a temporary data dir (or a given
 //! database), loads it over loopback with concurrent clients, and prints throughput and latency.
+//!
+//! - `api`: `GET /api/workflows/{id}` (auth + store lookup + workflow read).
+//! - `lead` / `code`: `POST /api/events` starting workflow (a) or (b) of issue 3; reports events/s
+//!   accepted, runs/s completed, ack latency, trigger → first step, peak RSS.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::cli::{BenchArgs, BenchScenario};
 use crate::config::Settings;
 use crate::first_start::DEFAULT_STORE_ID;
 use crate::secrets::new_token;
+use crate::server::Server;
 
-const WORKFLOW: &str = include_str!("../../../fixtures/seeds/lead_follow_up.json");
+const API_WORKFLOW: &str = include_str!("../../../fixtures/seeds/lead_follow_up.json");
+
+/// Workflow (a): the lead workflow of issue 3.
+fn lead_workflow(with_code: bool) -> Value {
+    let mut steps = vec![
+        json!({"id": "capture", "type": "store_context_data", "outputVar": "leadData", "config": {"data": {
+            "leadSource": "{{trigger.eventType}}", "customerName": "{{trigger.fullName}}",
+            "firstName": "{{trigger.fullName.split(' ')[0]}}"}}}),
+        json!({"id": "has_companies", "type": "conditional", "config": {
+            "condition": "context.trigger.companies && context.trigger.companies.length > 0",
+            "then": {"id": "companies", "type": "store_context_data", "config": {"data": {"companies": "{{trigger.companies}}"}}}}}),
+    ];
+    if with_code {
+        steps.push(json!({"id": "score", "type": "custom_code", "outputVar": "score", "config": {
+            "code": "const c = context.trigger.companies || []; return { score: c.length * 10 + context.state.firstName.length };"}}));
+    }
+    json!({"name": if with_code { "bench lead with code" } else { "bench lead" },
+        "trigger": {"type": "webhook", "eventType": "Lead_Workflow_phase_1"},
+        "steps": steps, "contextVariables": ["leadData"]})
+}
+
+struct Load {
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -27,27 +56,33 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .map(|_| std::env::var("SWITCHBOARD_MASTER_KEY"))
             .transpose()
             .context("SWITCHBOARD_MASTER_KEY is needed with --database-url")?,
+        log: "warn".into(),
         ..Settings::default()
     };
     let boot = crate::first_start::prepare(&settings).await?;
-    let backend = boot.store.backend();
-    let server = crate::server::Server::bind(&settings, boot).await?;
+    let store = boot.store.clone();
+    let backend = store.backend();
+    let server = Server::bind(&settings, boot).await?;
     let base = format!("http://{}", server.addr);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(server.run(async move {
         let _ = stop_rx.await;
     }));
-
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let auth = format!("Bearer {admin}");
+    let definition = match args.scenario {
+        BenchScenario::Api => API_WORKFLOW.to_owned(),
+        BenchScenario::Lead => lead_workflow(false).to_string(),
+        BenchScenario::Code => lead_workflow(true).to_string(),
+    };
     let created: Value = client
         .post(format!("{base}/api/workflows"))
         .header("Authorization", &auth)
         .header("StoreId", DEFAULT_STORE_ID)
         .header("Content-Type", "application/json")
-        .body(WORKFLOW)
+        .body(definition)
         .send()
         .await?
         .json()
@@ -56,77 +91,262 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .as_str()
         .context("the bench workflow was not created")?
         .to_owned();
-    let url = format!("{base}/api/workflows/{id}");
 
-    let BenchScenario::Api = args.scenario;
-    let warmup = Duration::from_secs(1);
     let measure = Duration::from_secs(args.seconds.max(1));
+    let completed_before = counter(&client, &base, "switchboard_runs_completed_total").await?;
+    let load_started = Instant::now();
+    let load = load(&client, &args, &base, &auth, &id, measure).await?;
+    let load_elapsed = load_started.elapsed();
+    if matches!(args.scenario, BenchScenario::Api) {
+        report_api(&args, backend, measure, load)?;
+    } else {
+        let completed_during =
+            counter(&client, &base, "switchboard_runs_completed_total").await? - completed_before;
+        // Let the last runs finish, then count them all.
+        let accepted = load.latencies_us.len() as f64;
+        let drain_started = Instant::now();
+        let mut done = completed_during;
+        while done < accepted && drain_started.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            done = counter(&client, &base, "switchboard_runs_completed_total").await?
+                - completed_before;
+        }
+        let failed = counter(&client, &base, "switchboard_runs_failed_total").await?;
+        let first_step = first_step_delays(&store, load_elapsed).await?;
+        report_runs(
+            &args,
+            backend,
+            measure,
+            load,
+            completed_during,
+            done,
+            failed,
+            drain_started.elapsed(),
+            first_step,
+        );
+    }
+    let _ = stop_tx.send(());
+    running.await??;
+    Ok(())
+}
+
+/// Drives requests from `concurrency` clients for 1 s of warm-up plus `measure`; latencies are
+/// kept for the measured part only.
+async fn load(
+    client: &reqwest::Client,
+    args: &BenchArgs,
+    base: &str,
+    auth: &str,
+    workflow_id: &str,
+    measure: Duration,
+) -> anyhow::Result<Load> {
+    let warmup = Duration::from_secs(1);
     let start = Instant::now();
-    let tasks: Vec<_> = (0..args.concurrency.max(1))
-        .map(|_| {
-            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+    let clients = args.concurrency.max(1);
+    let interval = args
+        .rate
+        .map(|r| Duration::from_secs_f64(clients as f64 / r.max(1) as f64));
+    let scenario = args.scenario;
+    let tasks: Vec<_> = (0..clients)
+        .map(|n| {
+            let (client, base, auth, id) = (client.clone(), base.to_owned(), auth.to_owned(), workflow_id.to_owned());
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
+                let mut ticker = interval.map(|i| {
+                    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + i.mul_f64(n as f64 / clients as f64), i);
+                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    t
+                });
+                let mut load = Load { latencies_us: Vec::new(), errors: 0 };
+                let mut seq = 0u64;
                 loop {
+                    if let Some(t) = ticker.as_mut() {
+                        t.tick().await;
+                    }
                     let sent = Instant::now();
                     if sent.duration_since(start) >= warmup + measure {
                         break;
                     }
-                    let ok = match client
-                        .get(&url)
-                        .header("Authorization", &auth)
-                        .header("StoreId", DEFAULT_STORE_ID)
-                        .send()
-                        .await
-                    {
+                    seq += 1;
+                    let request = match scenario {
+                        BenchScenario::Api => client.get(format!("{base}/api/workflows/{id}")),
+                        BenchScenario::Lead | BenchScenario::Code => {
+                            let companies = if seq % 2 == 0 { json!(["Acme", "Globex"]) } else { json!([]) };
+                            let body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
+                                "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies});
+                            client.post(format!("{base}/api/events")).header("Content-Type", "application/json").body(body.to_string())
+                        }
+                    };
+                    let ok = match request.header("Authorization", &auth).header("StoreId", DEFAULT_STORE_ID).send().await {
                         Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                         Err(_) => false,
                     };
                     if sent.duration_since(start) >= warmup {
                         if ok {
-                            latencies.push(sent.elapsed().as_micros() as u64);
+                            load.latencies_us.push(sent.elapsed().as_micros() as u64);
                         } else {
-                            errors += 1;
+                            load.errors += 1;
                         }
                     }
                 }
-                (latencies, errors)
+                load
             })
         })
         .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
+    let mut all = Load {
+        latencies_us: Vec::new(),
+        errors: 0,
+    };
     for t in tasks {
-        let (l, e) = t.await?;
-        latencies.extend(l);
-        errors += e;
+        let l = t.await?;
+        all.latencies_us.extend(l.latencies_us);
+        all.errors += l.errors;
     }
-    let _ = stop_tx.send(());
-    running.await??;
-    if latencies.is_empty() {
-        bail!("no request succeeded ({errors} errors)");
+    if all.latencies_us.is_empty() {
+        bail!("no request succeeded ({} errors)", all.errors);
     }
-    latencies.sort_unstable();
-    let pct =
-        |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    all.latencies_us.sort_unstable();
+    Ok(all)
+}
+
+fn pct(sorted_us: &[u64], p: f64) -> f64 {
+    sorted_us[((sorted_us.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+}
+
+fn report_api(
+    args: &BenchArgs,
+    backend: &str,
+    measure: Duration,
+    load: Load,
+) -> anyhow::Result<()> {
+    let l = &load.latencies_us;
     println!("scenario     GET /api/workflows/{{id}} (auth + store lookup + workflow read)");
     println!(
         "backend      {backend}    concurrency {}    measured {}s after 1s warm-up",
         args.concurrency,
         measure.as_secs()
     );
-    println!("requests     {}    errors {errors}", latencies.len());
+    println!("requests     {}    errors {}", l.len(), load.errors);
     println!(
         "throughput   {:.0} requests/s",
-        latencies.len() as f64 / measure.as_secs_f64()
+        l.len() as f64 / measure.as_secs_f64()
     );
     println!(
         "latency ms   p50 {:.2}    p90 {:.2}    p99 {:.2}    max {:.2}",
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        pct(1.0)
+        pct(l, 0.5),
+        pct(l, 0.9),
+        pct(l, 0.99),
+        pct(l, 1.0)
     );
     Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report_runs(
+    args: &BenchArgs,
+    backend: &str,
+    measure: Duration,
+    load: Load,
+    completed_during: f64,
+    completed: f64,
+    failed: f64,
+    drain: Duration,
+    first_step: Vec<i64>,
+) {
+    let l = &load.latencies_us;
+    let name = match args.scenario {
+        BenchScenario::Code => "(b) lead + custom_code",
+        _ => "(a) lead: store_context_data → conditional → store_context_data, contextVariables",
+    };
+    println!("scenario     POST /api/events → workflow {name}");
+    println!(
+        "backend      {backend}    clients {}    rate {}    measured {}s after 1s warm-up",
+        args.concurrency,
+        args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
+        measure.as_secs()
+    );
+    println!(
+        "events       {} accepted    {} errors    {:.0} events/s",
+        l.len(),
+        load.errors,
+        l.len() as f64 / measure.as_secs_f64()
+    );
+    println!(
+        "runs         {:.0} completed during the load ({:.0} runs/s incl. warm-up second)    {:.0} in all after {:.1}s drain    {:.0} failed",
+        completed_during,
+        completed_during / (measure.as_secs_f64() + 1.0),
+        completed,
+        drain.as_secs_f64(),
+        failed
+    );
+    println!(
+        "ack ms       p50 {:.2}    p90 {:.2}    p99 {:.2}    max {:.2}",
+        pct(l, 0.5),
+        pct(l, 0.9),
+        pct(l, 0.99),
+        pct(l, 1.0)
+    );
+    if !first_step.is_empty() {
+        let p = |q: f64| first_step[((first_step.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "trigger→first step ms (ms resolution, {} runs sampled)   p50 {}    p99 {}",
+            first_step.len(),
+            p(0.5),
+            p(0.99)
+        );
+    }
+    println!(
+        "peak RSS     {} MiB (whole process: server + load generator)",
+        peak_rss_kib() / 1024
+    );
+}
+
+/// Reads a counter from `/metrics`.
+async fn counter(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse::<f64>().ok())
+        })
+        .unwrap_or(0.0))
+}
+
+/// Creation → first step start of recent runs (sampled), in ms.
+async fn first_step_delays(
+    store: &std::sync::Arc<dyn switchboard_store::Store>,
+    _: Duration,
+) -> anyhow::Result<Vec<i64>> {
+    let page = switchboard_store::PageRequest {
+        limit: 500,
+        after: None,
+    };
+    let runs = store
+        .list_runs(DEFAULT_STORE_ID, &Default::default(), &page)
+        .await?;
+    let mut delays = Vec::new();
+    for run in runs.items {
+        if let Some(first) = store.run_steps(&run.id).await?.first() {
+            delays.push(first.started_at - run.created_at);
+        }
+    }
+    delays.sort_unstable();
+    Ok(delays)
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .map(|v| v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
 }

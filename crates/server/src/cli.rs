@@ -69,10 +69,19 @@ pub struct BenchArgs {
     /// Run against this database instead of a temporary SQLite file.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Send this many requests per second in all (spread over the clients) instead of as many as
+    /// possible: latency at a given load.
+    #[arg(long)]
+    pub rate: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
 pub enum BenchScenario {
     /// `GET /api/workflows/{id}`: requests/s and latency percentiles.
     Api,
+    /// Events starting workflow (a), the lead workflow: store_context_data → conditional →
+    /// store_context_data, contextVariables. Events/s, completed runs/s, ack latency.
+    Lead,
+    /// Workflow (b): the lead workflow plus a custom_code step.
+    Code,
 }

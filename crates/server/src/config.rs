@@ -88,9 +88,15 @@ impl Settings {
             bail!("body_limit must be at least 1 byte");
         }
         if !(settings.time_scale.is_finite() && settings.time_scale > 0.0) {
-            bail!("time_scale must be a positive number, not {}", settings.time_scale);
+            bail!(
+                "time_scale must be a positive number, not {}",
+                settings.time_scale
+            );
         }
-        if settings.script_timeout_ms == 0 || settings.code_timeout_ms == 0 || settings.script_memory_mb == 0 {
+        if settings.script_timeout_ms == 0
+            || settings.code_timeout_ms == 0
+            || settings.script_memory_mb == 0
+        {
             bail!("script limits must be positive");
         }
         if settings.lease_ms < 1000 || settings.poll_ms == 0 {

@@ -20,5 +20,7 @@ pub fn rfc3339_millis(ms: i64) -> String {
 
 /// Parses an RFC 3339 time into ms since the epoch.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }

@@ -30,7 +30,10 @@ pub struct Target {
 /// What the caller receives.
 pub enum Outcome {
     /// Created now: the event's id and its runs.
-    Created { event_id: String, run_ids: Vec<String> },
+    Created {
+        event_id: String,
+        run_ids: Vec<String>,
+    },
     /// A repeat of an earlier request with the same key: its first answer.
     Replayed(Value),
 }
@@ -49,16 +52,34 @@ pub struct Request<'a> {
 /// Adds `timestamp` (RFC 3339 UTC, now) unless the data has one.
 pub fn stamp(trigger: &mut Value, now: i64) {
     if let Value::Object(map) = trigger {
-        map.entry("timestamp").or_insert_with(|| Value::String(rfc3339_millis(now)));
+        map.entry("timestamp")
+            .or_insert_with(|| Value::String(rfc3339_millis(now)));
     }
 }
 
 /// The workflows an event type starts: active ones with a matching `webhook` trigger.
-pub async fn event_targets(state: &AppState, store_id: &str, event_type: &str) -> Result<Vec<Target>, ApiError> {
+pub async fn event_targets(
+    state: &AppState,
+    store_id: &str,
+    event_type: &str,
+) -> Result<Vec<Target>, ApiError> {
     let mut targets = Vec::new();
-    for (workflow_id, version) in state.store.workflows_for_event(store_id, event_type).await? {
-        if let Some(graph) = state.engine.graphs.get(store_id, &workflow_id, version).await? {
-            targets.push(Target { workflow_id, version, graph });
+    for (workflow_id, version) in state
+        .store
+        .workflows_for_event(store_id, event_type)
+        .await?
+    {
+        if let Some(graph) = state
+            .engine
+            .graphs
+            .get(store_id, &workflow_id, version)
+            .await?
+        {
+            targets.push(Target {
+                workflow_id,
+                version,
+                graph,
+            });
         }
     }
     Ok(targets)
@@ -66,7 +87,12 @@ pub async fn event_targets(state: &AppState, store_id: &str, event_type: &str) -
 
 /// Records the event and creates one run per target whose entry condition holds (a Kustomer
 /// trigger whose transitions all fail starts nothing), then executes them.
-pub async fn start(state: &AppState, request: Request<'_>, targets: Vec<Target>, respond: impl FnOnce(&str, &[String]) -> Value) -> Result<Outcome, ApiError> {
+pub async fn start(
+    state: &AppState,
+    request: Request<'_>,
+    targets: Vec<Target>,
+    respond: impl FnOnce(&str, &[String]) -> Value,
+) -> Result<Outcome, ApiError> {
     let now = now_ms();
     let mut trigger = request.trigger;
     stamp(&mut trigger, now);
@@ -74,7 +100,14 @@ pub async fn start(state: &AppState, request: Request<'_>, targets: Vec<Target>,
     let contact = contact_of(&trigger);
     let lease = state.engine.lease();
     let empty = json!({});
-    let scope = Scope { trigger: &trigger, state: &empty, variables: &empty, steps: &empty, store: &empty, error: None };
+    let scope = Scope {
+        trigger: &trigger,
+        state: &empty,
+        variables: &empty,
+        steps: &empty,
+        store: &empty,
+        error: None,
+    };
     let mut runs = Vec::with_capacity(targets.len());
     let mut starts = Vec::with_capacity(targets.len());
     for target in targets {
@@ -117,7 +150,11 @@ pub async fn start(state: &AppState, request: Request<'_>, targets: Vec<Target>,
         store_id: request.store_id.to_owned(),
         event_type: request.event_type.to_owned(),
         payload: trigger,
-        idempotency: request.idempotency_key.map(|key| Idempotency { key, request_hash: request_hash.clone(), since: now - IDEMPOTENCY_WINDOW_MS }),
+        idempotency: request.idempotency_key.map(|key| Idempotency {
+            key,
+            request_hash: request_hash.clone(),
+            since: now - IDEMPOTENCY_WINDOW_MS,
+        }),
         response,
         now,
     };
@@ -128,13 +165,22 @@ pub async fn start(state: &AppState, request: Request<'_>, targets: Vec<Target>,
             state.engine.dispatch(starts);
             Ok(Outcome::Created { event_id, run_ids })
         }
-        Acceptance::Replayed { request_hash: first, response } if first == request_hash => Ok(Outcome::Replayed(response)),
-        Acceptance::Replayed { .. } => Err(ApiError::conflict("", "this Idempotency-Key was used for a different request in the last 24 hours")),
+        Acceptance::Replayed {
+            request_hash: first,
+            response,
+        } if first == request_hash => Ok(Outcome::Replayed(response)),
+        Acceptance::Replayed { .. } => Err(ApiError::conflict(
+            "",
+            "this Idempotency-Key was used for a different request in the last 24 hours",
+        )),
     }
 }
 
 /// Where a run starts: `Some(None)` for a workflow without steps (it completes at once).
-fn entry(graph: &Graph, scope: &Scope) -> Result<Option<Option<usize>>, switchboard_script::EvalError> {
+fn entry(
+    graph: &Graph,
+    scope: &Scope,
+) -> Result<Option<Option<usize>>, switchboard_script::EvalError> {
     if graph.entry.is_empty() {
         return Ok(Some(None));
     }

@@ -36,11 +36,19 @@ pub struct StepRun {
 
 impl StepRun {
     pub fn done(input: Value, output: Value) -> StepRun {
-        StepRun { input, result: Ok(Outcome::Next(output)), logs: Vec::new() }
+        StepRun {
+            input,
+            result: Ok(Outcome::Next(output)),
+            logs: Vec::new(),
+        }
     }
 
     pub fn failed(input: Value, error: StepError) -> StepRun {
-        StepRun { input, result: Err(error), logs: Vec::new() }
+        StepRun {
+            input,
+            result: Err(error),
+            logs: Vec::new(),
+        }
     }
 }
 

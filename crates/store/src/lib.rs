@@ -83,7 +83,11 @@ pub trait Store: Send + Sync + 'static {
         version: i64,
     ) -> Result<Option<VersionRecord>>;
     /// Active live workflows with a `webhook` trigger for `event_type`: `(id, version)`.
-    async fn workflows_for_event(&self, store_id: &str, event_type: &str) -> Result<Vec<(String, i64)>>;
+    async fn workflows_for_event(
+        &self,
+        store_id: &str,
+        event_type: &str,
+    ) -> Result<Vec<(String, i64)>>;
 
     /// Records an event and creates its runs in one transaction. With an idempotency key that was
     /// used within its window, creates nothing and gives back the first answer.
@@ -96,7 +100,12 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>>;
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>>;
     /// Newest first.
-    async fn list_runs(&self, store_id: &str, filter: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>>;
+    async fn list_runs(
+        &self,
+        store_id: &str,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RunRecord>>;
     /// The run's step records in visit order.
     async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>>;
     /// Cancels a queued, running or waiting run (conflict otherwise).
@@ -106,9 +115,17 @@ pub trait Store: Send + Sync + 'static {
     /// How many runs wait (for a delay or a retry).
     async fn count_waiting(&self) -> Result<i64>;
 
-    async fn get_conversation(&self, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>>;
+    async fn get_conversation(
+        &self,
+        store_id: &str,
+        phone: &str,
+    ) -> Result<Option<ConversationRecord>>;
     /// Applies a merge patch, creating the conversation if needed.
-    async fn merge_conversation(&self, patch: ConversationPatch, now: i64) -> Result<ConversationRecord>;
+    async fn merge_conversation(
+        &self,
+        patch: ConversationPatch,
+        now: i64,
+    ) -> Result<ConversationRecord>;
     async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool>;
 
     /// The store's inbound signing secret (sealed by the caller), if one was set.

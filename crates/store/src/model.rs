@@ -181,7 +181,10 @@ pub struct Idempotency {
 pub enum Acceptance {
     Accepted,
     /// The key was used already: nothing was created; here is what was answered then.
-    Replayed { request_hash: String, response: Value },
+    Replayed {
+        request_hash: String,
+        response: Value,
+    },
 }
 
 /// A run to create, leased to the node that will execute it at once.

@@ -54,7 +54,8 @@ pub struct Advance {
 
 /// Picks the first edge whose condition holds; `error` is in scope for error edges. Impure
 /// (conditions may run JavaScript), so it is passed in.
-pub type Choose<'c> = dyn FnMut(&[Edge], Option<&StepError>) -> Result<Option<usize>, StepError> + 'c;
+pub type Choose<'c> =
+    dyn FnMut(&[Edge], Option<&StepError>) -> Result<Option<usize>, StepError> + 'c;
 
 pub fn advance<S>(
     node: &Node<S>,

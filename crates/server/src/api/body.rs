@@ -41,21 +41,24 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
                 ));
             }
         }
-        Bytes::from_request(req, state).await.map(RawJson).map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is larger than the limit",
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    format!("cannot read the request body: {rejection}"),
-                )
-            }
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(RawJson)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is larger than the limit",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_json",
+                        format!("cannot read the request body: {rejection}"),
+                    )
+                }
+            })
     }
 }
 

@@ -18,7 +18,11 @@ use crate::server::Shared;
 use crate::time::{now_ms, rfc3339};
 
 pub fn router() -> OpenApiRouter<Shared> {
-    OpenApiRouter::new().routes(routes!(get_conversation, patch_conversation, delete_conversation))
+    OpenApiRouter::new().routes(routes!(
+        get_conversation,
+        patch_conversation,
+        delete_conversation
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,7 +36,11 @@ struct ConversationView {
 
 impl From<ConversationRecord> for ConversationView {
     fn from(c: ConversationRecord) -> Self {
-        ConversationView { phone_number: c.phone, state: c.state, updated_at: rfc3339(c.updated_at) }
+        ConversationView {
+            phone_number: c.phone,
+            state: c.state,
+            updated_at: rfc3339(c.updated_at),
+        }
     }
 }
 
@@ -47,7 +55,10 @@ struct StatePatch {
 fn key(phone: &str) -> Result<String, ApiError> {
     let key = phone_key(phone);
     if key.is_empty() {
-        return Err(ApiError::invalid_field("", format!("'{phone}' is not a phone number: it has no digits")));
+        return Err(ApiError::invalid_field(
+            "",
+            format!("'{phone}' is not a phone number: it has no digits"),
+        ));
     }
     Ok(key)
 }
@@ -55,34 +66,81 @@ fn key(phone: &str) -> Result<String, ApiError> {
 /// A conversation's state.
 #[utoipa::path(get, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [])),
     responses((status = 200, body = ConversationView), (status = 404, body = ErrorBody)))]
-async fn get_conversation(scope: Scope, State(state): State<Shared>, Path(phone): Path<String>) -> ApiResult<Json<ConversationView>> {
-    let c = state.store.get_conversation(&scope.store.id, &key(&phone)?).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+async fn get_conversation(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(phone): Path<String>,
+) -> ApiResult<Json<ConversationView>> {
+    let c = state
+        .store
+        .get_conversation(&scope.store.id, &key(&phone)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
     Ok(Json(c.into()))
 }
 
 /// Merges `state` into the conversation (objects merge deeply, `null` deletes), creating it.
 #[utoipa::path(patch, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [])), request_body = StatePatch,
     responses((status = 200, body = ConversationView), (status = 400, body = ErrorBody)))]
-async fn patch_conversation(scope: Scope, State(state): State<Shared>, Path(phone): Path<String>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<ConversationView>> {
+async fn patch_conversation(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(phone): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<ConversationView>> {
     let phone = key(&phone)?;
     let patch = match body.get("state") {
         Some(p @ Value::Object(_)) => p.clone(),
-        Some(_) => return Err(ApiError::invalid_field("/state", "'state' must be an object")),
-        None => return Err(ApiError::invalid_field("/state", "'state' is required: {\"state\": {...}}")),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "/state",
+                "'state' must be an object",
+            ));
+        }
+        None => {
+            return Err(ApiError::invalid_field(
+                "/state",
+                "'state' is required: {\"state\": {...}}",
+            ));
+        }
     };
-    if let Some(other) = body.as_object().and_then(|m| m.keys().find(|k| *k != "state")) {
-        return Err(ApiError::invalid_field(&switchboard_core::problem::child("", other), format!("unknown field '{other}'")));
+    if let Some(other) = body
+        .as_object()
+        .and_then(|m| m.keys().find(|k| *k != "state"))
+    {
+        return Err(ApiError::invalid_field(
+            &switchboard_core::problem::child("", other),
+            format!("unknown field '{other}'"),
+        ));
     }
-    let c = state.store.merge_conversation(ConversationPatch { store_id: scope.store.id, phone, patch }, now_ms()).await?;
+    let c = state
+        .store
+        .merge_conversation(
+            ConversationPatch {
+                store_id: scope.store.id,
+                phone,
+                patch,
+            },
+            now_ms(),
+        )
+        .await?;
     Ok(Json(c.into()))
 }
 
 /// Forgets a conversation.
 #[utoipa::path(delete, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
-async fn delete_conversation(scope: Scope, State(state): State<Shared>, Path(phone): Path<String>) -> ApiResult<Json<Deleted>> {
+async fn delete_conversation(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(phone): Path<String>,
+) -> ApiResult<Json<Deleted>> {
     let phone = key(&phone)?;
-    if state.store.delete_conversation(&scope.store.id, &phone).await? {
+    if state
+        .store
+        .delete_conversation(&scope.store.id, &phone)
+        .await?
+    {
         Ok(Deleted::new(phone))
     } else {
         Err(ApiError::not_found("conversation"))

@@ -51,7 +51,12 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 255)
             .map(|k| Some(k.to_owned()))
-            .ok_or_else(|| ApiError::invalid_field("", "the Idempotency-Key header must be 1 to 255 visible characters")),
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "",
+                    "the Idempotency-Key header must be 1 to 255 visible characters",
+                )
+            }),
     }
 }
 
@@ -60,13 +65,33 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key, scoped to the store, kept 24 h")),
     responses((status = 202, body = EventAccepted), (status = 200, description = "a repeat: the first answer", body = EventAccepted),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn post_event(scope: Scope, State(state): State<Shared>, headers: HeaderMap, RawJson(body): RawJson) -> ApiResult<Response> {
+async fn post_event(
+    scope: Scope,
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
     let payload: Value = parse(&body)?;
     let event_type = match payload.get("eventType") {
         Some(Value::String(t)) if !t.trim().is_empty() => t.clone(),
-        Some(_) => return Err(ApiError::invalid_field("/eventType", "'eventType' must be a non-empty string")),
-        None if payload.is_object() => return Err(ApiError::invalid_field("/eventType", "'eventType' is required")),
-        None => return Err(ApiError::invalid_field("", "the event must be a JSON object")),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "/eventType",
+                "'eventType' must be a non-empty string",
+            ));
+        }
+        None if payload.is_object() => {
+            return Err(ApiError::invalid_field(
+                "/eventType",
+                "'eventType' is required",
+            ));
+        }
+        None => {
+            return Err(ApiError::invalid_field(
+                "",
+                "the event must be a JSON object",
+            ));
+        }
     };
     accept(&state, &scope, &headers, &body, event_type, payload).await
 }
@@ -75,15 +100,31 @@ async fn post_event(scope: Scope, State(state): State<Shared>, headers: HeaderMa
 #[utoipa::path(post, path = "/api/events/{eventType}", tag = "events", security(("bearer" = [])), request_body = Object,
     params(("eventType" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn post_typed_event(scope: Scope, State(state): State<Shared>, Path(event_type): Path<String>, headers: HeaderMap, RawJson(body): RawJson) -> ApiResult<Response> {
-    let mut payload: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
+async fn post_typed_event(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(event_type): Path<String>,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
+    let mut payload: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        parse(&body)?
+    };
     let Value::Object(map) = &mut payload else {
-        return Err(ApiError::invalid_field("", "the event must be a JSON object"));
+        return Err(ApiError::invalid_field(
+            "",
+            "the event must be a JSON object",
+        ));
     };
     match map.get("eventType") {
         Some(Value::String(t)) if *t == event_type => {}
         Some(other) => {
-            return Err(ApiError::invalid_field("/eventType", format!("the body's eventType {other} differs from the path's '{event_type}'")));
+            return Err(ApiError::invalid_field(
+                "/eventType",
+                format!("the body's eventType {other} differs from the path's '{event_type}'"),
+            ));
         }
         None => {
             map.insert("eventType".into(), Value::String(event_type.clone()));
@@ -92,16 +133,39 @@ async fn post_typed_event(scope: Scope, State(state): State<Shared>, Path(event_
     accept(&state, &scope, &headers, &body, event_type, payload).await
 }
 
-async fn accept(state: &Shared, scope: &Scope, headers: &HeaderMap, raw: &[u8], event_type: String, payload: Value) -> ApiResult<Response> {
+async fn accept(
+    state: &Shared,
+    scope: &Scope,
+    headers: &HeaderMap,
+    raw: &[u8],
+    event_type: String,
+    payload: Value,
+) -> ApiResult<Response> {
     let clock = Instant::now();
     let idempotency_key = idempotency_key(headers)?;
     let targets = triggers::event_targets(state, &scope.store.id, &event_type).await?;
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();
-    let request = Request { store_id: &scope.store.id, event_type: &event_type, trigger: payload, idempotency_key, fingerprint: &fingerprint };
-    let outcome = triggers::start(state, request, targets, |event_id, run_ids| json!({"eventId": event_id, "runIds": run_ids})).await?;
+    let request = Request {
+        store_id: &scope.store.id,
+        event_type: &event_type,
+        trigger: payload,
+        idempotency_key,
+        fingerprint: &fingerprint,
+    };
+    let outcome = triggers::start(
+        state,
+        request,
+        targets,
+        |event_id, run_ids| json!({"eventId": event_id, "runIds": run_ids}),
+    )
+    .await?;
     metrics::histogram!("switchboard_event_ack_seconds").record(clock.elapsed().as_secs_f64());
     Ok(match outcome {
-        Outcome::Created { event_id, run_ids } => (StatusCode::ACCEPTED, Json(EventAccepted { event_id, run_ids })).into_response(),
+        Outcome::Created { event_id, run_ids } => (
+            StatusCode::ACCEPTED,
+            Json(EventAccepted { event_id, run_ids }),
+        )
+            .into_response(),
         Outcome::Replayed(first) => (StatusCode::OK, Json(first)).into_response(),
     })
 }

@@ -40,50 +40,105 @@ struct ExecuteQuery {
     params(ExecuteQuery, ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, description = "`{runId, status}`", body = Object), (status = 200, description = "the settled run (with `wait`)", body = Object),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn execute_workflow(scope: Scope, State(state): State<Shared>, Path(id): Path<String>, Query(q): Query<ExecuteQuery>, headers: HeaderMap, RawJson(body): RawJson) -> ApiResult<Response> {
+async fn execute_workflow(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<ExecuteQuery>,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
     let wait = match q.wait.as_deref() {
         None => None,
         Some(w) => Some(w.parse::<u64>().ok().filter(|s| *s <= MAX_WAIT_SECONDS).ok_or_else(|| {
             ApiError::invalid_field("", format!("query parameter 'wait' must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}, not '{w}'"))
         })?),
     };
-    let trigger: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
+    let trigger: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        parse(&body)?
+    };
     if !trigger.is_object() {
-        return Err(ApiError::invalid_field("", "the trigger data must be a JSON object"));
+        return Err(ApiError::invalid_field(
+            "",
+            "the trigger data must be a JSON object",
+        ));
     }
-    let workflow = state.store.get_workflow(&scope.store.id, &id).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
+    let workflow = state
+        .store
+        .get_workflow(&scope.store.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
     let graph = state
         .engine
         .graphs
         .get(&scope.store.id, &id, workflow.version)
         .await?
         .ok_or_else(|| ApiError::internal("the workflow's current version cannot be compiled"))?;
-    let target = Target { workflow_id: id.clone(), version: workflow.version, graph };
+    let target = Target {
+        workflow_id: id.clone(),
+        version: workflow.version,
+        graph,
+    };
     let fingerprint = [b"execute:", id.as_bytes(), b"\n", &body].concat();
-    let request = Request { store_id: &scope.store.id, event_type: "execute", trigger, idempotency_key: idempotency_key(&headers)?, fingerprint: &fingerprint };
-    let outcome = triggers::start(&state, request, vec![target], |_, runs| json!({"runId": runs.first(), "status": "queued"})).await?;
+    let request = Request {
+        store_id: &scope.store.id,
+        event_type: "execute",
+        trigger,
+        idempotency_key: idempotency_key(&headers)?,
+        fingerprint: &fingerprint,
+    };
+    let outcome = triggers::start(
+        &state,
+        request,
+        vec![target],
+        |_, runs| json!({"runId": runs.first(), "status": "queued"}),
+    )
+    .await?;
     let run_id = match outcome {
         Outcome::Replayed(first) => return Ok((StatusCode::OK, Json(first)).into_response()),
         Outcome::Created { run_ids, .. } => match run_ids.into_iter().next() {
             Some(r) => r,
-            None => return Err(ApiError::conflict("", "the workflow's trigger conditions did not hold: no run was started")),
+            None => {
+                return Err(ApiError::conflict(
+                    "",
+                    "the workflow's trigger conditions did not hold: no run was started",
+                ));
+            }
         },
     };
     let Some(seconds) = wait else {
-        return Ok((StatusCode::ACCEPTED, Json(json!({"runId": run_id, "status": "queued"}))).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"runId": run_id, "status": "queued"})),
+        )
+            .into_response());
     };
     // Watch first, then look: a run that settles in between is seen either way.
     let settled = state.engine.watch(&run_id);
-    let mut run = state.store.get_run(&scope.store.id, &run_id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    let mut run = state
+        .store
+        .get_run(&scope.store.id, &run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
     if !is_settled(&run.status) {
         let _ = tokio::time::timeout(Duration::from_secs(seconds), settled).await;
-        run = state.store.get_run(&scope.store.id, &run_id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+        run = state
+            .store
+            .get_run(&scope.store.id, &run_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run"))?;
     }
     state.engine.forget_watch(&run_id);
     if is_settled(&run.status) {
         Ok((StatusCode::OK, Json(run_view(&state, run).await?)).into_response())
     } else {
-        Ok((StatusCode::ACCEPTED, Json(json!({"runId": run.id, "status": run.status}))).into_response())
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"runId": run.id, "status": run.status})),
+        )
+            .into_response())
     }
 }
 

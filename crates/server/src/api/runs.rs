@@ -65,31 +65,76 @@ struct RunQuery {
 /// The store's runs, newest first.
 #[utoipa::path(get, path = "/api/runs", tag = "runs", security(("bearer" = [])), params(RunQuery, ListParams),
     responses((status = 200, body = List<RunSummary>), (status = 400, body = ErrorBody)))]
-async fn list_runs(scope: Scope, State(state): State<Shared>, Query(q): Query<RunQuery>, Paging(page): Paging) -> ApiResult<Json<List<RunSummary>>> {
-    if let Some(s) = q.status.as_deref().filter(|s| RunStatus::parse(s).is_none()) {
-        return Err(ApiError::invalid_field("", format!("query parameter 'status' must be one of queued, running, waiting, completed, failed, cancelled; not '{s}'")));
+async fn list_runs(
+    scope: Scope,
+    State(state): State<Shared>,
+    Query(q): Query<RunQuery>,
+    Paging(page): Paging,
+) -> ApiResult<Json<List<RunSummary>>> {
+    if let Some(s) = q
+        .status
+        .as_deref()
+        .filter(|s| RunStatus::parse(s).is_none())
+    {
+        return Err(ApiError::invalid_field(
+            "",
+            format!(
+                "query parameter 'status' must be one of queued, running, waiting, completed, failed, cancelled; not '{s}'"
+            ),
+        ));
     }
     let time = |name: &str, v: Option<String>| -> Result<Option<i64>, ApiError> {
-        v.map(|s| parse_rfc3339(&s).ok_or_else(|| ApiError::invalid_field("", format!("query parameter '{name}' must be an RFC 3339 time, not '{s}'")))).transpose()
+        v.map(|s| {
+            parse_rfc3339(&s).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "",
+                    format!("query parameter '{name}' must be an RFC 3339 time, not '{s}'"),
+                )
+            })
+        })
+        .transpose()
     };
-    let filter = RunFilter { workflow_id: q.workflow_id, status: q.status, since: time("since", q.since)?, until: time("until", q.until)? };
-    let page = state.store.list_runs(&scope.store.id, &filter, &page).await?;
+    let filter = RunFilter {
+        workflow_id: q.workflow_id,
+        status: q.status,
+        since: time("since", q.since)?,
+        until: time("until", q.until)?,
+    };
+    let page = state
+        .store
+        .list_runs(&scope.store.id, &filter, &page)
+        .await?;
     Ok(Json(List::from_page(page, RunSummary::from)))
 }
 
 /// A run with its context and every step visit (API.md).
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-async fn get_run(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let run = state.store.get_run(&scope.store.id, &id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+async fn get_run(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let run = state
+        .store
+        .get_run(&scope.store.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
     Ok(Json(run_view(&state, run).await?))
 }
 
 /// The full run, as `GET /api/runs/{id}` and `execute?wait=` show it.
 pub async fn run_view(state: &AppState, run: RunRecord) -> Result<Value, ApiError> {
     let records = state.store.run_steps(&run.id).await?;
-    let graph = state.engine.graphs.get(&run.store_id, &run.workflow_id, run.workflow_version).await?;
-    let context = graph.as_deref().map(|g| context_of(g, &records)).unwrap_or_default();
+    let graph = state
+        .engine
+        .graphs
+        .get(&run.store_id, &run.workflow_id, run.workflow_version)
+        .await?;
+    let context = graph
+        .as_deref()
+        .map(|g| context_of(g, &records))
+        .unwrap_or_default();
     let steps: Vec<Value> = records
         .into_iter()
         .map(|r| {
@@ -135,9 +180,17 @@ pub async fn run_view(state: &AppState, run: RunRecord) -> Result<Value, ApiErro
 /// Cancels a queued, running or waiting run.
 #[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", security(("bearer" = [])),
     responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel_run(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<RunSummary>> {
+async fn cancel_run(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunSummary>> {
     let before = state.store.get_run(&scope.store.id, &id).await?;
-    let run = state.store.cancel_run(&scope.store.id, &id, now_ms()).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    let run = state
+        .store
+        .cancel_run(&scope.store.id, &id, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
     if before.is_some_and(|b| b.status == "waiting") {
         metrics::gauge!("switchboard_runs_waiting").decrement(1.0);
     }
@@ -147,8 +200,16 @@ async fn cancel_run(scope: Scope, State(state): State<Shared>, Path(id): Path<St
 /// Resumes a failed run at its failed step.
 #[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", security(("bearer" = [])),
     responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn retry_run(scope: Scope, State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<RunSummary>> {
-    let run = state.store.retry_run(&scope.store.id, &id, state.engine.lease()).await?.ok_or_else(|| ApiError::not_found("run"))?;
+async fn retry_run(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunSummary>> {
+    let run = state
+        .store
+        .retry_run(&scope.store.id, &id, state.engine.lease())
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
     state.engine.dispatch_claimed(vec![run.clone()]);
     Ok(Json(run.into()))
 }

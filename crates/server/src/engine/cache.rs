@@ -39,7 +39,11 @@ impl Graphs {
         if let Some(g) = self.map.lock().expect("graph cache").get(&key) {
             return Ok(Some(g.clone()));
         }
-        let Some(record) = self.store.get_version(store_id, workflow_id, version).await? else {
+        let Some(record) = self
+            .store
+            .get_version(store_id, workflow_id, version)
+            .await?
+        else {
             return Ok(None);
         };
         let compiled = switchboard_steps::compile(&record.definition, &self.options);

@@ -90,15 +90,37 @@ pub async fn execute_claimed(engine: &Arc<Engine>, run: RunRecord) {
     match rebuild(engine, &run).await {
         Ok(Some(live)) => execute(engine, live).await,
         Ok(None) => {}
-        Err(e) => tracing::warn!(run_id = %run.id, error = %e, "cannot load a claimed run; it will be claimed again"),
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "cannot load a claimed run; it will be claimed again")
+        }
     }
 }
 
 /// Rebuilds a run's context from its step records (DESIGN.md §2: outputs are stored once).
 async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option<Live>> {
-    let Some(graph) = engine.graphs.get(&run.store_id, &run.workflow_id, run.workflow_version).await? else {
-        let error = StepError::new("workflow_missing", format!("version {} of workflow {} cannot be loaded", run.workflow_version, run.workflow_id));
-        let cp = checkpoint(engine, &run.id, RunStatus::Failed, run.next_node, run.visits, None, Some(error.to_json()), Vec::new(), None);
+    let Some(graph) = engine
+        .graphs
+        .get(&run.store_id, &run.workflow_id, run.workflow_version)
+        .await?
+    else {
+        let error = StepError::new(
+            "workflow_missing",
+            format!(
+                "version {} of workflow {} cannot be loaded",
+                run.workflow_version, run.workflow_id
+            ),
+        );
+        let cp = checkpoint(
+            engine,
+            &run.id,
+            RunStatus::Failed,
+            run.next_node,
+            run.visits,
+            None,
+            Some(error.to_json()),
+            Vec::new(),
+            None,
+        );
         engine.store.checkpoint(cp).await?;
         return Ok(None);
     };
@@ -113,7 +135,9 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
         next_seq: records.len() as i64,
         visits: run.visits,
         node_visits: HashMap::new(),
-        position: run.next_node.map_or(Position::Done, |n| Position::Fresh(n as usize)),
+        position: run
+            .next_node
+            .map_or(Position::Done, |n| Position::Fresh(n as usize)),
         pending: Vec::new(),
         graph,
     };
@@ -122,7 +146,10 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
         let count = live.node_visits.entry(r.node as usize).or_default();
         *count = (*count).max(r.visit);
     }
-    if let Some(last) = records.last().filter(|r| r.status == StepStatus::Waiting.as_str()) {
+    if let Some(last) = records
+        .last()
+        .filter(|r| r.status == StepStatus::Waiting.as_str())
+    {
         live.position = Position::Resume {
             node: last.node as usize,
             seq: last.seq,
@@ -139,7 +166,12 @@ pub fn context_of(graph: &Graph, records: &[StepRecord]) -> RunContext {
     let mut ctx = RunContext::default();
     for r in records {
         if let (Some(output), Some(n)) = (&r.output, graph.nodes.get(r.node as usize)) {
-            ctx.apply(&n.id, n.output_var.as_deref(), merges_state(&n.spec), output);
+            ctx.apply(
+                &n.id,
+                n.output_var.as_deref(),
+                merges_state(&n.spec),
+                output,
+            );
         }
     }
     ctx
@@ -166,14 +198,28 @@ impl Services for EngineServices<'_> {
             .merge_conversation(patch, now_ms())
             .await
             .map(|c| c.state)
-            .map_err(|e| StepError::new("store_unavailable", format!("the conversation could not be saved: {e}")).retryable())
+            .map_err(|e| {
+                StepError::new(
+                    "store_unavailable",
+                    format!("the conversation could not be saved: {e}"),
+                )
+                .retryable()
+            })
     }
 }
 
 /// Picks the first edge whose condition holds; the index taken is noted in `taken`.
-fn choose(edges: &[Edge], scope: &Scope, error: Option<&StepError>, taken: &Cell<Option<usize>>) -> Result<Option<usize>, StepError> {
+fn choose(
+    edges: &[Edge],
+    scope: &Scope,
+    error: Option<&StepError>,
+    taken: &Cell<Option<usize>>,
+) -> Result<Option<usize>, StepError> {
     let error_value = error.map(StepError::to_json);
-    let scope = Scope { error: error_value.as_ref(), ..*scope };
+    let scope = Scope {
+        error: error_value.as_ref(),
+        ..*scope
+    };
     for (i, edge) in edges.iter().enumerate() {
         if eval::condition(&edge.when, &scope).map_err(switchboard_steps::expression_error)? {
             taken.set(Some(i));
@@ -185,13 +231,26 @@ fn choose(edges: &[Edge], scope: &Scope, error: Option<&StepError>, taken: &Cell
 }
 
 async fn execute(engine: &Arc<Engine>, mut live: Live) {
-    let services = EngineServices { store: engine.store.as_ref(), store_id: &live.store_id.clone() };
+    let services = EngineServices {
+        store: engine.store.as_ref(),
+        store_id: &live.store_id.clone(),
+    };
     let time_scale = engine.settings.time_scale;
     loop {
         if engine.stopping() && !matches!(live.position, Position::Done) {
             // Hand the run back: committed as it stands, free for whoever runs next.
             let next = position_node(live.position);
-            let cp = checkpoint(engine, &live.run_id, RunStatus::Queued, next, live.visits, Some(now_ms()), None, std::mem::take(&mut live.pending), None);
+            let cp = checkpoint(
+                engine,
+                &live.run_id,
+                RunStatus::Queued,
+                next,
+                live.visits,
+                Some(now_ms()),
+                None,
+                std::mem::take(&mut live.pending),
+                None,
+            );
             flush(engine, &live, cp, true).await;
             return;
         }
@@ -208,11 +267,22 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 live.next_seq += 1;
                 (node, seq, *count, 1, now_ms())
             }
-            Position::Resume { node, seq, visit, attempt, started } => (node, seq, visit, attempt, started),
+            Position::Resume {
+                node,
+                seq,
+                visit,
+                attempt,
+                started,
+            } => (node, seq, visit, attempt, started),
         };
         let graph = live.graph.clone();
         let Some(node) = graph.nodes.get(node_index) else {
-            let e = StepError::new("workflow_missing", format!("the run points at step {node_index}, which its workflow version does not have"));
+            let e = StepError::new(
+                "workflow_missing",
+                format!(
+                    "the run points at step {node_index}, which its workflow version does not have"
+                ),
+            );
             fail(engine, &mut live, Some(node_index), e, None).await;
             return;
         };
@@ -235,7 +305,8 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
         };
         let clock = Instant::now();
         let step = node.spec.run(&env).await;
-        metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone()).record(clock.elapsed().as_secs_f64());
+        metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
+            .record(clock.elapsed().as_secs_f64());
         let retry = retry_policy(&node.spec, node.retry.as_ref());
         let inputs = Inputs {
             now_ms: now_ms(),
@@ -244,10 +315,15 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
             max_steps: graph.max_steps,
             retry: &retry,
         };
-        let visit_info = Visit { node: node_index, attempt, visits: live.visits as u64 };
+        let visit_info = Visit {
+            node: node_index,
+            attempt,
+            visits: live.visits as u64,
+        };
         let (adv, taken) = {
             let taken = Cell::new(None);
-            let mut picker = |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
+            let mut picker =
+                |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
             let adv = advance(node, visit_info, step.result, &inputs, &mut picker);
             (adv, taken.get())
         };
@@ -255,9 +331,15 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
         if matches!(node.spec, StepSpec::Conditional(_)) && adv.status == StepStatus::Completed {
             output = Some(conditional::output(taken));
         }
-        let finished = matches!(adv.status, StepStatus::Completed | StepStatus::Failed).then_some(inputs.now_ms);
+        let finished = matches!(adv.status, StepStatus::Completed | StepStatus::Failed)
+            .then_some(inputs.now_ms);
         if let Some(out) = &output {
-            live.ctx.apply(&node.id, node.output_var.as_deref(), merges_state(&node.spec), out);
+            live.ctx.apply(
+                &node.id,
+                node.output_var.as_deref(),
+                merges_state(&node.spec),
+                out,
+            );
         }
         live.pending.push(StepRecord {
             seq,
@@ -279,7 +361,17 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 live.position = Position::Fresh(target);
                 if node.spec.has_effects() || live.pending.len() >= FLUSH_EVERY {
                     let lease = engine.lease();
-                    let mut cp = checkpoint(engine, &live.run_id, RunStatus::Running, Some(target as i64), live.visits, None, None, std::mem::take(&mut live.pending), None);
+                    let mut cp = checkpoint(
+                        engine,
+                        &live.run_id,
+                        RunStatus::Running,
+                        Some(target as i64),
+                        live.visits,
+                        None,
+                        None,
+                        std::mem::take(&mut live.pending),
+                        None,
+                    );
                     cp.lease_until = Some(lease.until);
                     if !flush(engine, &live, cp, false).await {
                         return;
@@ -287,7 +379,17 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 }
             }
             Then::RetryAt(at) | Then::WaitUntil(at) => {
-                let cp = checkpoint(engine, &live.run_id, RunStatus::Waiting, Some(node_index as i64), live.visits, Some(at), None, std::mem::take(&mut live.pending), None);
+                let cp = checkpoint(
+                    engine,
+                    &live.run_id,
+                    RunStatus::Waiting,
+                    Some(node_index as i64),
+                    live.visits,
+                    Some(at),
+                    None,
+                    std::mem::take(&mut live.pending),
+                    None,
+                );
                 if flush(engine, &live, cp, true).await {
                     metrics::gauge!("switchboard_runs_waiting").increment(1.0);
                 }
@@ -297,7 +399,14 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 live.position = Position::Done;
             }
             Then::Fail(e) => {
-                fail(engine, &mut live, Some(node_index), e, Some(node.id.clone())).await;
+                fail(
+                    engine,
+                    &mut live,
+                    Some(node_index),
+                    e,
+                    Some(node.id.clone()),
+                )
+                .await;
                 return;
             }
         }
@@ -321,20 +430,50 @@ async fn finish(engine: &Arc<Engine>, live: &mut Live) {
             .iter()
             .filter_map(|name| vars.get(name).map(|v| (name.clone(), v.clone())))
             .collect();
-        (!patch.is_empty()).then(|| ConversationPatch { store_id: live.store_id.clone(), phone, patch: Value::Object(patch) })
+        (!patch.is_empty()).then(|| ConversationPatch {
+            store_id: live.store_id.clone(),
+            phone,
+            patch: Value::Object(patch),
+        })
     });
-    let cp = checkpoint(engine, &live.run_id, RunStatus::Completed, None, live.visits, None, None, std::mem::take(&mut live.pending), conversation);
+    let cp = checkpoint(
+        engine,
+        &live.run_id,
+        RunStatus::Completed,
+        None,
+        live.visits,
+        None,
+        None,
+        std::mem::take(&mut live.pending),
+        conversation,
+    );
     if flush(engine, live, cp, true).await {
         metrics::counter!("switchboard_runs_completed_total").increment(1);
     }
 }
 
-async fn fail(engine: &Arc<Engine>, live: &mut Live, node: Option<usize>, error: StepError, step_id: Option<String>) {
+async fn fail(
+    engine: &Arc<Engine>,
+    live: &mut Live,
+    node: Option<usize>,
+    error: StepError,
+    step_id: Option<String>,
+) {
     let mut error = error.to_json();
     if let (Some(id), Some(map)) = (step_id, error.as_object_mut()) {
         map.insert("stepId".into(), Value::String(id));
     }
-    let cp = checkpoint(engine, &live.run_id, RunStatus::Failed, node.map(|n| n as i64), live.visits, None, Some(error), std::mem::take(&mut live.pending), None);
+    let cp = checkpoint(
+        engine,
+        &live.run_id,
+        RunStatus::Failed,
+        node.map(|n| n as i64),
+        live.visits,
+        None,
+        Some(error),
+        std::mem::take(&mut live.pending),
+        None,
+    );
     if flush(engine, live, cp, true).await {
         metrics::counter!("switchboard_runs_failed_total").increment(1);
     }

@@ -51,7 +51,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, validation: Options, settings: EngineSettings) -> Arc<Engine> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        validation: Options,
+        settings: EngineSettings,
+    ) -> Arc<Engine> {
         Arc::new(Engine {
             graphs: Graphs::new(store.clone(), validation),
             store,
@@ -117,7 +121,10 @@ impl Engine {
     }
 
     fn track(&self, run_id: &str) -> bool {
-        self.in_flight.lock().expect("in-flight set").insert(run_id.to_owned())
+        self.in_flight
+            .lock()
+            .expect("in-flight set")
+            .insert(run_id.to_owned())
     }
 
     fn untrack(&self, run_id: &str) {
@@ -168,7 +175,10 @@ impl Engine {
     /// Claims due and orphaned runs until none are left, and executes them.
     async fn claim(self: &Arc<Self>, steal: bool) -> anyhow::Result<()> {
         loop {
-            let runs = self.store.claim_runs(self.lease(), CLAIM_BATCH, steal).await?;
+            let runs = self
+                .store
+                .claim_runs(self.lease(), CLAIM_BATCH, steal)
+                .await?;
             let full = runs.len() as u32 == CLAIM_BATCH;
             let waking = runs.iter().filter(|r| r.status == "waiting").count();
             metrics::gauge!("switchboard_runs_waiting").decrement(waking as f64);

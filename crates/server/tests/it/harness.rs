@@ -21,29 +21,50 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     child: Child,
+    env: Vec<(String, String)>,
     /// Kept so the data dir lives as long as the server.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, &[]).await
+    }
+
+    /// A server with extra `SWITCHBOARD_*` settings.
+    pub async fn start_with(backend: Backend, extra: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = serve_command(dir.path());
-        cmd.env("SWITCHBOARD_ADMIN_TOKEN", ADMIN);
+        let mut env: Vec<(String, String)> = vec![("SWITCHBOARD_ADMIN_TOKEN".into(), ADMIN.into())];
         if let Backend::Postgres = backend {
-            cmd.env(
-                "SWITCHBOARD_DATABASE_URL",
+            env.push((
+                "SWITCHBOARD_DATABASE_URL".into(),
                 testkit::pg_cluster().create_database(),
-            )
-            .env("SWITCHBOARD_MASTER_KEY", MASTER_KEY);
+            ));
+            env.push(("SWITCHBOARD_MASTER_KEY".into(), MASTER_KEY.into()));
         }
-        let (child, base) = spawn(cmd).unwrap_or_else(|e| panic!("server did not start: {e}"));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let (child, base) = launch(dir.path(), &env);
         TestServer {
             base,
             client: reqwest::Client::new(),
             child,
-            _dir: dir,
+            env,
+            dir,
         }
+    }
+
+    /// Stops the server (SIGKILL: nothing gets to finish) and starts it again on the same data.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, base) = launch(self.dir.path(), &self.env);
+        self.child = child;
+        self.base = base;
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -68,6 +89,12 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn launch(dir: &Path, env: &[(String, String)]) -> (Child, String) {
+    let mut cmd = serve_command(dir);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    spawn(cmd).unwrap_or_else(|e| panic!("server did not start: {e}"))
 }
 
 /// `switchboard serve` on port 0 with a data dir, environment cleared of `SWITCHBOARD_*`.
@@ -145,3 +172,23 @@ macro_rules! both_backends {
     };
 }
 pub(crate) use both_backends;
+
+/// Like `both_backends!`, with the settings of the const `$env` (`&[(&str, &str)]`) of the
+/// calling module.
+macro_rules! both_backends_with {
+    ($env:ident; $($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(crate::harness::TestServer::start_with(crate::harness::Backend::Sqlite, super::$env).await).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(crate::harness::TestServer::start_with(crate::harness::Backend::Postgres, super::$env).await).await;
+            })*
+        }
+    };
+}
+pub(crate) use both_backends_with;

@@ -485,32 +485,49 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn workflows_for_event(&self, store_id: &str, event_type: &str) -> Result<Vec<(String, i64)>> {
+    async fn workflows_for_event(
+        &self,
+        store_id: &str,
+        event_type: &str,
+    ) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT id, version FROM workflows WHERE store_id = $1 AND trigger_kind = 'webhook' AND trigger_key = $2 AND active AND deleted_at IS NULL ORDER BY id")
             .bind(store_id)
             .bind(event_type)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     async fn accept(&self, event: NewEvent, new_runs: Vec<NewRun>) -> Result<Acceptance> {
-        self.writer.write(move |c| runs::accept(c, event, new_runs)).await
+        self.writer
+            .write(move |c| runs::accept(c, event, new_runs))
+            .await
     }
 
     async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool> {
-        self.writer.write(move |c| runs::checkpoint(c, checkpoint)).await
+        self.writer
+            .write(move |c| runs::checkpoint(c, checkpoint))
+            .await
     }
 
     async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
-        self.writer.write(move |c| runs::claim(c, lease, limit, steal)).await
+        self.writer
+            .write(move |c| runs::claim(c, lease, limit, steal))
+            .await
     }
 
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
         runs::get_run(&self.pool, store_id, id).await
     }
 
-    async fn list_runs(&self, store_id: &str, filter: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>> {
+    async fn list_runs(
+        &self,
+        store_id: &str,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RunRecord>> {
         runs::list_runs(&self.pool, store_id, filter, page).await
     }
 
@@ -520,24 +537,42 @@ impl Store for PgStore {
 
     async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer.write(move |c| runs::cancel_run(c, store_id, id, now)).await
+        self.writer
+            .write(move |c| runs::cancel_run(c, store_id, id, now))
+            .await
     }
 
     async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer.write(move |c| runs::retry_run(c, store_id, id, lease)).await
+        self.writer
+            .write(move |c| runs::retry_run(c, store_id, id, lease))
+            .await
     }
 
     async fn count_waiting(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM runs WHERE status = 'waiting'").fetch_one(&self.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status = 'waiting'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
-    async fn get_conversation(&self, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>> {
+    async fn get_conversation(
+        &self,
+        store_id: &str,
+        phone: &str,
+    ) -> Result<Option<ConversationRecord>> {
         runs::get_conversation(&self.pool, store_id, phone).await
     }
 
-    async fn merge_conversation(&self, patch: ConversationPatch, now: i64) -> Result<ConversationRecord> {
-        self.writer.write(move |c| runs::merge_conversation(c, patch, now)).await
+    async fn merge_conversation(
+        &self,
+        patch: ConversationPatch,
+        now: i64,
+    ) -> Result<ConversationRecord> {
+        self.writer
+            .write(move |c| runs::merge_conversation(c, patch, now))
+            .await
     }
 
     async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool> {
@@ -550,10 +585,11 @@ impl Store for PgStore {
     }
 
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {
-        let row: Option<Option<String>> = sqlx::query_scalar("SELECT inbound_secret FROM stores WHERE id = $1")
-            .bind(store_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<Option<String>> =
+            sqlx::query_scalar("SELECT inbound_secret FROM stores WHERE id = $1")
+                .bind(store_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.flatten())
     }
 
@@ -565,5 +601,4 @@ impl Store for PgStore {
             .await?;
         Ok(())
     }
-
 }

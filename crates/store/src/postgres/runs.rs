@@ -2,9 +2,9 @@
 //! savepoint of a group-committed transaction); claims use `FOR UPDATE SKIP LOCKED` so several
 //! nodes never lease the same run.
 
+use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-use serde_json::Value;
 
 use super::writer::BoxFuture;
 use crate::error::parse_json;
@@ -60,7 +60,11 @@ fn step_row(r: &PgRow) -> Result<StepRecord> {
     })
 }
 
-pub(super) fn accept(c: &mut PgConnection, event: NewEvent, runs: Vec<NewRun>) -> BoxFuture<'_, Result<Acceptance>> {
+pub(super) fn accept(
+    c: &mut PgConnection,
+    event: NewEvent,
+    runs: Vec<NewRun>,
+) -> BoxFuture<'_, Result<Acceptance>> {
     Box::pin(async move {
         if let Some(key) = &event.idempotency {
             let seen = sqlx::query("SELECT request_hash, response, created_at FROM events WHERE store_id = $1 AND idempotency_key = $2")
@@ -162,9 +166,18 @@ pub(super) fn checkpoint(c: &mut PgConnection, cp: Checkpoint) -> BoxFuture<'_, 
     })
 }
 
-pub(super) fn claim(c: &mut PgConnection, lease: Lease, limit: u32, steal: bool) -> BoxFuture<'_, Result<Vec<RunRecord>>> {
+pub(super) fn claim(
+    c: &mut PgConnection,
+    lease: Lease,
+    limit: u32,
+    steal: bool,
+) -> BoxFuture<'_, Result<Vec<RunRecord>>> {
     Box::pin(async move {
-        let guard = if steal { "" } else { "AND (lease_until IS NULL OR lease_until < $3)" };
+        let guard = if steal {
+            ""
+        } else {
+            "AND (lease_until IS NULL OR lease_until < $3)"
+        };
         let rows = sqlx::query(&format!(
             "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM runs WHERE status IN ({LIVE_STATUSES}) AND wake_at <= $3 {guard} ORDER BY wake_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {RUN_COLUMNS}"
         ))
@@ -178,18 +191,29 @@ pub(super) fn claim(c: &mut PgConnection, lease: Lease, limit: u32, steal: bool)
     })
 }
 
-pub(super) async fn get_run<'e>(exec: impl sqlx::PgExecutor<'e>, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
-    sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE store_id = $1 AND id = $2"))
-        .bind(store_id)
-        .bind(id)
-        .fetch_optional(exec)
-        .await?
-        .as_ref()
-        .map(run_row)
-        .transpose()
+pub(super) async fn get_run<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    store_id: &str,
+    id: &str,
+) -> Result<Option<RunRecord>> {
+    sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE store_id = $1 AND id = $2"
+    ))
+    .bind(store_id)
+    .bind(id)
+    .fetch_optional(exec)
+    .await?
+    .as_ref()
+    .map(run_row)
+    .transpose()
 }
 
-pub(super) async fn list_runs(pool: &PgPool, store_id: &str, f: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>> {
+pub(super) async fn list_runs(
+    pool: &PgPool,
+    store_id: &str,
+    f: &RunFilter,
+    page: &PageRequest,
+) -> Result<Page<RunRecord>> {
     let rows = sqlx::query(&format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE store_id = $1 AND ($2::TEXT IS NULL OR workflow_id = $2) AND ($3::TEXT IS NULL OR status = $3) AND ($4::BIGINT IS NULL OR created_at >= $4) AND ($5::BIGINT IS NULL OR created_at < $5) AND ($6::TEXT IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
     ))
@@ -207,13 +231,15 @@ pub(super) async fn list_runs(pool: &PgPool, store_id: &str, f: &RunFilter, page
 }
 
 pub(super) async fn run_steps(pool: &PgPool, run_id: &str) -> Result<Vec<StepRecord>> {
-    sqlx::query(&format!("SELECT {STEP_COLUMNS} FROM step_records WHERE run_id = $1 ORDER BY seq"))
-        .bind(run_id)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(step_row)
-        .collect()
+    sqlx::query(&format!(
+        "SELECT {STEP_COLUMNS} FROM step_records WHERE run_id = $1 ORDER BY seq"
+    ))
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(step_row)
+    .collect()
 }
 
 fn conflict(run: &RunRecord, action: &str) -> StoreError {
@@ -223,10 +249,18 @@ fn conflict(run: &RunRecord, action: &str) -> StoreError {
     }
 }
 
-pub(super) fn cancel_run(c: &mut PgConnection, store_id: String, id: String, now: i64) -> BoxFuture<'_, Result<Option<RunRecord>>> {
+pub(super) fn cancel_run(
+    c: &mut PgConnection,
+    store_id: String,
+    id: String,
+    now: i64,
+) -> BoxFuture<'_, Result<Option<RunRecord>>> {
     Box::pin(async move {
-        let Some(current) = get_run(&mut *c, &store_id, &id).await? else { return Ok(None) };
-        let error = serde_json::json!({"code": "cancelled", "message": "the run was cancelled"}).to_string();
+        let Some(current) = get_run(&mut *c, &store_id, &id).await? else {
+            return Ok(None);
+        };
+        let error = serde_json::json!({"code": "cancelled", "message": "the run was cancelled"})
+            .to_string();
         let done = sqlx::query(&format!("UPDATE runs SET status = 'cancelled', error = $3, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = $4, updated_at = $4 WHERE store_id = $1 AND id = $2 AND status IN ({LIVE_STATUSES})"))
             .bind(&store_id)
             .bind(&id)
@@ -241,9 +275,16 @@ pub(super) fn cancel_run(c: &mut PgConnection, store_id: String, id: String, now
     })
 }
 
-pub(super) fn retry_run(c: &mut PgConnection, store_id: String, id: String, lease: Lease) -> BoxFuture<'_, Result<Option<RunRecord>>> {
+pub(super) fn retry_run(
+    c: &mut PgConnection,
+    store_id: String,
+    id: String,
+    lease: Lease,
+) -> BoxFuture<'_, Result<Option<RunRecord>>> {
     Box::pin(async move {
-        let Some(current) = get_run(&mut *c, &store_id, &id).await? else { return Ok(None) };
+        let Some(current) = get_run(&mut *c, &store_id, &id).await? else {
+            return Ok(None);
+        };
         let done = sqlx::query("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = $3, lease_owner = $4, lease_until = $5, updated_at = $3 WHERE store_id = $1 AND id = $2 AND status = 'failed'")
             .bind(&store_id)
             .bind(&id)
@@ -259,8 +300,13 @@ pub(super) fn retry_run(c: &mut PgConnection, store_id: String, id: String, leas
     })
 }
 
-pub(super) async fn cancel_workflow_runs(c: &mut PgConnection, workflow_id: &str, now: i64) -> Result<()> {
-    let error = serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
+pub(super) async fn cancel_workflow_runs(
+    c: &mut PgConnection,
+    workflow_id: &str,
+    now: i64,
+) -> Result<()> {
+    let error =
+        serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
     sqlx::query(&format!("UPDATE runs SET status = 'cancelled', error = $2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3 WHERE workflow_id = $1 AND status IN ({LIVE_STATUSES})"))
         .bind(workflow_id)
         .bind(error)
@@ -270,26 +316,42 @@ pub(super) async fn cancel_workflow_runs(c: &mut PgConnection, workflow_id: &str
     Ok(())
 }
 
-pub(super) async fn get_conversation<'e>(exec: impl sqlx::PgExecutor<'e>, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>> {
-    let row = sqlx::query("SELECT state, updated_at FROM conversations WHERE store_id = $1 AND phone = $2")
-        .bind(store_id)
-        .bind(phone)
-        .fetch_optional(exec)
-        .await?;
+pub(super) async fn get_conversation<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    store_id: &str,
+    phone: &str,
+) -> Result<Option<ConversationRecord>> {
+    let row = sqlx::query(
+        "SELECT state, updated_at FROM conversations WHERE store_id = $1 AND phone = $2",
+    )
+    .bind(store_id)
+    .bind(phone)
+    .fetch_optional(exec)
+    .await?;
     row.map(|r| {
-        Ok(ConversationRecord { phone: phone.to_owned(), state: parse_json(r.try_get(0)?)?, updated_at: r.try_get(1)? })
+        Ok(ConversationRecord {
+            phone: phone.to_owned(),
+            state: parse_json(r.try_get(0)?)?,
+            updated_at: r.try_get(1)?,
+        })
     })
     .transpose()
 }
 
-pub(super) fn merge_conversation(c: &mut PgConnection, p: ConversationPatch, now: i64) -> BoxFuture<'_, Result<ConversationRecord>> {
+pub(super) fn merge_conversation(
+    c: &mut PgConnection,
+    p: ConversationPatch,
+    now: i64,
+) -> BoxFuture<'_, Result<ConversationRecord>> {
     Box::pin(async move {
         // Locks the row (if any) so concurrent merges on other nodes apply one after the other.
-        let current = sqlx::query("SELECT state FROM conversations WHERE store_id = $1 AND phone = $2 FOR UPDATE")
-            .bind(&p.store_id)
-            .bind(&p.phone)
-            .fetch_optional(&mut *c)
-            .await?;
+        let current = sqlx::query(
+            "SELECT state FROM conversations WHERE store_id = $1 AND phone = $2 FOR UPDATE",
+        )
+        .bind(&p.store_id)
+        .bind(&p.phone)
+        .fetch_optional(&mut *c)
+        .await?;
         let mut state = match current {
             Some(r) => parse_json(r.try_get(0)?)?,
             None => Value::Object(Default::default()),
@@ -302,6 +364,10 @@ pub(super) fn merge_conversation(c: &mut PgConnection, p: ConversationPatch, now
             .bind(now)
             .execute(&mut *c)
             .await?;
-        Ok(ConversationRecord { phone: p.phone, state, updated_at: now })
+        Ok(ConversationRecord {
+            phone: p.phone,
+            state,
+            updated_at: now,
+        })
     })
 }

@@ -409,7 +409,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn workflows_for_event(&self, store_id: &str, event_type: &str) -> Result<Vec<(String, i64)>> {
+    async fn workflows_for_event(
+        &self,
+        store_id: &str,
+        event_type: &str,
+    ) -> Result<Vec<(String, i64)>> {
         let (store_id, event_type) = (store_id.to_owned(), event_type.to_owned());
         self.read(move |c| {
             Ok(c.prepare_cached("SELECT id, version FROM workflows WHERE store_id = ?1 AND trigger_kind = 'webhook' AND trigger_key = ?2 AND active AND deleted_at IS NULL ORDER BY id")?
@@ -420,15 +424,21 @@ impl Store for SqliteStore {
     }
 
     async fn accept(&self, event: NewEvent, new_runs: Vec<NewRun>) -> Result<Acceptance> {
-        self.writer.write(move |c| runs::accept(c, &event, &new_runs)).await
+        self.writer
+            .write(move |c| runs::accept(c, &event, &new_runs))
+            .await
     }
 
     async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool> {
-        self.writer.write(move |c| runs::checkpoint(c, &checkpoint)).await
+        self.writer
+            .write(move |c| runs::checkpoint(c, &checkpoint))
+            .await
     }
 
     async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
-        self.writer.write(move |c| runs::claim(c, &lease, limit, steal)).await
+        self.writer
+            .write(move |c| runs::claim(c, &lease, limit, steal))
+            .await
     }
 
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
@@ -436,9 +446,15 @@ impl Store for SqliteStore {
         self.read(move |c| runs::get_run(c, &store_id, &id)).await
     }
 
-    async fn list_runs(&self, store_id: &str, filter: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>> {
+    async fn list_runs(
+        &self,
+        store_id: &str,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RunRecord>> {
         let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
-        self.read(move |c| runs::list_runs(c, &store_id, &filter, &page)).await
+        self.read(move |c| runs::list_runs(c, &store_id, &filter, &page))
+            .await
     }
 
     async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
@@ -448,41 +464,71 @@ impl Store for SqliteStore {
 
     async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer.write(move |c| runs::cancel_run(c, &store_id, &id, now)).await
+        self.writer
+            .write(move |c| runs::cancel_run(c, &store_id, &id, now))
+            .await
     }
 
     async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer.write(move |c| runs::retry_run(c, &store_id, &id, &lease)).await
-    }
-
-    async fn count_waiting(&self) -> Result<i64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM runs WHERE status = 'waiting'", [], |r| r.get(0))?))
+        self.writer
+            .write(move |c| runs::retry_run(c, &store_id, &id, &lease))
             .await
     }
 
-    async fn get_conversation(&self, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>> {
-        let (store_id, phone) = (store_id.to_owned(), phone.to_owned());
-        self.read(move |c| runs::get_conversation(c, &store_id, &phone)).await
+    async fn count_waiting(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM runs WHERE status = 'waiting'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
     }
 
-    async fn merge_conversation(&self, patch: ConversationPatch, now: i64) -> Result<ConversationRecord> {
-        self.writer.write(move |c| runs::merge_conversation(c, &patch, now)).await
+    async fn get_conversation(
+        &self,
+        store_id: &str,
+        phone: &str,
+    ) -> Result<Option<ConversationRecord>> {
+        let (store_id, phone) = (store_id.to_owned(), phone.to_owned());
+        self.read(move |c| runs::get_conversation(c, &store_id, &phone))
+            .await
+    }
+
+    async fn merge_conversation(
+        &self,
+        patch: ConversationPatch,
+        now: i64,
+    ) -> Result<ConversationRecord> {
+        self.writer
+            .write(move |c| runs::merge_conversation(c, &patch, now))
+            .await
     }
 
     async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool> {
         let (store_id, phone) = (store_id.to_owned(), phone.to_owned());
         self.writer
-            .write(move |c| Ok(c.execute("DELETE FROM conversations WHERE store_id = ?1 AND phone = ?2", [store_id, phone])? > 0))
+            .write(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM conversations WHERE store_id = ?1 AND phone = ?2",
+                    [store_id, phone],
+                )? > 0)
+            })
             .await
     }
 
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {
         let store_id = store_id.to_owned();
         self.read(move |c| {
-            Ok(c.query_row("SELECT inbound_secret FROM stores WHERE id = ?1", [store_id], |r| r.get(0))
-                .optional()?
-                .flatten())
+            Ok(c.query_row(
+                "SELECT inbound_secret FROM stores WHERE id = ?1",
+                [store_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
         })
         .await
     }
@@ -491,7 +537,10 @@ impl Store for SqliteStore {
         let (store_id, sealed) = (store_id.to_owned(), sealed.to_owned());
         self.writer
             .write(move |c| {
-                c.execute("UPDATE stores SET inbound_secret = ?2 WHERE id = ?1", [store_id, sealed])?;
+                c.execute(
+                    "UPDATE stores SET inbound_secret = ?2 WHERE id = ?1",
+                    [store_id, sealed],
+                )?;
                 Ok(())
             })
             .await

@@ -54,7 +54,19 @@ fn run_row(r: &Row) -> rusqlite::Result<RawRun> {
 }
 
 fn run(raw: RawRun) -> Result<RunRecord> {
-    let ([id, store_id, workflow_id, status], version, event_id, contact, next_node, visits, wake_at, error, [created_at, updated_at], finished_at, trigger) = raw;
+    let (
+        [id, store_id, workflow_id, status],
+        version,
+        event_id,
+        contact,
+        next_node,
+        visits,
+        wake_at,
+        error,
+        [created_at, updated_at],
+        finished_at,
+        trigger,
+    ) = raw;
     Ok(RunRecord {
         id,
         store_id,
@@ -74,7 +86,10 @@ fn run(raw: RawRun) -> Result<RunRecord> {
     })
 }
 
-fn runs(stmt: &mut rusqlite::CachedStatement, params: impl rusqlite::Params) -> Result<Vec<RunRecord>> {
+fn runs(
+    stmt: &mut rusqlite::CachedStatement,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RunRecord>> {
     stmt.query_map(params, run_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
@@ -180,63 +195,110 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
     Ok(true)
 }
 
-pub(super) fn claim(c: &Connection, lease: &Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
-    let guard = if steal { "" } else { "AND (lease_until IS NULL OR lease_until < ?3)" };
+pub(super) fn claim(
+    c: &Connection,
+    lease: &Lease,
+    limit: u32,
+    steal: bool,
+) -> Result<Vec<RunRecord>> {
+    let guard = if steal {
+        ""
+    } else {
+        "AND (lease_until IS NULL OR lease_until < ?3)"
+    };
     let sql = format!(
         "UPDATE runs SET lease_owner = ?1, lease_until = ?2 WHERE id IN (SELECT id FROM runs WHERE status IN ({LIVE_STATUSES}) AND wake_at <= ?3 {guard} ORDER BY wake_at LIMIT ?4) RETURNING {RUN_COLUMNS}"
     );
-    runs(&mut c.prepare_cached(&sql)?, params![lease.owner, lease.until, lease.now, limit])
+    runs(
+        &mut c.prepare_cached(&sql)?,
+        params![lease.owner, lease.until, lease.now, limit],
+    )
 }
 
 pub(super) fn get_run(c: &Connection, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
-    c.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE store_id = ?1 AND id = ?2"))?
-        .query_row([store_id, id], run_row)
-        .optional()?
-        .map(run)
-        .transpose()
+    c.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE store_id = ?1 AND id = ?2"
+    ))?
+    .query_row([store_id, id], run_row)
+    .optional()?
+    .map(run)
+    .transpose()
 }
 
-pub(super) fn list_runs(c: &Connection, store_id: &str, f: &RunFilter, page: &PageRequest) -> Result<Page<RunRecord>> {
+pub(super) fn list_runs(
+    c: &Connection,
+    store_id: &str,
+    f: &RunFilter,
+    page: &PageRequest,
+) -> Result<Page<RunRecord>> {
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE store_id = ?1 AND (?2 IS NULL OR workflow_id = ?2) AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) AND (?6 IS NULL OR id < ?6) ORDER BY id DESC LIMIT ?7"
     );
     let rows = runs(
         &mut c.prepare_cached(&sql)?,
-        params![store_id, f.workflow_id, f.status, f.since, f.until, page.after, page.limit + 1],
+        params![
+            store_id,
+            f.workflow_id,
+            f.status,
+            f.since,
+            f.until,
+            page.after,
+            page.limit + 1
+        ],
     )?;
     Ok(Page::from_rows(rows, page.limit, |r| r.id.clone()))
 }
 
 pub(super) fn run_steps(c: &Connection, run_id: &str) -> Result<Vec<StepRecord>> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {STEP_COLUMNS} FROM step_records WHERE run_id = ?1 ORDER BY seq"))?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {STEP_COLUMNS} FROM step_records WHERE run_id = ?1 ORDER BY seq"
+    ))?;
     let raw = stmt
         .query_map([run_id], |r| {
             Ok((
-                (r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?),
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ),
                 (r.get::<_, String>(4)?, r.get::<_, i64>(5)?),
-                [r.get::<_, Option<String>>(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?],
+                [
+                    r.get::<_, Option<String>>(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ],
                 (r.get::<_, i64>(11)?, r.get::<_, Option<i64>>(12)?),
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     raw.into_iter()
-        .map(|((seq, step_id, node, visit), (status, attempts), [input, output, error, http, logs], (started_at, finished_at))| {
-            Ok(StepRecord {
-                seq,
-                step_id,
-                node,
-                visit,
-                status,
-                attempts,
-                input: parse_opt(input)?,
-                output: parse_opt(output)?,
-                error: parse_opt(error)?,
-                http: parse_opt(http)?,
-                logs: parse_opt(logs)?,
-                started_at,
-                finished_at,
-            })
-        })
+        .map(
+            |(
+                (seq, step_id, node, visit),
+                (status, attempts),
+                [input, output, error, http, logs],
+                (started_at, finished_at),
+            )| {
+                Ok(StepRecord {
+                    seq,
+                    step_id,
+                    node,
+                    visit,
+                    status,
+                    attempts,
+                    input: parse_opt(input)?,
+                    output: parse_opt(output)?,
+                    error: parse_opt(error)?,
+                    http: parse_opt(http)?,
+                    logs: parse_opt(logs)?,
+                    started_at,
+                    finished_at,
+                })
+            },
+        )
         .collect()
 }
 
@@ -247,9 +309,17 @@ fn conflict(run: &RunRecord, action: &str) -> StoreError {
     }
 }
 
-pub(super) fn cancel_run(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>> {
-    let Some(current) = get_run(c, store_id, id)? else { return Ok(None) };
-    let error = serde_json::json!({"code": "cancelled", "message": "the run was cancelled"}).to_string();
+pub(super) fn cancel_run(
+    c: &Connection,
+    store_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<Option<RunRecord>> {
+    let Some(current) = get_run(c, store_id, id)? else {
+        return Ok(None);
+    };
+    let error =
+        serde_json::json!({"code": "cancelled", "message": "the run was cancelled"}).to_string();
     let changed = c
         .prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?3, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?4, updated_at = ?4 WHERE store_id = ?1 AND id = ?2 AND status IN ({LIVE_STATUSES})"))?
         .execute(params![store_id, id, error, now])?;
@@ -259,8 +329,15 @@ pub(super) fn cancel_run(c: &Connection, store_id: &str, id: &str, now: i64) -> 
     get_run(c, store_id, id)
 }
 
-pub(super) fn retry_run(c: &Connection, store_id: &str, id: &str, lease: &Lease) -> Result<Option<RunRecord>> {
-    let Some(current) = get_run(c, store_id, id)? else { return Ok(None) };
+pub(super) fn retry_run(
+    c: &Connection,
+    store_id: &str,
+    id: &str,
+    lease: &Lease,
+) -> Result<Option<RunRecord>> {
+    let Some(current) = get_run(c, store_id, id)? else {
+        return Ok(None);
+    };
     let changed = c
         .prepare_cached("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = ?3, lease_owner = ?4, lease_until = ?5, updated_at = ?3 WHERE store_id = ?1 AND id = ?2 AND status = 'failed'")?
         .execute(params![store_id, id, lease.now, lease.owner, lease.until])?;
@@ -271,28 +348,47 @@ pub(super) fn retry_run(c: &Connection, store_id: &str, id: &str, lease: &Lease)
 }
 
 pub(super) fn cancel_workflow_runs(c: &Connection, workflow_id: &str, now: i64) -> Result<()> {
-    let error = serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
+    let error =
+        serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
     c.prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?3, updated_at = ?3 WHERE workflow_id = ?1 AND status IN ({LIVE_STATUSES})"))?
         .execute(params![workflow_id, error, now])?;
     Ok(())
 }
 
-pub(super) fn get_conversation(c: &Connection, store_id: &str, phone: &str) -> Result<Option<ConversationRecord>> {
+pub(super) fn get_conversation(
+    c: &Connection,
+    store_id: &str,
+    phone: &str,
+) -> Result<Option<ConversationRecord>> {
     let row: Option<(String, i64)> = c
-        .prepare_cached("SELECT state, updated_at FROM conversations WHERE store_id = ?1 AND phone = ?2")?
+        .prepare_cached(
+            "SELECT state, updated_at FROM conversations WHERE store_id = ?1 AND phone = ?2",
+        )?
         .query_row([store_id, phone], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     row.map(|(state, updated_at)| {
-        Ok(ConversationRecord { phone: phone.to_owned(), state: parse_json(state)?, updated_at })
+        Ok(ConversationRecord {
+            phone: phone.to_owned(),
+            state: parse_json(state)?,
+            updated_at,
+        })
     })
     .transpose()
 }
 
-pub(super) fn merge_conversation(c: &Connection, p: &ConversationPatch, now: i64) -> Result<ConversationRecord> {
+pub(super) fn merge_conversation(
+    c: &Connection,
+    p: &ConversationPatch,
+    now: i64,
+) -> Result<ConversationRecord> {
     let mut state = get_conversation(c, &p.store_id, &p.phone)?
         .map_or_else(|| Value::Object(Default::default()), |r| r.state);
     switchboard_core::run::merge_patch(&mut state, &p.patch);
     c.prepare_cached("INSERT INTO conversations (store_id, phone, state, updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (store_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at")?
         .execute(params![p.store_id, p.phone, json(&state), now])?;
-    Ok(ConversationRecord { phone: p.phone.clone(), state, updated_at: now })
+    Ok(ConversationRecord {
+        phone: p.phone.clone(),
+        state,
+        updated_at: now,
+    })
 }

@@ -1,4 +1,7 @@
 mod auth;
+mod conversations;
+mod events;
 mod ops;
+mod runs;
 mod stores;
 mod workflows;

@@ -1,0 +1,178 @@
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+both_backends!(
+    fan_out_to_every_listening_workflow,
+    idempotency_keys_repeat_the_first_answer,
+    bad_events_are_refused
+);
+
+pub async fn create(s: &TestServer, def: &Value) -> String {
+    let (status, body) = send(s.admin(Method::POST, "/api/workflows").json(def)).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+pub fn simple(name: &str, event_type: &str) -> Value {
+    json!({"name": name, "trigger": {"type": "webhook", "eventType": event_type},
+        "steps": [{"id": "s1", "type": "store_context_data", "config": {"data": {"who": "{{trigger.fullName}}"}}, "outputVar": "out"}]})
+}
+
+/// Polls a run until it settles.
+pub async fn settled(s: &TestServer, run_id: &str) -> Value {
+    for _ in 0..200 {
+        let (status, run) = send(s.admin(Method::GET, &format!("/api/runs/{run_id}"))).await;
+        assert_eq!(status, 200, "{run}");
+        if matches!(
+            run["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {run_id} did not settle");
+}
+
+async fn fan_out_to_every_listening_workflow(s: TestServer) {
+    let a = create(&s, &simple("a", "lead.created")).await;
+    let b = create(&s, &simple("b", "lead.created")).await;
+    let off = create(&s, &simple("off", "lead.created")).await;
+    create(&s, &simple("other", "lead.lost")).await;
+    let (status, _) = send(
+        s.admin(Method::PATCH, &format!("/api/workflows/{off}"))
+            .json(&json!({"active": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/events")
+            .json(&json!({"eventType": "lead.created", "fullName": "Ana"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body["eventId"].as_str().unwrap().starts_with("evt_"));
+    let runs = body["runIds"].as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        2,
+        "one run per active listening workflow: {body}"
+    );
+    let mut workflows = Vec::new();
+    for r in runs {
+        let run = settled(&s, r.as_str().unwrap()).await;
+        assert_eq!(run["status"], "completed", "{run}");
+        assert_eq!(run["context"]["variables"]["out"], json!({"who": "Ana"}));
+        assert!(
+            run["trigger"]["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z')),
+            "timestamp set on arrival"
+        );
+        workflows.push(run["workflowId"].as_str().unwrap().to_owned());
+    }
+    workflows.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(workflows, expected);
+
+    // The path form; a timestamp the sender gives is kept.
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/events/lead.created")
+            .json(&json!({"fullName": "Bo", "timestamp": "2026-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let run = settled(&s, body["runIds"][0].as_str().unwrap()).await;
+    assert_eq!(run["trigger"]["eventType"], "lead.created");
+    assert_eq!(run["trigger"]["timestamp"], "2026-01-01T00:00:00Z");
+
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/events")
+            .json(&json!({"eventType": "nobody.listens"})),
+    )
+    .await;
+    assert_eq!((status, body["runIds"].clone()), (202, json!([])));
+
+    let (status, list) = send(s.admin(Method::GET, "/api/runs?status=completed&limit=2")).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert!(list["nextCursor"].is_string());
+}
+
+async fn idempotency_keys_repeat_the_first_answer(s: TestServer) {
+    create(&s, &simple("a", "order.paid")).await;
+    let event = json!({"eventType": "order.paid", "fullName": "Ana"});
+    let post = |body: &Value| {
+        s.admin(Method::POST, "/api/events")
+            .header("Idempotency-Key", "k-1")
+            .json(body)
+    };
+    let (status, first) = send(post(&event)).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = send(post(&event)).await;
+    assert_eq!(
+        (status, &again),
+        (200, &first),
+        "a repeat answers as the first time"
+    );
+    let (status, body) = send(post(
+        &json!({"eventType": "order.paid", "fullName": "Other"}),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    let (_, runs) = send(s.admin(Method::GET, "/api/runs")).await;
+    assert_eq!(
+        runs["data"].as_array().unwrap().len(),
+        1,
+        "repeats created nothing"
+    );
+}
+
+async fn bad_events_are_refused(s: TestServer) {
+    for (body, pointer) in [
+        (json!({"fullName": "x"}), "/eventType"),
+        (json!({"eventType": 5}), "/eventType"),
+        (json!([1]), ""),
+    ] {
+        let (status, err) = send(s.admin(Method::POST, "/api/events").json(&body)).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("validation_failed")),
+            "{body}"
+        );
+        assert_eq!(err["error"]["details"][0]["pointer"], pointer);
+    }
+    let (status, err) = send(
+        s.admin(Method::POST, "/api/events/a.b")
+            .json(&json!({"eventType": "c.d"})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["details"][0]["pointer"].as_str()),
+        (400, Some("/eventType"))
+    );
+    let (status, err) = send(
+        s.admin(Method::POST, "/api/events")
+            .header("Content-Type", "application/json")
+            .body("{\"eventType\": "),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let (status, _) = send(
+        s.client
+            .post(s.url("/api/events"))
+            .json(&json!({"eventType": "x"})),
+    )
+    .await;
+    assert_eq!(status, 401);
+}
