@@ -62,10 +62,6 @@ impl TestServer {
         self.base = base;
     }
 
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -4,6 +4,7 @@
 
 mod harness;
 
-mod api;
+pub mod api;
 mod cli;
+mod crash;
 mod first_start;

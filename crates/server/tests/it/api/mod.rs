@@ -1,6 +1,6 @@
 mod auth;
 mod conversations;
-mod events;
+pub mod events;
 mod ops;
 mod runs;
 mod stores;
