@@ -96,7 +96,7 @@ pub struct StepError {
     /// The least time to wait before the next attempt (`Retry-After`), in ms.
     pub retry_after_ms: Option<u64>,
     /// Extra fields for the error object (`status`, `body`, a provider's `providerCode`, …).
-    pub details: Map<String, Value>,
+    pub details: Box<Map<String, Value>>,
 }
 
 impl StepError {
@@ -106,7 +106,7 @@ impl StepError {
             message: message.into(),
             retryable: false,
             retry_after_ms: None,
-            details: Map::new(),
+            details: Box::default(),
         }
     }
 
@@ -120,7 +120,7 @@ impl StepError {
         let mut map = Map::new();
         map.insert("code".into(), json!(self.code));
         map.insert("message".into(), json!(self.message));
-        for (k, v) in &self.details {
+        for (k, v) in self.details.iter() {
             map.insert(k.clone(), v.clone());
         }
         Value::Object(map)

@@ -170,7 +170,7 @@ async fn load(
                     let request = match scenario {
                         BenchScenario::Api => client.get(format!("{base}/api/workflows/{id}")),
                         BenchScenario::Lead | BenchScenario::Code => {
-                            let companies = if seq % 2 == 0 { json!(["Acme", "Globex"]) } else { json!([]) };
+                            let companies = if seq.is_multiple_of(2) { json!(["Acme", "Globex"]) } else { json!([]) };
                             let body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
                                 "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies});
                             client.post(format!("{base}/api/events")).header("Content-Type", "application/json").body(body.to_string())

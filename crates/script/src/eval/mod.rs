@@ -182,7 +182,7 @@ pub fn op_condition(c: &OpCondition, scope: &Scope) -> Result<bool, EvalError> {
             let v = values(2)?;
             contains(&v[1], &v[0]) && v[1].is_array()
         }
-        Op::Exists | Op::NotExists => !values(1)?[0].is_null() == (c.op == Op::Exists),
+        Op::Exists | Op::NotExists => values(1)?[0].is_null() != (c.op == Op::Exists),
         Op::Regex => {
             let v = values(2)?;
             match (v[0].as_str(), v[1].as_str()) {

@@ -10,7 +10,10 @@ use serde_json::json;
 use crate::api::events::{create, settled};
 use crate::harness::*;
 
-const ENV: &[(&str, &str)] = &[("SWITCHBOARD_LEASE_MS", "1000"), ("SWITCHBOARD_POLL_MS", "50")];
+const ENV: &[(&str, &str)] = &[
+    ("SWITCHBOARD_LEASE_MS", "1000"),
+    ("SWITCHBOARD_POLL_MS", "50"),
+];
 
 both_backends_with!(ENV; acknowledged_events_survive_kill_9);
 
@@ -39,7 +42,10 @@ async fn acknowledged_events_survive_kill_9(mut s: TestServer) {
                         return;
                     }
                     let body: serde_json::Value = res.json().await.unwrap();
-                    acked.lock().unwrap().push((n, body["runIds"][0].as_str().unwrap().to_owned()));
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push((n, body["runIds"][0].as_str().unwrap().to_owned()));
                 }
             })
         })
@@ -61,9 +67,23 @@ async fn acknowledged_events_survive_kill_9(mut s: TestServer) {
             .as_array()
             .unwrap()
             .iter()
-            .map(|st| (st["stepId"].as_str().unwrap(), st["visit"].as_i64().unwrap(), st["status"].as_str().unwrap()))
+            .map(|st| {
+                (
+                    st["stepId"].as_str().unwrap(),
+                    st["visit"].as_i64().unwrap(),
+                    st["status"].as_str().unwrap(),
+                )
+            })
             .collect();
-        assert_eq!(steps, [("a", 1, "completed"), ("b", 1, "completed"), ("c", 1, "completed")], "each step once: {run}");
+        assert_eq!(
+            steps,
+            [
+                ("a", 1, "completed"),
+                ("b", 1, "completed"),
+                ("c", 1, "completed")
+            ],
+            "each step once: {run}"
+        );
         assert_eq!(run["context"]["state"], json!({"n": n, "doubled": n * 2}));
     }
     let (_, runs) = send(s.admin(Method::GET, "/api/runs?limit=500&status=queued")).await;

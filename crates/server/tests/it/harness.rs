@@ -62,7 +62,6 @@ impl TestServer {
         self.base = base;
     }
 
-
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
