@@ -10,6 +10,7 @@ mod secrets;
 mod server;
 mod time;
 mod triggers;
+mod ttl_cache;
 mod validate;
 
 use std::process::ExitCode;

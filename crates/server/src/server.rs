@@ -14,6 +14,7 @@ use crate::cli::ServeFlags;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineSettings};
 use crate::first_start::{self, Boot};
+use crate::ttl_cache::TtlCache;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -25,6 +26,27 @@ pub struct AppState {
     /// The generated OpenAPI document, serialised once.
     pub openapi: String,
     pub engine: Arc<Engine>,
+    pub caches: Caches,
+}
+
+/// Hot reads of every request, kept briefly (see [`TtlCache`]).
+pub struct Caches {
+    /// Token hash → the token's store (`None`: an admin token).
+    pub tokens: TtlCache<String, Option<String>>,
+    pub stores: TtlCache<String, switchboard_store::StoreRecord>,
+    /// (store, event type) → the workflow versions it starts.
+    pub triggers: TtlCache<(String, String), Vec<(String, i64)>>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        let ttl = Duration::from_secs(2);
+        Caches {
+            tokens: TtlCache::new(ttl),
+            stores: TtlCache::new(ttl),
+            triggers: TtlCache::new(ttl),
+        }
+    }
 }
 
 pub type Shared = Arc<AppState>;
@@ -85,6 +107,7 @@ impl Server {
             metrics,
             openapi: doc.to_json().context("serialise the OpenAPI document")?,
             engine: engine.clone(),
+            caches: Caches::default(),
         };
         let listener = TcpListener::bind(&settings.listen)
             .await

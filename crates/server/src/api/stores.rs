@@ -198,7 +198,9 @@ async fn delete_token(
     State(state): State<Shared>,
     Path((id, token_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Deleted>> {
-    if state.store.delete_token(&id, &token_id).await? {
+    let deleted = state.store.delete_token(&id, &token_id).await?;
+    state.caches.tokens.clear();
+    if deleted {
         Ok(Deleted::new(token_id))
     } else {
         Err(ApiError::not_found("token"))

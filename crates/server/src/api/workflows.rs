@@ -177,6 +177,7 @@ async fn create_workflow(
         now: now_ms(),
     };
     let record = state.store.create_workflow(new).await?;
+    state.caches.triggers.clear();
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
@@ -241,6 +242,7 @@ async fn replace_workflow(
         .store
         .update_workflow(&scope.store.id, &id, update)
         .await?
+        .inspect(|_| state.caches.triggers.clear())
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(view(record)))
 }
@@ -279,6 +281,7 @@ async fn patch_workflow(
         .store
         .set_workflow_active(&scope.store.id, &id, active, now_ms())
         .await?
+        .inspect(|_| state.caches.triggers.clear())
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(view(record)))
 }
@@ -296,6 +299,7 @@ async fn delete_workflow(
         .delete_workflow(&scope.store.id, &id, now_ms())
         .await?
     {
+        state.caches.triggers.clear();
         Ok(Deleted::new(id))
     } else {
         Err(ApiError::not_found("workflow"))
