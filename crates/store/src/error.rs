@@ -49,3 +49,16 @@ pub(crate) fn parse_json(text: String) -> Result<serde_json::Value> {
 pub(crate) fn name_taken(name: &str) -> String {
     format!("a workflow named '{name}' already exists in this store")
 }
+
+/// A run in a state that forbids the action.
+pub(crate) fn run_conflict(run: &crate::RunRecord, action: &str) -> StoreError {
+    StoreError::Conflict {
+        field: "status",
+        message: format!("run {} is {}: it cannot be {action}", run.id, run.status),
+    }
+}
+
+/// The error a cancelled run carries, as stored.
+pub(crate) fn cancelled(why: &str) -> String {
+    serde_json::json!({"code": "cancelled", "message": why}).to_string()
+}

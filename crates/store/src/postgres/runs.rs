@@ -7,9 +7,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::writer::BoxFuture;
+use crate::Result;
 use crate::error::parse_json;
 use crate::model::*;
-use crate::{Result, StoreError};
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
 const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
@@ -242,13 +242,6 @@ pub(super) async fn run_steps(pool: &PgPool, run_id: &str) -> Result<Vec<StepRec
     .collect()
 }
 
-fn conflict(run: &RunRecord, action: &str) -> StoreError {
-    StoreError::Conflict {
-        field: "status",
-        message: format!("run {} is {}: it cannot be {action}", run.id, run.status),
-    }
-}
-
 pub(super) fn cancel_run(
     c: &mut PgConnection,
     store_id: String,
@@ -269,7 +262,7 @@ pub(super) fn cancel_run(
             .execute(&mut *c)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(conflict(&current, "cancelled"));
+            return Err(crate::error::run_conflict(&current, "cancelled"));
         }
         get_run(&mut *c, &store_id, &id).await
     })
@@ -294,7 +287,10 @@ pub(super) fn retry_run(
             .execute(&mut *c)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(conflict(&current, "retried (only failed runs can)"));
+            return Err(crate::error::run_conflict(
+                &current,
+                "retried (only failed runs can)",
+            ));
         }
         get_run(&mut *c, &store_id, &id).await
     })
@@ -305,8 +301,7 @@ pub(super) async fn cancel_workflow_runs(
     workflow_id: &str,
     now: i64,
 ) -> Result<()> {
-    let error =
-        serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
+    let error = crate::error::cancelled("the workflow was deleted");
     sqlx::query(&format!("UPDATE runs SET status = 'cancelled', error = $2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3 WHERE workflow_id = $1 AND status IN ({LIVE_STATUSES})"))
         .bind(workflow_id)
         .bind(error)

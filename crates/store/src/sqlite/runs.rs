@@ -4,9 +4,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
+use crate::Result;
 use crate::error::parse_json;
 use crate::model::*;
-use crate::{Result, StoreError};
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
 const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
@@ -302,13 +302,6 @@ pub(super) fn run_steps(c: &Connection, run_id: &str) -> Result<Vec<StepRecord>>
         .collect()
 }
 
-fn conflict(run: &RunRecord, action: &str) -> StoreError {
-    StoreError::Conflict {
-        field: "status",
-        message: format!("run {} is {}: it cannot be {action}", run.id, run.status),
-    }
-}
-
 pub(super) fn cancel_run(
     c: &Connection,
     store_id: &str,
@@ -318,13 +311,12 @@ pub(super) fn cancel_run(
     let Some(current) = get_run(c, store_id, id)? else {
         return Ok(None);
     };
-    let error =
-        serde_json::json!({"code": "cancelled", "message": "the run was cancelled"}).to_string();
+    let error = crate::error::cancelled("the run was cancelled");
     let changed = c
         .prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?3, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?4, updated_at = ?4 WHERE store_id = ?1 AND id = ?2 AND status IN ({LIVE_STATUSES})"))?
         .execute(params![store_id, id, error, now])?;
     if changed == 0 {
-        return Err(conflict(&current, "cancelled"));
+        return Err(crate::error::run_conflict(&current, "cancelled"));
     }
     get_run(c, store_id, id)
 }
@@ -342,14 +334,16 @@ pub(super) fn retry_run(
         .prepare_cached("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = ?3, lease_owner = ?4, lease_until = ?5, updated_at = ?3 WHERE store_id = ?1 AND id = ?2 AND status = 'failed'")?
         .execute(params![store_id, id, lease.now, lease.owner, lease.until])?;
     if changed == 0 {
-        return Err(conflict(&current, "retried (only failed runs can)"));
+        return Err(crate::error::run_conflict(
+            &current,
+            "retried (only failed runs can)",
+        ));
     }
     get_run(c, store_id, id)
 }
 
 pub(super) fn cancel_workflow_runs(c: &Connection, workflow_id: &str, now: i64) -> Result<()> {
-    let error =
-        serde_json::json!({"code": "cancelled", "message": "the workflow was deleted"}).to_string();
+    let error = crate::error::cancelled("the workflow was deleted");
     c.prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?3, updated_at = ?3 WHERE workflow_id = ?1 AND status IN ({LIVE_STATUSES})"))?
         .execute(params![workflow_id, error, now])?;
     Ok(())
