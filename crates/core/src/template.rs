@@ -287,6 +287,20 @@ pub struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
+    /// A scope holding only the trigger data (what a trigger's own conditions can see).
+    pub fn of_trigger(trigger: &'a Value) -> Scope<'a> {
+        static EMPTY: std::sync::LazyLock<Value> =
+            std::sync::LazyLock::new(|| Value::Object(Default::default()));
+        Scope {
+            trigger,
+            state: &EMPTY,
+            variables: &EMPTY,
+            steps: &EMPTY,
+            store: &EMPTY,
+            error: None,
+        }
+    }
+
     pub fn root(&self, name: &str) -> Option<&'a Value> {
         match name {
             "trigger" => Some(self.trigger),
@@ -403,15 +417,7 @@ mod tests {
     #[test]
     fn lookup_matches_javascript() {
         let trigger = json!({"items": [{"sku": "a"}, 2], "name": "Zoë 😀", "o": {"length": 7}});
-        let empty = json!({});
-        let roots = Scope {
-            trigger: &trigger,
-            state: &empty,
-            variables: &empty,
-            steps: &empty,
-            store: &empty,
-            error: None,
-        };
+        let roots = Scope::of_trigger(&trigger);
         assert_eq!(path("trigger.items.length").lookup(&roots), json!(2));
         assert_eq!(path("trigger.items[0].sku").lookup(&roots), json!("a"));
         assert_eq!(

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_core::ids;
 use switchboard_core::run::contact_of;
@@ -99,15 +99,7 @@ pub async fn start(
     let event_id = ids::new_id(ids::EVENT);
     let contact = contact_of(&trigger);
     let lease = state.engine.lease();
-    let empty = json!({});
-    let scope = Scope {
-        trigger: &trigger,
-        state: &empty,
-        variables: &empty,
-        steps: &empty,
-        store: &empty,
-        error: None,
-    };
+    let scope = Scope::of_trigger(&trigger);
     let mut runs = Vec::with_capacity(targets.len());
     let mut starts = Vec::with_capacity(targets.len());
     for target in targets {

@@ -5,6 +5,7 @@
 //! the store with a lease by the timer loop. Each run executes in its own task ([`executor`]).
 
 mod cache;
+mod commit;
 mod executor;
 
 use std::collections::{HashMap, HashSet};
