@@ -15,7 +15,7 @@ use switchboard_core::ids;
 use switchboard_store::{NewStore, NewToken, Store, StoreError};
 
 use crate::config::Settings;
-use crate::secrets::{hash_token, new_token, random_bytes};
+use crate::secrets::{Sealer, hash_token, new_token, random_bytes};
 use crate::time::now_ms;
 
 pub const DEFAULT_STORE_ID: &str = "st_default";
@@ -26,6 +26,8 @@ pub struct Boot {
     pub store: Arc<dyn Store>,
     /// Hash of `SWITCHBOARD_ADMIN_TOKEN`, accepted as an admin token without being stored.
     pub admin_hash: Option<String>,
+    /// Seals secrets at rest under the master key.
+    pub sealer: Sealer,
 }
 
 pub async fn prepare(settings: &Settings) -> anyhow::Result<Boot> {
@@ -67,7 +69,11 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Boot> {
     if admin_hash.is_none() {
         first_admin_token(&*store, dir, &settings.listen).await?;
     }
-    Ok(Boot { store, admin_hash })
+    Ok(Boot {
+        store,
+        admin_hash,
+        sealer: Sealer::new(&key),
+    })
 }
 
 /// Creates the admin token on the very first start (whichever node gets there first).
@@ -96,19 +102,18 @@ async fn first_admin_token(store: &dyn Store, dir: &Path, listen: &str) -> anyho
     Ok(())
 }
 
-fn master_key(settings: &Settings) -> anyhow::Result<Vec<u8>> {
+fn master_key(settings: &Settings) -> anyhow::Result<[u8; 32]> {
     let b64 = base64::engine::general_purpose::STANDARD;
     if let Some(given) = &settings.master_key {
         let key = b64
             .decode(given.trim())
             .context("SWITCHBOARD_MASTER_KEY is not base64")?;
-        if key.len() != 32 {
-            bail!(
+        return <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
+            anyhow::anyhow!(
                 "SWITCHBOARD_MASTER_KEY must be 32 bytes (base64), not {}",
                 key.len()
-            );
-        }
-        return Ok(key);
+            )
+        });
     }
     if settings.is_postgres() {
         bail!(
@@ -119,13 +124,15 @@ fn master_key(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        return b64
+        let key = b64
             .decode(text.trim())
-            .with_context(|| format!("{} is not base64", path.display()));
+            .with_context(|| format!("{} is not base64", path.display()))?;
+        return <[u8; 32]>::try_from(key.as_slice())
+            .map_err(|_| anyhow::anyhow!("{} must hold 32 bytes (base64)", path.display()));
     }
     let key = random_bytes::<32>();
     write_private(&path, b64.encode(key).as_bytes())?;
-    Ok(key.to_vec())
+    Ok(key)
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {

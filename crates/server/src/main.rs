@@ -8,6 +8,7 @@ mod engine;
 mod first_start;
 mod secrets;
 mod server;
+mod signatures;
 mod time;
 mod triggers;
 mod ttl_cache;

@@ -27,6 +27,8 @@ pub struct AppState {
     pub openapi: String,
     pub engine: Arc<Engine>,
     pub caches: Caches,
+    /// Seals secrets at rest under the master key.
+    pub sealer: crate::secrets::Sealer,
 }
 
 /// Hot reads of every request, kept briefly (see [`TtlCache`]).
@@ -36,6 +38,8 @@ pub struct Caches {
     pub stores: TtlCache<String, switchboard_store::StoreRecord>,
     /// (store, event type) → the workflow versions it starts.
     pub triggers: TtlCache<(String, String), Vec<(String, i64)>>,
+    /// Store → the HMAC keys its signed ingest accepts (two during a rotation).
+    pub inbound_keys: TtlCache<String, Vec<Vec<u8>>>,
 }
 
 impl Default for Caches {
@@ -45,6 +49,7 @@ impl Default for Caches {
             tokens: TtlCache::new(ttl),
             stores: TtlCache::new(ttl),
             triggers: TtlCache::new(ttl),
+            inbound_keys: TtlCache::new(ttl),
         }
     }
 }
@@ -108,6 +113,7 @@ impl Server {
             openapi: doc.to_json().context("serialise the OpenAPI document")?,
             engine: engine.clone(),
             caches: Caches::default(),
+            sealer: boot.sealer,
         };
         let listener = TcpListener::bind(&settings.listen)
             .await

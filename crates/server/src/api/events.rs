@@ -93,7 +93,8 @@ async fn post_event(
             ));
         }
     };
-    accept(&state, &scope, &headers, &body, event_type, payload).await
+    let key = idempotency_key(&headers)?;
+    accept(&state, &scope.store.id, key, &body, event_type, payload).await
 }
 
 /// The same, for senders that cannot put `eventType` in the body.
@@ -107,10 +108,18 @@ async fn post_typed_event(
     headers: HeaderMap,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
+    let payload = typed_payload(&body, &event_type)?;
+    let key = idempotency_key(&headers)?;
+    accept(&state, &scope.store.id, key, &body, event_type, payload).await
+}
+
+/// The trigger of an event whose type is named outside the body (the path): the body, or `{}`
+/// when empty, with `eventType` put in; a different `eventType` in the body is refused.
+pub fn typed_payload(body: &[u8], event_type: &str) -> Result<Value, ApiError> {
     let mut payload: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        parse(&body)?
+        parse(body)?
     };
     let Value::Object(map) = &mut payload else {
         return Err(ApiError::invalid_field(
@@ -127,26 +136,27 @@ async fn post_typed_event(
             ));
         }
         None => {
-            map.insert("eventType".into(), Value::String(event_type.clone()));
+            map.insert("eventType".into(), Value::String(event_type.to_owned()));
         }
     }
-    accept(&state, &scope, &headers, &body, event_type, payload).await
+    Ok(payload)
 }
 
-async fn accept(
+/// Starts the runs of an event and answers as the contract says: 202 with the ids, or 200 with
+/// the first answer for a repeated idempotency key.
+pub async fn accept(
     state: &Shared,
-    scope: &Scope,
-    headers: &HeaderMap,
+    store_id: &str,
+    idempotency_key: Option<String>,
     raw: &[u8],
     event_type: String,
     payload: Value,
 ) -> ApiResult<Response> {
     let clock = Instant::now();
-    let idempotency_key = idempotency_key(headers)?;
-    let targets = triggers::event_targets(state, &scope.store.id, &event_type).await?;
+    let targets = triggers::event_targets(state, store_id, &event_type).await?;
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();
     let request = Request {
-        store_id: &scope.store.id,
+        store_id,
         event_type: &event_type,
         trigger: payload,
         idempotency_key,

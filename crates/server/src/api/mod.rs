@@ -7,6 +7,7 @@ mod conversations;
 pub mod error;
 mod events;
 mod execute;
+mod hooks;
 mod list;
 mod ops;
 mod runs;
@@ -55,6 +56,7 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(workflows::router())
         .merge(execute::router())
         .merge(events::router())
+        .merge(hooks::router())
         .merge(runs::router())
         .merge(conversations::router())
         .split_for_parts();
