@@ -144,13 +144,18 @@ mod tests {
         assert_eq!(sign(&key, ID, TS, BODY), EXPECTED);
         let ts = TS.to_string();
         assert_eq!(
-            verify(&[key.clone()], &signed(EXPECTED, &ts), BODY, TS),
+            verify(std::slice::from_ref(&key), &signed(EXPECTED, &ts), BODY, TS),
             Ok(())
         );
         // A list with a stale token first still verifies; any other body does not.
         let list = format!("v1,AAAA v1a,xyz {EXPECTED}");
         assert_eq!(
-            verify(&[key.clone()], &signed(&list, &ts), BODY, TS + 60),
+            verify(
+                std::slice::from_ref(&key),
+                &signed(&list, &ts),
+                BODY,
+                TS + 60
+            ),
             Ok(())
         );
         assert_eq!(
@@ -165,7 +170,12 @@ mod tests {
         let ts = TS.to_string();
         let other = secret_key(&new_secret()).unwrap();
         assert_eq!(
-            verify(&[other.clone()], &signed(EXPECTED, &ts), BODY, TS),
+            verify(
+                std::slice::from_ref(&other),
+                &signed(EXPECTED, &ts),
+                BODY,
+                TS
+            ),
             Err(Rejection::NoMatch)
         );
         // During a rotation either key verifies.
