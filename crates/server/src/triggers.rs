@@ -1,6 +1,7 @@
 //! Starting runs: an event (or a manual execution) and its runs are written in one transaction
-//! through the batching writer, acknowledged only after the commit, then executed at once in this
-//! process. `Idempotency-Key` makes a retried request answer as the first one did.
+//! through the batching writer, acknowledged only after the commit, and executed in this process:
+//! the runs' leading steps that only compute before that commit (so they are written with it),
+//! the rest at once after it. `Idempotency-Key` makes a retried request answer as the first one did.
 
 use std::sync::Arc;
 
@@ -63,12 +64,20 @@ pub async fn event_targets(
     store_id: &str,
     event_type: &str,
 ) -> Result<Vec<Target>, ApiError> {
-    let mut targets = Vec::new();
-    for (workflow_id, version) in state
-        .store
-        .workflows_for_event(store_id, event_type)
-        .await?
-    {
+    let key = (store_id.to_owned(), event_type.to_owned());
+    let versions = match state.caches.triggers.get(&key) {
+        Some(versions) => versions,
+        None => {
+            let versions = state
+                .store
+                .workflows_for_event(store_id, event_type)
+                .await?;
+            state.caches.triggers.insert(key, versions.clone());
+            versions
+        }
+    };
+    let mut targets = Vec::with_capacity(versions.len());
+    for (workflow_id, version) in versions {
         if let Some(graph) = state
             .engine
             .graphs
@@ -98,10 +107,9 @@ pub async fn start(
     stamp(&mut trigger, now);
     let event_id = ids::new_id(ids::EVENT);
     let contact = contact_of(&trigger);
-    let lease = state.engine.lease();
     let scope = Scope::of_trigger(&trigger);
     let mut runs = Vec::with_capacity(targets.len());
-    let mut starts = Vec::with_capacity(targets.len());
+    let mut aheads = Vec::with_capacity(targets.len());
     for target in targets {
         let first = match entry(&target.graph, &scope) {
             Ok(Some(first)) => first,
@@ -111,30 +119,27 @@ pub async fn start(
                 continue;
             }
         };
-        let run_id = ids::new_id(ids::RUN);
+        let start = Start {
+            run_id: ids::new_id(ids::RUN),
+            store_id: request.store_id.to_owned(),
+            graph: target.graph,
+            trigger: trigger.clone(),
+            contact: contact.clone(),
+            first,
+        };
+        let (ahead, state) = state.engine.run_ahead(start).await;
         runs.push(NewRun {
-            id: run_id.clone(),
             store_id: request.store_id.to_owned(),
             workflow_id: target.workflow_id,
             workflow_version: target.version,
             event_id: Some(event_id.clone()),
             trigger: trigger.clone(),
             contact: contact.clone(),
-            next_node: first.map(|n| n as i64),
-            lease_owner: lease.owner.clone(),
-            lease_until: lease.until,
-            now,
+            state,
         });
-        starts.push(Start {
-            run_id,
-            store_id: request.store_id.to_owned(),
-            graph: target.graph,
-            trigger: trigger.clone(),
-            contact: contact.clone(),
-            first,
-        });
+        aheads.push(ahead);
     }
-    let run_ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    let run_ids: Vec<String> = aheads.iter().map(|r| r.run_id().to_owned()).collect();
     let response = respond(&event_id, &run_ids);
     let request_hash = hex::encode(Sha256::digest(request.fingerprint));
     let event = NewEvent {
@@ -153,8 +158,8 @@ pub async fn start(
     match state.store.accept(event, runs).await? {
         Acceptance::Accepted => {
             metrics::counter!("switchboard_events_accepted_total").increment(1);
-            metrics::counter!("switchboard_runs_started_total").increment(starts.len() as u64);
-            state.engine.dispatch(starts);
+            metrics::counter!("switchboard_runs_started_total").increment(aheads.len() as u64);
+            state.engine.launch(aheads);
             Ok(Outcome::Created { event_id, run_ids })
         }
         Acceptance::Replayed {

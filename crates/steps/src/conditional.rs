@@ -10,7 +10,7 @@ pub fn parse(_: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config)
 }
 
-pub const EFFECTS: bool = false;
+pub const EFFECTS: crate::Effects = crate::Effects::Pure;
 
 /// The branch is chosen by the node's edges (the engine evaluates them once); see [`output`].
 pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {

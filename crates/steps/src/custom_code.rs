@@ -25,7 +25,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config { code: code?, timeout_ms })
 }
 
-pub const EFFECTS: bool = false;
+pub const EFFECTS: crate::Effects = crate::Effects::Compute;
 
 /// Runs on a blocking-capable thread: a script may take up to its time limit.
 pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {

@@ -27,7 +27,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     }
 }
 
-pub const EFFECTS: bool = false;
+pub const EFFECTS: crate::Effects = crate::Effects::Pure;
 
 /// Counts from when the visit started, so running it again after a wake-up or a restart is
 /// harmless: once the time has come, it completes.

@@ -27,12 +27,17 @@ macro_rules! registry {
                 }
             }
 
-            /// Whether the step acts outside the run (HTTP, messages): such steps get 3 attempts by
-            /// default, and their completion is committed before the run goes on.
-            pub fn has_effects(&self) -> bool {
+            /// What the step touches beyond the run's own context.
+            pub fn effects(&self) -> Effects {
                 match self {
                     $(StepSpec::$variant(_) => $module::EFFECTS,)*
                 }
+            }
+
+            /// Whether the step acts outside Switchboard (HTTP, messages): such steps get 3
+            /// attempts by default, and their completion is committed before the run goes on.
+            pub fn has_effects(&self) -> bool {
+                self.effects() == Effects::External
             }
         }
 
@@ -51,6 +56,20 @@ macro_rules! registry {
             }
         }
     };
+}
+
+/// What a step touches beyond the run's own context, declared by each step module as `EFFECTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effects {
+    /// Reads the run's context and computes in microseconds: a fresh run executes such steps
+    /// before its event is acknowledged, so they are committed with the event in one write.
+    Pure,
+    /// Reads the run's context only, but may compute for long (user code).
+    Compute,
+    /// Writes Switchboard's own state (conversations, schedules, outgoing events).
+    Internal,
+    /// Acts outside Switchboard (HTTP, messages).
+    External,
 }
 
 /// The catalog of step types, for `switchboard_core::workflow::compile`.

@@ -29,7 +29,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config { phone_number: phone_number?, script: script? })
 }
 
-pub const EFFECTS: bool = true;
+pub const EFFECTS: crate::Effects = crate::Effects::External;
 
 pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
     crate::env::unavailable("make_phone_call", "the messaging channels (issue 5)")

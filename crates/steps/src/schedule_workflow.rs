@@ -54,7 +54,7 @@ fn parse_run_at(value: &Value, f: &mut Fields<'_, '_>) -> Option<RunAt> {
     run_at
 }
 
-pub const EFFECTS: bool = false;
+pub const EFFECTS: crate::Effects = crate::Effects::Internal;
 
 pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
     crate::env::unavailable("schedule_workflow", "scheduled workflows (issue 6)")

@@ -46,7 +46,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config { to: to?, from, content: content? })
 }
 
-pub const EFFECTS: bool = true;
+pub const EFFECTS: crate::Effects = crate::Effects::External;
 
 pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
     crate::env::unavailable("send_email", "the messaging channels (issue 5)")

@@ -15,7 +15,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config { phone_number: phone_number?, message: message? })
 }
 
-pub const EFFECTS: bool = true;
+pub const EFFECTS: crate::Effects = crate::Effects::External;
 
 pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
     crate::env::unavailable("send_whatsapp_message", "the messaging channels (issue 5)")

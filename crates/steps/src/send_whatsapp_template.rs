@@ -19,7 +19,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config { template_id: template_id?, language_code: language_code?, phone_number: phone_number?, variables })
 }
 
-pub const EFFECTS: bool = true;
+pub const EFFECTS: crate::Effects = crate::Effects::External;
 
 pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
     crate::env::unavailable("send_whatsapp_template", "the messaging channels (issue 5)")

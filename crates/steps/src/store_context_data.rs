@@ -12,7 +12,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config { data: f.object("data", REQUIRED)? })
 }
 
-pub const EFFECTS: bool = false;
+pub const EFFECTS: crate::Effects = crate::Effects::Pure;
 
 /// The output is the resolved object; the engine merges it into `state`.
 pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {

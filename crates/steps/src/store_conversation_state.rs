@@ -15,7 +15,7 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     Some(Config { phone_number: phone_number?, data: data? })
 }
 
-pub const EFFECTS: bool = false;
+pub const EFFECTS: crate::Effects = crate::Effects::Internal;
 
 pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
     use serde_json::{Value, json};

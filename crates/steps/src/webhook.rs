@@ -110,7 +110,7 @@ fn parse_statuses(value: &Value, f: &mut Fields<'_, '_>) -> Option<Vec<u16>> {
     statuses
 }
 
-pub const EFFECTS: bool = true;
+pub const EFFECTS: crate::Effects = crate::Effects::External;
 
 pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
     crate::env::unavailable("webhook", "Outbound HTTP (issue 4)")

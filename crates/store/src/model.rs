@@ -163,7 +163,7 @@ pub struct NewEvent {
     pub event_type: String,
     pub payload: Value,
     pub idempotency: Option<Idempotency>,
-    /// The answer given now, repeated to retries with the same key.
+    /// The answer given now, repeated to retries with the same key (kept only with a key).
     pub response: Value,
     pub now: i64,
 }
@@ -187,21 +187,19 @@ pub enum Acceptance {
     },
 }
 
-/// A run to create, leased to the node that will execute it at once.
+/// A run to create. Its `state` says where it stands: a fresh run may already have run its first
+/// steps (those that only compute) and so be created running, waiting, completed or failed, with
+/// their records, in the transaction that accepts its event. `state.owner` holds the lease while
+/// `state.lease_until` is set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRun {
-    pub id: String,
     pub store_id: String,
     pub workflow_id: String,
     pub workflow_version: i64,
     pub event_id: Option<String>,
     pub trigger: Value,
     pub contact: Option<String>,
-    /// The first node; `None` ends the run at once.
-    pub next_node: Option<i64>,
-    pub lease_owner: String,
-    pub lease_until: i64,
-    pub now: i64,
+    pub state: Checkpoint,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,122 +1,131 @@
 //! Committing what a run did: step records, its new position, and on completion the merge of its
 //! `contextVariables` into the contact's conversation — one checkpoint through the store's writer.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use switchboard_core::run::{RunStatus, StepError};
-use switchboard_store::{Checkpoint, ConversationPatch, StepRecord};
+use switchboard_store::{Checkpoint, ConversationPatch};
 
 use super::Engine;
 use super::executor::Live;
 use crate::time::now_ms;
 
-/// Completes the run, merging its `contextVariables` into the contact's conversation.
-pub(super) async fn finish(engine: &Arc<Engine>, live: &mut Live) {
-    let conversation = live.contact.clone().and_then(|phone| {
-        let vars = live.ctx.variables.as_object()?;
-        let patch: serde_json::Map<String, Value> = live
-            .graph
-            .context_variables
-            .iter()
-            .filter_map(|name| vars.get(name).map(|v| (name.clone(), v.clone())))
-            .collect();
-        (!patch.is_empty()).then(|| ConversationPatch {
-            store_id: live.store_id.clone(),
-            phone,
-            patch: Value::Object(patch),
-        })
-    });
-    let cp = checkpoint(
-        engine,
-        &live.run_id,
-        RunStatus::Completed,
-        None,
-        live.visits,
-        None,
-        None,
-        std::mem::take(&mut live.pending),
-        conversation,
-    );
-    if flush(engine, live, cp, true).await {
-        metrics::counter!("switchboard_runs_completed_total").increment(1);
+impl Live {
+    /// The run still running at `next`, its lease kept. It is due at once, so another node takes
+    /// it over if this one dies and the lease lapses.
+    pub(super) fn running(&mut self, engine: &Engine, next: usize) -> Checkpoint {
+        let mut cp = self.checkpoint(engine, RunStatus::Running, Some(next as i64));
+        cp.lease_until = Some(engine.lease().until);
+        cp.wake_at = Some(cp.now);
+        cp
     }
-}
 
-pub(super) async fn fail(
-    engine: &Arc<Engine>,
-    live: &mut Live,
-    node: Option<usize>,
-    error: StepError,
-    step_id: Option<String>,
-) {
-    let mut error = error.to_json();
-    if let (Some(id), Some(map)) = (step_id, error.as_object_mut()) {
-        map.insert("stepId".into(), Value::String(id));
+    /// The run waiting at `node` until `at`, its lease released for whoever is free then.
+    pub(super) fn waiting(&mut self, engine: &Engine, node: usize, at: i64) -> Checkpoint {
+        let mut cp = self.checkpoint(engine, RunStatus::Waiting, Some(node as i64));
+        cp.wake_at = Some(at);
+        cp
     }
-    let cp = checkpoint(
-        engine,
-        &live.run_id,
-        RunStatus::Failed,
-        node.map(|n| n as i64),
-        live.visits,
-        None,
-        Some(error),
-        std::mem::take(&mut live.pending),
-        None,
-    );
-    if flush(engine, live, cp, true).await {
-        metrics::counter!("switchboard_runs_failed_total").increment(1);
-    }
-}
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn checkpoint(
-    engine: &Engine,
-    run_id: &str,
-    status: RunStatus,
-    next_node: Option<i64>,
-    visits: i64,
-    wake_at: Option<i64>,
-    error: Option<Value>,
-    records: Vec<StepRecord>,
-    conversation: Option<ConversationPatch>,
-) -> Checkpoint {
-    let now = now_ms();
-    Checkpoint {
-        run_id: run_id.to_owned(),
-        owner: engine.node_id.clone(),
-        records,
-        status: status.as_str().to_owned(),
-        next_node,
-        visits,
-        wake_at,
-        error,
-        finished_at: status.is_final().then_some(now),
-        lease_until: None,
-        conversation,
-        now,
+    /// The run handed back as it stands (a stopping node): queued, due now.
+    pub(super) fn handed_back(&mut self, engine: &Engine, next: Option<i64>) -> Checkpoint {
+        let mut cp = self.checkpoint(engine, RunStatus::Queued, next);
+        cp.wake_at = Some(cp.now);
+        cp
+    }
+
+    /// The run completed, merging its `contextVariables` into the contact's conversation.
+    pub(super) fn completed(&mut self, engine: &Engine) -> Checkpoint {
+        let conversation = self.contact.clone().and_then(|phone| {
+            let vars = self.ctx.variables.as_object()?;
+            let patch: serde_json::Map<String, Value> = self
+                .graph
+                .context_variables
+                .iter()
+                .filter_map(|name| vars.get(name).map(|v| (name.clone(), v.clone())))
+                .collect();
+            (!patch.is_empty()).then(|| ConversationPatch {
+                store_id: self.store_id.clone(),
+                phone,
+                patch: Value::Object(patch),
+            })
+        });
+        let mut cp = self.checkpoint(engine, RunStatus::Completed, None);
+        cp.conversation = conversation;
+        cp
+    }
+
+    /// The run failed at `node` (the error names the step when there is one).
+    pub(super) fn failed(
+        &mut self,
+        engine: &Engine,
+        node: Option<usize>,
+        error: StepError,
+        step_id: Option<String>,
+    ) -> Checkpoint {
+        let mut error = error.to_json();
+        if let (Some(id), Some(map)) = (step_id, error.as_object_mut()) {
+            map.insert("stepId".into(), Value::String(id));
+        }
+        let mut cp = self.checkpoint(engine, RunStatus::Failed, node.map(|n| n as i64));
+        cp.error = Some(error);
+        cp
+    }
+
+    /// The pending step records and the run's new status, the lease released.
+    fn checkpoint(&mut self, engine: &Engine, status: RunStatus, next: Option<i64>) -> Checkpoint {
+        let now = now_ms();
+        Checkpoint {
+            run_id: self.run_id.clone(),
+            owner: engine.node_id.clone(),
+            records: std::mem::take(&mut self.pending),
+            status: status.as_str().to_owned(),
+            next_node: next,
+            visits: self.visits,
+            wake_at: None,
+            error: None,
+            finished_at: status.is_final().then_some(now),
+            lease_until: None,
+            conversation: None,
+            now,
+        }
     }
 }
 
 /// Commits a checkpoint; `false` when the run must stop here (its lease is gone — cancelled or
 /// taken over — or the store failed, in which case the lease runs out and the run is resumed
 /// from its last checkpoint).
-pub(super) async fn flush(engine: &Engine, live: &Live, cp: Checkpoint, settles: bool) -> bool {
+pub(super) async fn commit(engine: &Engine, cp: Checkpoint) -> bool {
+    let run_id = cp.run_id.clone();
+    let status = RunStatus::parse(&cp.status);
     let result = engine.store.checkpoint(cp).await;
-    if settles {
-        engine.settled(&live.run_id);
-    }
     match result {
-        Ok(true) => true,
+        Ok(true) => {
+            committed(engine, &run_id, status);
+            true
+        }
         Ok(false) => {
-            tracing::info!(run_id = %live.run_id, "the run was cancelled or taken over; stopping here");
-            engine.settled(&live.run_id);
+            tracing::info!(run_id = %run_id, "the run was cancelled or taken over; stopping here");
+            engine.settled(&run_id);
             false
         }
         Err(e) => {
-            tracing::error!(run_id = %live.run_id, error = %e, "checkpoint failed; the run resumes from its last checkpoint when its lease expires");
+            tracing::error!(run_id = %run_id, error = %e, "checkpoint failed; the run resumes from its last checkpoint when its lease expires");
+            engine.settled(&run_id);
             false
         }
     }
+}
+
+/// What follows a committed change of status: metrics, and callers waiting for the run to settle.
+pub(super) fn committed(engine: &Engine, run_id: &str, status: Option<RunStatus>) {
+    match status {
+        Some(RunStatus::Running) => return,
+        Some(RunStatus::Completed) => {
+            metrics::counter!("switchboard_runs_completed_total").increment(1)
+        }
+        Some(RunStatus::Failed) => metrics::counter!("switchboard_runs_failed_total").increment(1),
+        Some(RunStatus::Waiting) => metrics::gauge!("switchboard_runs_waiting").increment(1.0),
+        _ => {}
+    }
+    engine.settled(run_id);
 }

@@ -18,10 +18,10 @@ use switchboard_core::template::Scope;
 use switchboard_core::transition::{Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
-use switchboard_steps::{Services, StepEnv, StepSpec, conditional, retry_policy};
-use switchboard_store::{ConversationPatch, RunRecord, StepRecord, Store};
+use switchboard_steps::{Effects, Services, StepEnv, StepSpec, conditional, retry_policy};
+use switchboard_store::{Checkpoint, ConversationPatch, RunRecord, StepRecord, Store};
 
-use super::commit::{checkpoint, fail, finish, flush};
+use super::commit::{commit, committed};
 use super::{Engine, Graph};
 use crate::time::now_ms;
 
@@ -69,24 +69,6 @@ pub(super) struct Live {
     pub(super) pending: Vec<StepRecord>,
 }
 
-pub async fn execute_fresh(engine: &Arc<Engine>, start: Start) {
-    let live = Live {
-        store_root: engine.store_root(&start.store_id).await,
-        run_id: start.run_id,
-        store_id: start.store_id,
-        graph: start.graph,
-        trigger: start.trigger,
-        contact: start.contact,
-        ctx: RunContext::default(),
-        next_seq: 0,
-        visits: 0,
-        node_visits: HashMap::new(),
-        position: start.first.map_or(Position::Done, Position::Fresh),
-        pending: Vec::new(),
-    };
-    execute(engine, live).await;
-}
-
 pub async fn execute_claimed(engine: &Arc<Engine>, run: RunRecord) {
     match rebuild(engine, &run).await {
         Ok(Some(live)) => execute(engine, live).await,
@@ -111,17 +93,20 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
                 run.workflow_version, run.workflow_id
             ),
         );
-        let cp = checkpoint(
-            engine,
-            &run.id,
-            RunStatus::Failed,
-            run.next_node,
-            run.visits,
-            None,
-            Some(error.to_json()),
-            Vec::new(),
-            None,
-        );
+        let cp = Checkpoint {
+            run_id: run.id.clone(),
+            owner: engine.node_id.clone(),
+            records: Vec::new(),
+            status: RunStatus::Failed.as_str().to_owned(),
+            next_node: run.next_node,
+            visits: run.visits,
+            wake_at: None,
+            error: Some(error.to_json()),
+            finished_at: Some(now_ms()),
+            lease_until: None,
+            conversation: None,
+            now: now_ms(),
+        };
         engine.store.checkpoint(cp).await?;
         return Ok(None);
     };
@@ -231,186 +216,282 @@ fn choose(
     Ok(None)
 }
 
+/// What one step did to the run.
+enum Stepped {
+    /// The run goes on at its new position; `effects`: the step acted outside Switchboard.
+    Next {
+        effects: bool,
+    },
+    /// The run waits at `node` (a delay, or a retry's backoff) until `at`.
+    Wait {
+        node: usize,
+        at: i64,
+    },
+    Complete,
+    Fail {
+        node: usize,
+        error: StepError,
+        step_id: Option<String>,
+    },
+}
+
+/// Steps a fresh run may run before its event is acknowledged, at most…
+const AHEAD_STEPS: usize = 16;
+/// …and for about this long, so a slow expression cannot hold the acknowledgement up.
+const AHEAD_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// A fresh run whose first steps ran before its creation was committed.
+pub struct Ahead {
+    live: Live,
+    status: RunStatus,
+}
+
+impl Ahead {
+    pub fn run_id(&self) -> &str {
+        &self.live.run_id
+    }
+}
+
+/// Runs a fresh run's leading steps that only compute (`Effects::Pure`: context data,
+/// conditions, delays), so the run is created with their records in the transaction that accepts
+/// its event — one write instead of two, and nothing to lose: until that commit nothing happened.
+/// Returns the run and the state to create it in.
+pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint) {
+    let mut live = Live {
+        store_root: engine.store_root(&start.store_id).await,
+        run_id: start.run_id,
+        store_id: start.store_id,
+        graph: start.graph,
+        trigger: start.trigger,
+        contact: start.contact,
+        ctx: RunContext::default(),
+        next_seq: 0,
+        visits: 0,
+        node_visits: HashMap::new(),
+        position: start.first.map_or(Position::Done, Position::Fresh),
+        pending: Vec::new(),
+    };
+    let services = EngineServices {
+        store: engine.store.as_ref(),
+        store_id: &live.store_id.clone(),
+    };
+    let clock = Instant::now();
+    let mut ran = 0;
+    let cp = loop {
+        let next = match live.position {
+            Position::Done => break live.completed(engine),
+            Position::Fresh(next) => next,
+            Position::Resume { node, .. } => break live.running(engine, node),
+        };
+        let pure = live
+            .graph
+            .nodes
+            .get(next)
+            .is_some_and(|n| n.spec.effects() == Effects::Pure);
+        if !pure || ran == AHEAD_STEPS || clock.elapsed() > AHEAD_BUDGET {
+            break live.running(engine, next);
+        }
+        ran += 1;
+        match step(engine, &mut live, &services).await {
+            Stepped::Next { .. } => {}
+            Stepped::Wait { node, at } => break live.waiting(engine, node, at),
+            Stepped::Complete => live.position = Position::Done,
+            Stepped::Fail {
+                node,
+                error,
+                step_id,
+            } => break live.failed(engine, Some(node), error, step_id),
+        }
+    };
+    let status = RunStatus::parse(&cp.status).unwrap_or(RunStatus::Running);
+    (Ahead { live, status }, cp)
+}
+
+/// Goes on with runs whose creation (see [`run_ahead`]) is committed: running ones execute in
+/// their own task; the others are settled already.
+pub fn launch(engine: &Arc<Engine>, runs: Vec<Ahead>) {
+    for Ahead { live, status } in runs {
+        committed(engine, &live.run_id, Some(status));
+        if status == RunStatus::Running && engine.track(&live.run_id) {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let id = live.run_id.clone();
+                execute(&engine, live).await;
+                engine.untrack(&id);
+            });
+        }
+    }
+}
+
+/// Executes a run until it waits, ends, or must stop (its lease is gone, or the node stops).
 async fn execute(engine: &Arc<Engine>, mut live: Live) {
     let services = EngineServices {
         store: engine.store.as_ref(),
         store_id: &live.store_id.clone(),
     };
-    let time_scale = engine.settings.time_scale;
     loop {
         if engine.stopping() && !matches!(live.position, Position::Done) {
             // Hand the run back: committed as it stands, free for whoever runs next.
-            let next = position_node(live.position);
-            let cp = checkpoint(
-                engine,
-                &live.run_id,
-                RunStatus::Queued,
-                next,
-                live.visits,
-                Some(now_ms()),
-                None,
-                std::mem::take(&mut live.pending),
-                None,
-            );
-            flush(engine, &live, cp, true).await;
+            let cp = live.handed_back(engine, position_node(live.position));
+            commit(engine, cp).await;
             return;
         }
-        let (node_index, seq, visit, attempt, started) = match live.position {
-            Position::Done => {
-                finish(engine, &mut live).await;
-                return;
-            }
-            Position::Fresh(node) => {
-                live.visits += 1;
-                let count = live.node_visits.entry(node).or_default();
-                *count += 1;
-                let seq = live.next_seq;
-                live.next_seq += 1;
-                (node, seq, *count, 1, now_ms())
-            }
-            Position::Resume {
-                node,
-                seq,
-                visit,
-                attempt,
-                started,
-            } => (node, seq, visit, attempt, started),
-        };
-        let graph = live.graph.clone();
-        let Some(node) = graph.nodes.get(node_index) else {
-            let e = StepError::new(
-                "workflow_missing",
-                format!(
-                    "the run points at step {node_index}, which its workflow version does not have"
-                ),
-            );
-            fail(engine, &mut live, Some(node_index), e, None).await;
+        if let Position::Done = live.position {
+            let cp = live.completed(engine);
+            commit(engine, cp).await;
             return;
-        };
-        let scope = Scope {
-            trigger: &live.trigger,
-            state: &live.ctx.state,
-            variables: &live.ctx.variables,
-            steps: &live.ctx.steps,
-            store: &live.store_root,
-            error: None,
-        };
-        let now = now_ms();
-        let env = StepEnv {
-            scope,
-            services: &services,
-            idempotency_key: format!("{}:{}:{}", live.run_id, node.id, visit),
-            now_ms: now,
-            started_ms: started,
-            time_scale,
-        };
-        let clock = Instant::now();
-        let step = node.spec.run(&env).await;
-        metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
-            .record(clock.elapsed().as_secs_f64());
-        let retry = retry_policy(&node.spec, node.retry.as_ref());
-        let inputs = Inputs {
-            now_ms: now_ms(),
-            time_scale,
-            jitter: rand_unit(),
-            max_steps: graph.max_steps,
-            retry: &retry,
-        };
-        let visit_info = Visit {
-            node: node_index,
-            attempt,
-            visits: live.visits as u64,
-        };
-        let (adv, taken) = {
-            let taken = Cell::new(None);
-            let mut picker =
-                |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
-            let adv = advance(node, visit_info, step.result, &inputs, &mut picker);
-            (adv, taken.get())
-        };
-        let mut output = adv.output;
-        if matches!(node.spec, StepSpec::Conditional(_)) && adv.status == StepStatus::Completed {
-            output = Some(conditional::output(taken));
         }
-        let finished = matches!(adv.status, StepStatus::Completed | StepStatus::Failed)
-            .then_some(inputs.now_ms);
-        if let Some(out) = &output {
-            live.ctx.apply(
-                &node.id,
-                node.output_var.as_deref(),
-                merges_state(&node.spec),
-                out,
-            );
-        }
-        live.pending.push(StepRecord {
-            seq,
-            step_id: node.id.clone(),
-            node: node_index as i64,
-            visit,
-            status: adv.status.as_str().to_owned(),
-            attempts: attempt as i64,
-            input: Some(step.input),
-            output,
-            error: adv.error.as_ref().map(StepError::to_json),
-            http: None,
-            logs: (!step.logs.is_empty()).then(|| json!(step.logs)),
-            started_at: started,
-            finished_at: finished,
-        });
-        match adv.then {
-            Then::Step(target) => {
-                live.position = Position::Fresh(target);
-                if node.spec.has_effects() || live.pending.len() >= FLUSH_EVERY {
-                    let lease = engine.lease();
-                    let mut cp = checkpoint(
-                        engine,
-                        &live.run_id,
-                        RunStatus::Running,
-                        Some(target as i64),
-                        live.visits,
-                        None,
-                        None,
-                        std::mem::take(&mut live.pending),
-                        None,
-                    );
-                    cp.lease_until = Some(lease.until);
-                    if !flush(engine, &live, cp, false).await {
+        match step(engine, &mut live, &services).await {
+            Stepped::Next { effects } => {
+                if effects || live.pending.len() >= FLUSH_EVERY {
+                    let next = position_node(live.position).unwrap_or_default() as usize;
+                    let cp = live.running(engine, next);
+                    if !commit(engine, cp).await {
                         return;
                     }
                 }
             }
-            Then::RetryAt(at) | Then::WaitUntil(at) => {
-                let cp = checkpoint(
-                    engine,
-                    &live.run_id,
-                    RunStatus::Waiting,
-                    Some(node_index as i64),
-                    live.visits,
-                    Some(at),
-                    None,
-                    std::mem::take(&mut live.pending),
-                    None,
-                );
-                if flush(engine, &live, cp, true).await {
-                    metrics::gauge!("switchboard_runs_waiting").increment(1.0);
-                }
+            Stepped::Wait { node, at } => {
+                let cp = live.waiting(engine, node, at);
+                commit(engine, cp).await;
                 return;
             }
-            Then::Complete => {
-                live.position = Position::Done;
-            }
-            Then::Fail(e) => {
-                fail(
-                    engine,
-                    &mut live,
-                    Some(node_index),
-                    e,
-                    Some(node.id.clone()),
-                )
-                .await;
+            Stepped::Complete => live.position = Position::Done,
+            Stepped::Fail {
+                node,
+                error,
+                step_id,
+            } => {
+                let cp = live.failed(engine, Some(node), error, step_id);
+                commit(engine, cp).await;
                 return;
             }
         }
+    }
+}
+
+/// Runs the step the run stands at (one attempt) and moves the run on as `transition::advance`
+/// decides; the step's record joins the pending ones.
+async fn step(engine: &Engine, live: &mut Live, services: &dyn Services) -> Stepped {
+    let time_scale = engine.settings.time_scale;
+    let (node_index, seq, visit, attempt, started) = match live.position {
+        Position::Done => return Stepped::Complete,
+        Position::Fresh(node) => {
+            live.visits += 1;
+            let count = live.node_visits.entry(node).or_default();
+            *count += 1;
+            let seq = live.next_seq;
+            live.next_seq += 1;
+            (node, seq, *count, 1, now_ms())
+        }
+        Position::Resume {
+            node,
+            seq,
+            visit,
+            attempt,
+            started,
+        } => (node, seq, visit, attempt, started),
+    };
+    let graph = live.graph.clone();
+    let Some(node) = graph.nodes.get(node_index) else {
+        let error = StepError::new(
+            "workflow_missing",
+            format!(
+                "the run points at step {node_index}, which its workflow version does not have"
+            ),
+        );
+        return Stepped::Fail {
+            node: node_index,
+            error,
+            step_id: None,
+        };
+    };
+    let scope = Scope {
+        trigger: &live.trigger,
+        state: &live.ctx.state,
+        variables: &live.ctx.variables,
+        steps: &live.ctx.steps,
+        store: &live.store_root,
+        error: None,
+    };
+    let env = StepEnv {
+        scope,
+        services,
+        idempotency_key: format!("{}:{}:{}", live.run_id, node.id, visit),
+        now_ms: now_ms(),
+        started_ms: started,
+        time_scale,
+    };
+    let clock = Instant::now();
+    let step = node.spec.run(&env).await;
+    metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
+        .record(clock.elapsed().as_secs_f64());
+    let retry = retry_policy(&node.spec, node.retry.as_ref());
+    let inputs = Inputs {
+        now_ms: now_ms(),
+        time_scale,
+        jitter: rand_unit(),
+        max_steps: graph.max_steps,
+        retry: &retry,
+    };
+    let visit_info = Visit {
+        node: node_index,
+        attempt,
+        visits: live.visits as u64,
+    };
+    let (adv, taken) = {
+        let taken = Cell::new(None);
+        let mut picker =
+            |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
+        let adv = advance(node, visit_info, step.result, &inputs, &mut picker);
+        (adv, taken.get())
+    };
+    let mut output = adv.output;
+    if matches!(node.spec, StepSpec::Conditional(_)) && adv.status == StepStatus::Completed {
+        output = Some(conditional::output(taken));
+    }
+    let finished =
+        matches!(adv.status, StepStatus::Completed | StepStatus::Failed).then_some(inputs.now_ms);
+    if let Some(out) = &output {
+        live.ctx.apply(
+            &node.id,
+            node.output_var.as_deref(),
+            merges_state(&node.spec),
+            out,
+        );
+    }
+    live.pending.push(StepRecord {
+        seq,
+        step_id: node.id.clone(),
+        node: node_index as i64,
+        visit,
+        status: adv.status.as_str().to_owned(),
+        attempts: attempt as i64,
+        input: Some(step.input),
+        output,
+        error: adv.error.as_ref().map(StepError::to_json),
+        http: None,
+        logs: (!step.logs.is_empty()).then(|| json!(step.logs)),
+        started_at: started,
+        finished_at: finished,
+    });
+    match adv.then {
+        Then::Step(target) => {
+            live.position = Position::Fresh(target);
+            Stepped::Next {
+                effects: node.spec.has_effects(),
+            }
+        }
+        Then::RetryAt(at) | Then::WaitUntil(at) => Stepped::Wait {
+            node: node_index,
+            at,
+        },
+        Then::Complete => Stepped::Complete,
+        Then::Fail(error) => Stepped::Fail {
+            node: node_index,
+            error,
+            step_id: Some(node.id.clone()),
+        },
     }
 }
 

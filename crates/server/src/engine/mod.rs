@@ -1,6 +1,7 @@
 //! The engine: runs workflows durably (DESIGN.md §2).
 //!
-//! Fresh runs are executed at once in this process, right after the commit that created them.
+//! Fresh runs are executed at once in this process: their leading steps that only compute run
+//! before the commit that creates them (and are committed with it); the rest right after.
 //! Due runs (timers, retry backoffs) and orphaned ones (a node died holding them) are claimed from
 //! the store with a lease by the timer loop. Each run executes in its own task ([`executor`]).
 
@@ -15,11 +16,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard_core::workflow::Options;
-use switchboard_store::{Lease, RunRecord, Store};
+use switchboard_store::{Checkpoint, Lease, RunRecord, Store};
 use tokio::sync::{Notify, oneshot};
 
 pub use cache::{Graph, Graphs};
-pub use executor::{Start, context_of};
+pub use executor::{Ahead, Start, context_of};
 
 use crate::time::now_ms;
 
@@ -93,18 +94,15 @@ impl Engine {
         }
     }
 
-    /// Executes freshly created runs (already committed and leased to this node).
-    pub fn dispatch(self: &Arc<Self>, starts: Vec<Start>) {
-        for start in starts {
-            if self.track(&start.run_id) {
-                let engine = self.clone();
-                tokio::spawn(async move {
-                    let id = start.run_id.clone();
-                    executor::execute_fresh(&engine, start).await;
-                    engine.untrack(&id);
-                });
-            }
-        }
+    /// Runs a fresh run's leading steps that only compute, before its creation is committed
+    /// (see [`executor::run_ahead`]); gives the state to create it in.
+    pub async fn run_ahead(self: &Arc<Self>, start: Start) -> (Ahead, Checkpoint) {
+        executor::run_ahead(self, start).await
+    }
+
+    /// Goes on with runs whose creation is committed.
+    pub fn launch(self: &Arc<Self>, runs: Vec<Ahead>) {
+        executor::launch(self, runs);
     }
 
     /// Executes runs claimed from the store.

@@ -95,25 +95,32 @@ pub(super) fn accept(
             .bind(event.payload.to_string())
             .bind(event.idempotency.as_ref().map(|k| &k.key))
             .bind(event.idempotency.as_ref().map(|k| &k.request_hash))
-            .bind(event.response.to_string())
+            .bind(event.idempotency.as_ref().map(|_| event.response.to_string()))
             .bind(event.now)
             .execute(&mut *c)
             .await?;
         for r in &runs {
-            sqlx::query("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, 0, $9, $10, $11, $9, $9)")
-                .bind(&r.id)
+            let cp = &r.state;
+            sqlx::query("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)")
+                .bind(&cp.run_id)
                 .bind(&r.store_id)
                 .bind(&r.workflow_id)
                 .bind(r.workflow_version)
                 .bind(&r.event_id)
+                .bind(&cp.status)
                 .bind(r.trigger.to_string())
                 .bind(&r.contact)
-                .bind(r.next_node)
-                .bind(r.now)
-                .bind(&r.lease_owner)
-                .bind(r.lease_until)
+                .bind(cp.next_node)
+                .bind(cp.visits)
+                .bind(cp.wake_at)
+                .bind(cp.lease_until.map(|_| &cp.owner))
+                .bind(cp.lease_until)
+                .bind(opt_json(&cp.error))
+                .bind(cp.now)
+                .bind(cp.finished_at)
                 .execute(&mut *c)
                 .await?;
+            write_progress(c, cp).await?;
         }
         Ok(Acceptance::Accepted)
     })
@@ -139,31 +146,37 @@ pub(super) fn checkpoint(c: &mut PgConnection, cp: Checkpoint) -> BoxFuture<'_, 
         if updated.rows_affected() == 0 {
             return Ok(false);
         }
-        for r in &cp.records {
-            sqlx::query(&format!("INSERT INTO step_records (run_id, {STEP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                ON CONFLICT (run_id, seq) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, input = excluded.input, output = excluded.output, error = excluded.error, http = excluded.http, logs = excluded.logs, finished_at = excluded.finished_at"))
-                .bind(&cp.run_id)
-                .bind(r.seq)
-                .bind(&r.step_id)
-                .bind(r.node)
-                .bind(r.visit)
-                .bind(&r.status)
-                .bind(r.attempts)
-                .bind(opt_json(&r.input))
-                .bind(opt_json(&r.output))
-                .bind(opt_json(&r.error))
-                .bind(opt_json(&r.http))
-                .bind(opt_json(&r.logs))
-                .bind(r.started_at)
-                .bind(r.finished_at)
-                .execute(&mut *c)
-                .await?;
-        }
-        if let Some(patch) = &cp.conversation {
-            merge_conversation(c, patch.clone(), cp.now).await?;
-        }
+        write_progress(c, &cp).await?;
         Ok(true)
     })
+}
+
+/// The step records of a checkpoint and, on completion, the conversation merge.
+async fn write_progress(c: &mut PgConnection, cp: &Checkpoint) -> Result<()> {
+    for r in &cp.records {
+        sqlx::query(&format!("INSERT INTO step_records (run_id, {STEP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            ON CONFLICT (run_id, seq) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, input = excluded.input, output = excluded.output, error = excluded.error, http = excluded.http, logs = excluded.logs, finished_at = excluded.finished_at"))
+            .bind(&cp.run_id)
+            .bind(r.seq)
+            .bind(&r.step_id)
+            .bind(r.node)
+            .bind(r.visit)
+            .bind(&r.status)
+            .bind(r.attempts)
+            .bind(opt_json(&r.input))
+            .bind(opt_json(&r.output))
+            .bind(opt_json(&r.error))
+            .bind(opt_json(&r.http))
+            .bind(opt_json(&r.logs))
+            .bind(r.started_at)
+            .bind(r.finished_at)
+            .execute(&mut *c)
+            .await?;
+    }
+    if let Some(patch) = &cp.conversation {
+        merge_conversation(c, patch.clone(), cp.now).await?;
+    }
+    Ok(())
 }
 
 pub(super) fn claim(

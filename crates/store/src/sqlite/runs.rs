@@ -125,24 +125,31 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             json(&event.payload),
             event.idempotency.as_ref().map(|k| &k.key),
             event.idempotency.as_ref().map(|k| &k.request_hash),
-            json(&event.response),
+            event.idempotency.as_ref().map(|_| json(&event.response)),
             event.now
         ])?;
-    let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, 0, ?9, ?10, ?11, ?9, ?9)")?;
+    let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)")?;
     for r in new_runs {
+        let cp = &r.state;
         insert.execute(params![
-            r.id,
+            cp.run_id,
             r.store_id,
             r.workflow_id,
             r.workflow_version,
             r.event_id,
+            cp.status,
             json(&r.trigger),
             r.contact,
-            r.next_node,
-            r.now,
-            r.lease_owner,
-            r.lease_until
+            cp.next_node,
+            cp.visits,
+            cp.wake_at,
+            cp.lease_until.map(|_| &cp.owner),
+            cp.lease_until,
+            opt_json(&cp.error),
+            cp.now,
+            cp.finished_at
         ])?;
+        write_progress(c, cp)?;
     }
     Ok(Acceptance::Accepted)
 }
@@ -170,6 +177,12 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
     if updated == 0 {
         return Ok(false);
     }
+    write_progress(c, cp)?;
+    Ok(true)
+}
+
+/// The step records of a checkpoint and, on completion, the conversation merge.
+fn write_progress(c: &Connection, cp: &Checkpoint) -> Result<()> {
     let mut insert = c.prepare_cached(&format!("INSERT OR REPLACE INTO step_records (run_id, {STEP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"))?;
     for r in &cp.records {
         insert.execute(params![
@@ -192,7 +205,7 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
     if let Some(patch) = &cp.conversation {
         merge_conversation(c, patch, cp.now)?;
     }
-    Ok(true)
+    Ok(())
 }
 
 pub(super) fn claim(

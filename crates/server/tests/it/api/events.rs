@@ -6,7 +6,8 @@ use crate::harness::*;
 both_backends!(
     fan_out_to_every_listening_workflow,
     idempotency_keys_repeat_the_first_answer,
-    bad_events_are_refused
+    bad_events_are_refused,
+    computing_steps_are_committed_with_the_event
 );
 
 pub async fn create(s: &TestServer, def: &Value) -> String {
@@ -175,4 +176,40 @@ async fn bad_events_are_refused(s: TestServer) {
     )
     .await;
     assert_eq!(status, 401);
+}
+
+/// Leading steps that only compute run before the acknowledgement and are committed with the
+/// event: the run is already settled when the 202 arrives, up to its first other step.
+async fn computing_steps_are_committed_with_the_event(s: TestServer) {
+    create(&s, &simple("done", "quick")).await;
+    let waits = json!({"name": "waits", "trigger": {"type": "webhook", "eventType": "quick"}, "steps": [
+        {"id": "a", "type": "store_context_data", "config": {"data": {"x": 1}}},
+        {"id": "b", "type": "delay", "config": {"delayMinutes": 5}}]});
+    create(&s, &waits).await;
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/events")
+            .json(&json!({"eventType": "quick", "fullName": "Ana"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let mut statuses = Vec::new();
+    for id in body["runIds"].as_array().unwrap() {
+        let (_, run) =
+            send(s.admin(Method::GET, &format!("/api/runs/{}", id.as_str().unwrap()))).await;
+        let steps: Vec<&str> = run["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|st| st["status"].as_str().unwrap())
+            .collect();
+        statuses.push((run["status"].as_str().unwrap().to_owned(), steps.join(",")));
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            ("completed".to_owned(), "completed".to_owned()),
+            ("waiting".to_owned(), "completed,waiting".to_owned())
+        ]
+    );
 }
