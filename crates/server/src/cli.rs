@@ -73,6 +73,11 @@ pub struct BenchArgs {
     /// possible: latency at a given load.
     #[arg(long)]
     pub rate: Option<u64>,
+    /// Park this many runs on a delay (e.g. 1000000), restart the server, and let them fire:
+    /// reports the server's RSS, restart-to-ready time and fire lateness. `--rate` is then the
+    /// event rate while parking (default 1000 events/s, 10 runs each).
+    #[arg(long)]
+    pub waiting: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]

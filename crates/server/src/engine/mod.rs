@@ -26,6 +26,9 @@ use crate::time::now_ms;
 
 /// Runs claimed per store round trip.
 const CLAIM_BATCH: u32 = 256;
+/// Claimed runs executing at once, at most: a burst of due timers is taken in slices, so memory
+/// stays bounded however many wake together. Fresh runs are not counted against it.
+const MAX_CLAIMED: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -45,6 +48,10 @@ pub struct Engine {
     in_flight: Mutex<HashSet<String>>,
     drained: Notify,
     stopping: AtomicBool,
+    /// Claimed runs executing now.
+    claimed: std::sync::atomic::AtomicUsize,
+    /// The last claim stopped at [`MAX_CLAIMED`]: claim again as soon as there is room.
+    backlog: AtomicBool,
     /// Callers waiting for a run to settle (`execute?wait=`).
     watchers: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
     /// `{id, name}` of stores, for the `store` root of templates.
@@ -66,6 +73,8 @@ impl Engine {
             in_flight: Mutex::new(HashSet::new()),
             drained: Notify::new(),
             stopping: AtomicBool::new(false),
+            claimed: Default::default(),
+            backlog: AtomicBool::new(false),
             watchers: Mutex::new(HashMap::new()),
             store_roots: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -109,11 +118,16 @@ impl Engine {
     pub fn dispatch_claimed(self: &Arc<Self>, runs: Vec<RunRecord>) {
         for run in runs {
             if self.track(&run.id) {
+                self.claimed.fetch_add(1, Ordering::Relaxed);
                 let engine = self.clone();
                 tokio::spawn(async move {
                     let id = run.id.clone();
                     executor::execute_claimed(&engine, run).await;
                     engine.untrack(&id);
+                    let left = engine.claimed.fetch_sub(1, Ordering::Relaxed) - 1;
+                    if left < MAX_CLAIMED / 2 && engine.backlog.swap(false, Ordering::Relaxed) {
+                        engine.wake.notify_one();
+                    }
                 });
             }
         }
@@ -171,14 +185,18 @@ impl Engine {
         }
     }
 
-    /// Claims due and orphaned runs until none are left, and executes them.
+    /// Claims due and orphaned runs until none are left or [`MAX_CLAIMED`] execute, and executes
+    /// them.
     async fn claim(self: &Arc<Self>, steal: bool) -> anyhow::Result<()> {
         loop {
-            let runs = self
-                .store
-                .claim_runs(self.lease(), CLAIM_BATCH, steal)
-                .await?;
-            let full = runs.len() as u32 == CLAIM_BATCH;
+            let room = MAX_CLAIMED.saturating_sub(self.claimed.load(Ordering::Relaxed));
+            let limit = CLAIM_BATCH.min(room as u32);
+            if limit == 0 {
+                self.backlog.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            let runs = self.store.claim_runs(self.lease(), limit, steal).await?;
+            let full = runs.len() as u32 == limit;
             let waking = runs.iter().filter(|r| r.status == "waiting").count();
             metrics::gauge!("switchboard_runs_waiting").decrement(waking as f64);
             self.dispatch_claimed(runs);

@@ -101,7 +101,7 @@ pub(super) fn accept(
             .await?;
         for r in &runs {
             let cp = &r.state;
-            sqlx::query("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)")
+            sqlx::query("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
                 .bind(&cp.run_id)
                 .bind(&r.store_id)
                 .bind(&r.workflow_id)
@@ -116,6 +116,7 @@ pub(super) fn accept(
                 .bind(cp.lease_until.map(|_| &cp.owner))
                 .bind(cp.lease_until)
                 .bind(opt_json(&cp.error))
+                .bind(event.now)
                 .bind(cp.now)
                 .bind(cp.finished_at)
                 .execute(&mut *c)

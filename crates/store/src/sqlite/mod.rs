@@ -25,10 +25,16 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
 }
 
+/// Read-only connections, opened on demand and reused. At most [`READERS`] exist: each holds a
+/// page cache, and without a bound a burst (thousands of runs waking at once) would open one per
+/// blocking thread.
 struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    permits: tokio::sync::Semaphore,
 }
+
+const READERS: usize = 8;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
@@ -49,7 +55,7 @@ impl SqliteStore {
             migrate(&conn)?;
             Ok(SqliteStore {
                 writer: Writer::start(conn),
-                readers: Arc::new(ReaderPool { path, idle: Mutex::new(Vec::new()) }),
+                readers: Arc::new(ReaderPool { path, idle: Mutex::new(Vec::new()), permits: tokio::sync::Semaphore::new(READERS) }),
             })
         })
         .await
@@ -61,6 +67,8 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let pool = self.readers.clone();
+        let _permit = pool.permits.acquire().await.map_err(StoreError::backend)?;
+        let pool = pool.clone();
         tokio::task::spawn_blocking(move || {
             let conn = match pool.idle.lock().expect("reader pool").pop() {
                 Some(c) => c,

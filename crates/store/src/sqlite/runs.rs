@@ -128,7 +128,7 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             event.idempotency.as_ref().map(|_| json(&event.response)),
             event.now
         ])?;
-    let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)")?;
+    let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")?;
     for r in new_runs {
         let cp = &r.state;
         insert.execute(params![
@@ -146,6 +146,7 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             cp.lease_until.map(|_| &cp.owner),
             cp.lease_until,
             opt_json(&cp.error),
+            event.now,
             cp.now,
             cp.finished_at
         ])?;

@@ -4,6 +4,9 @@
 //! - `api`: `GET /api/workflows/{id}` (auth + store lookup + workflow read).
 //! - `lead` / `code`: `POST /api/events` starting workflow (a) or (b) of issue 3; reports events/s
 //!   accepted, runs/s completed, ack latency, trigger → first step, peak RSS.
+//! - `--waiting N`: see [`waiting`].
+
+mod waiting;
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +19,7 @@ use crate::first_start::DEFAULT_STORE_ID;
 use crate::secrets::new_token;
 use crate::server::Server;
 
-const API_WORKFLOW: &str = include_str!("../../../fixtures/seeds/lead_follow_up.json");
+const API_WORKFLOW: &str = include_str!("../../../../fixtures/seeds/lead_follow_up.json");
 
 /// Workflow (a): the lead workflow of issue 3.
 fn lead_workflow(with_code: bool) -> Value {
@@ -43,6 +46,9 @@ struct Load {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(count) = args.waiting {
+        return waiting::run(&args, count).await;
+    }
     let dir = tempfile::tempdir()?;
     let admin = new_token("sba");
     let settings = Settings {
@@ -340,11 +346,17 @@ async fn first_step_delays(
 }
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib("/proc/self/status", "VmHWM")
+}
+
+/// A size field (`VmRSS`, `VmHWM`) of a `/proc/…/status` file, in KiB.
+fn status_kib(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| {
-                l.strip_prefix("VmHWM:")
+                l.strip_prefix(field)
+                    .and_then(|v| v.strip_prefix(':'))
                     .map(|v| v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0))
             })
         })
