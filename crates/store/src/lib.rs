@@ -98,6 +98,8 @@ pub trait Store: Send + Sync + 'static {
     /// Leases up to `limit` runs that are due (`wake_at` passed) and not leased by a live owner.
     /// With `steal`, leases of other owners are ignored (a lone node restarting on SQLite).
     async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>>;
+    /// Extends the leases `lease.owner` still holds on `run_ids` to `lease.until`; gives how many.
+    async fn renew_leases(&self, lease: Lease, run_ids: Vec<String>) -> Result<u64>;
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>>;
     /// Newest first.
     async fn list_runs(

@@ -773,6 +773,27 @@ mod suite {
         let mut all: Vec<String> = one.into_iter().map(|r| r.id).chain(rest).collect();
         all.sort();
         assert_eq!(all, ["run_1", "run_4", "run_5"]);
+
+        // The holder renews its leases (only its own); a renewed lease is not taken over.
+        let ids = vec!["run_1".to_owned(), "run_2".to_owned(), "run_4".to_owned()];
+        assert_eq!(
+            s.renew_leases(lease("node_x", 54_000), ids.clone())
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            s.renew_leases(lease("node_d", 54_000), ids).await.unwrap(),
+            2
+        );
+        let free: Vec<String> = s
+            .claim_runs(lease("node_e", 56_000), 10, false)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(free, ["run_5"], "run_1 and run_4 are held until 59 000");
     }
 
     pub async fn cancel_and_retry_follow_the_status(s: Arc<dyn Store>) {

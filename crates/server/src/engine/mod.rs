@@ -171,6 +171,9 @@ impl Engine {
 
     async fn timer_loop(self: Arc<Self>) {
         let poll = Duration::from_millis(self.settings.poll_ms);
+        // Leases are renewed at a third of their length, so two renewals may fail before one lapses.
+        let renew_every = Duration::from_millis(self.settings.lease_ms / 3);
+        let mut renewed = tokio::time::Instant::now();
         while !self.stopping() {
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
@@ -179,9 +182,31 @@ impl Engine {
             if self.stopping() {
                 break;
             }
+            if renewed.elapsed() >= renew_every {
+                renewed = tokio::time::Instant::now();
+                self.renew_leases().await;
+            }
             if let Err(e) = self.claim(false).await {
                 tracing::warn!(error = %e, "claiming due runs failed; trying again");
             }
+        }
+    }
+
+    /// Keeps the leases of the runs executing here, however long their current step takes (a
+    /// slow HTTP call, long user code), so no other node takes them over while this one lives.
+    async fn renew_leases(&self) {
+        let ids: Vec<String> = self
+            .in_flight
+            .lock()
+            .expect("in-flight set")
+            .iter()
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.renew_leases(self.lease(), ids).await {
+            tracing::warn!(error = %e, "renewing leases failed; trying again");
         }
     }
 

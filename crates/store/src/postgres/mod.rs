@@ -518,6 +518,12 @@ impl Store for PgStore {
             .await
     }
 
+    async fn renew_leases(&self, lease: Lease, run_ids: Vec<String>) -> Result<u64> {
+        self.writer
+            .write(move |c| runs::renew_leases(c, lease, run_ids))
+            .await
+    }
+
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
         runs::get_run(&self.pool, store_id, id).await
     }

@@ -451,6 +451,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn renew_leases(&self, lease: Lease, run_ids: Vec<String>) -> Result<u64> {
+        self.writer
+            .write(move |c| runs::renew_leases(c, &lease, &run_ids))
+            .await
+    }
+
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.read(move |c| runs::get_run(c, &store_id, &id)).await
