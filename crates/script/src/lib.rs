@@ -6,11 +6,16 @@
 //! globals. Limits (time by the interrupt handler, memory, stack) apply to both; a runtime that hit
 //! a limit is discarded.
 
+mod code_pool;
 pub mod eval;
+mod memory;
 mod sandbox;
 
+pub use code_pool::run_code_async;
 pub use eval::EvalError;
-pub use sandbox::{CodeOutput, Limits, check_syntax, configure, eval_expression, run_code};
+pub use sandbox::{
+    CodeOutput, Limits, RootTexts, check_syntax, configure, eval_expression, run_code,
+};
 
 /// Why a script failed. The codes are the step error codes of WORKFLOWS.md.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

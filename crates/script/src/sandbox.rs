@@ -64,6 +64,8 @@ const CACHE_SIZE: usize = 4096;
 struct Guarded {
     context: Context,
     deadline: Arc<Deadline>,
+    /// Raised when the runtime was refused memory.
+    refused: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -81,8 +83,9 @@ fn epoch() -> Instant {
 impl Guarded {
     fn new() -> Result<Guarded, ScriptError> {
         let limits = limits();
-        let runtime = Runtime::new().map_err(|e| ScriptError::Exception(e.to_string()))?;
-        runtime.set_memory_limit(limits.memory_bytes);
+        let (allocator, refused) = crate::memory::Limited::new(limits.memory_bytes);
+        let runtime = Runtime::new_with_alloc(allocator)
+            .map_err(|e| ScriptError::Exception(e.to_string()))?;
         runtime.set_max_stack_size(limits.stack_bytes);
         let deadline = Arc::new(Deadline::default());
         let watch = deadline.clone();
@@ -95,7 +98,11 @@ impl Guarded {
             late
         })));
         let context = Context::full(&runtime).map_err(|e| ScriptError::Exception(e.to_string()))?;
-        Ok(Guarded { context, deadline })
+        Ok(Guarded {
+            context,
+            deadline,
+            refused,
+        })
     }
 
     /// Runs `f` with the deadline armed; maps limit hits to their errors.
@@ -112,12 +119,17 @@ impl Guarded {
         result.map_err(|message| {
             if self.deadline.fired.load(Ordering::Relaxed) {
                 ScriptError::Timeout(timeout.as_millis() as u64)
-            } else if message.contains("out of memory") {
+            } else if self.out_of_memory(&message) {
                 ScriptError::Memory((limits().memory_bytes >> 20) as u64)
             } else {
                 ScriptError::Exception(message)
             }
         })
+    }
+
+    /// Whether a failure came from the memory limit (see [`crate::memory`]).
+    fn out_of_memory(&self, failure: &str) -> bool {
+        failure.contains("out of memory") || self.refused.load(Ordering::Relaxed)
     }
 }
 
@@ -215,7 +227,7 @@ pub fn eval_expression(source: &str, scope: &Scope, as_text: bool) -> Result<Val
                     f
                 }
             };
-            let args = arguments(ctx, source, scope)?;
+            let args = arguments(ctx, RootTexts::of(source, scope))?;
             let value: rquickjs::Value = function.call(args).catch(ctx).map_err(describe)?;
             to_json(ctx, value)
         })
@@ -233,10 +245,10 @@ pub struct CodeOutput {
 const MAX_LOG_LINES: usize = 100;
 const MAX_LOG_LINE: usize = 2000;
 
-/// Runs a `custom_code` body in a fresh runtime that is dropped afterwards.
+/// Runs a `custom_code` body in a fresh runtime that is dropped afterwards, on this thread.
 pub fn run_code(
     code: &str,
-    scope: &Scope,
+    roots: RootTexts,
     timeout: Option<Duration>,
 ) -> Result<CodeOutput, ScriptError> {
     let timeout = timeout.unwrap_or(limits().code_timeout);
@@ -262,13 +274,12 @@ pub fn run_code(
     );
     let out = guarded.run(timeout, |ctx| {
         let function: Function = ctx.eval(wrapper).catch(ctx).map_err(describe)?;
-        let args = arguments(ctx, code, scope)?;
+        let args = arguments(ctx, roots)?;
         let text: String = function.call(args).catch(ctx).map_err(describe)?;
         serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
     })?;
-    drop(guarded);
     if let Some(failure) = out.get("failure").and_then(Value::as_str) {
-        return Err(if failure.contains("out of memory") {
+        return Err(if guarded.out_of_memory(failure) {
             ScriptError::Memory((limits().memory_bytes >> 20) as u64)
         } else {
             ScriptError::Exception(failure.to_owned())
@@ -306,41 +317,46 @@ pub fn check_syntax(source: &str, is_code: bool) -> Result<(), ScriptError> {
     })
 }
 
-/// The scope's roots as JS values, in [`PARAMS`] order. A root the source never names is passed
-/// as `undefined` without being converted (conversion is the main cost of a call).
-fn arguments<'js>(
-    ctx: &Ctx<'js>,
-    source: &str,
-    scope: &Scope,
-) -> Result<
-    (
-        rquickjs::Value<'js>,
-        rquickjs::Value<'js>,
-        rquickjs::Value<'js>,
-        rquickjs::Value<'js>,
-        rquickjs::Value<'js>,
-        rquickjs::Value<'js>,
-    ),
-    String,
-> {
-    let all = source.contains("context");
-    let convert = |name: &str, value: Option<&Value>| -> Result<rquickjs::Value<'js>, String> {
-        match value {
-            Some(v) if all || source.contains(name) => {
-                let text = serde_json::to_string(v).map_err(|e| e.to_string())?;
-                ctx.json_parse(text).catch(ctx).map_err(describe)
-            }
-            _ => Ok(rquickjs::Value::new_undefined(ctx.clone())),
-        }
-    };
-    Ok((
-        convert("trigger", Some(scope.trigger))?,
-        convert("state", Some(scope.state))?,
-        convert("variables", Some(scope.variables))?,
-        convert("steps", Some(scope.steps))?,
-        convert("store", Some(scope.store))?,
-        convert("error", scope.error)?,
-    ))
+/// The scope's roots as JSON texts, in [`PARAMS`] order; a root the source never names is left
+/// out (`undefined` in JS), since conversion is the main cost of a call. Being plain text, the
+/// roots can go to another thread (the code pool).
+pub struct RootTexts([Option<String>; 6]);
+
+impl RootTexts {
+    pub fn of(source: &str, scope: &Scope) -> RootTexts {
+        let all = source.contains("context");
+        let text = |name: &str, value: Option<&Value>| {
+            value
+                .filter(|_| all || source.contains(name))
+                .map(Value::to_string)
+        };
+        RootTexts([
+            text("trigger", Some(scope.trigger)),
+            text("state", Some(scope.state)),
+            text("variables", Some(scope.variables)),
+            text("steps", Some(scope.steps)),
+            text("store", Some(scope.store)),
+            text("error", scope.error),
+        ])
+    }
+}
+
+type Arguments<'js> = (
+    rquickjs::Value<'js>,
+    rquickjs::Value<'js>,
+    rquickjs::Value<'js>,
+    rquickjs::Value<'js>,
+    rquickjs::Value<'js>,
+    rquickjs::Value<'js>,
+);
+
+/// The roots as JS values, for a call of a function taking [`PARAMS`].
+fn arguments<'js>(ctx: &Ctx<'js>, roots: RootTexts) -> Result<Arguments<'js>, String> {
+    let [trigger, state, variables, steps, store, error] = roots.0.map(|text| match text {
+        Some(t) => ctx.json_parse(t).catch(ctx).map_err(describe),
+        None => Ok(rquickjs::Value::new_undefined(ctx.clone())),
+    });
+    Ok((trigger?, state?, variables?, steps?, store?, error?))
 }
 
 fn to_json<'js>(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> Result<Value, String> {

@@ -27,12 +27,12 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
 
 pub const EFFECTS: crate::Effects = crate::Effects::Compute;
 
-/// Runs on a blocking-capable thread: a script may take up to its time limit.
+/// Runs on the sandbox's JS threads: a script may take up to its time limit.
 pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
     use serde_json::json;
     use switchboard_core::run::StepError;
     let timeout = config.timeout_ms.map(std::time::Duration::from_millis);
-    let result = tokio::task::block_in_place(|| switchboard_script::run_code(&config.code, &env.scope, timeout));
+    let result = switchboard_script::run_code_async(&config.code, &env.scope, timeout).await;
     let input = json!({ "timeoutMs": timeout.unwrap_or(switchboard_script::Limits::current().code_timeout).as_millis() as u64 });
     match result {
         Ok(out) => {

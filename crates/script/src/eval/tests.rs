@@ -6,7 +6,7 @@ use switchboard_core::template::{Expr, Scope, Template};
 use switchboard_core::workflow::{Context, TValue};
 
 use super::*;
-use crate::{ScriptError, check_syntax, run_code};
+use crate::{ScriptError, check_syntax};
 
 struct Roots {
     trigger: Value,
@@ -227,35 +227,35 @@ fn to_op(def: &Value, ctx: &mut Context) -> OpCondition {
 #[test]
 fn custom_code_runs_fresh_with_logs_and_limits() {
     let roots = Roots::new(json!({"fullName": "Ana Souza"}));
-    let out = run_code("globalThis.seen = (globalThis.seen || 0) + 1; console.log('hi', {a: 1}); return { first: context.trigger.fullName.split(' ')[0], seen };", &roots.scope(), None).unwrap();
+    let out = run_code_on("globalThis.seen = (globalThis.seen || 0) + 1; console.log('hi', {a: 1}); return { first: context.trigger.fullName.split(' ')[0], seen };", &roots.scope(), None).unwrap();
     assert_eq!(out.value, json!({"first": "Ana", "seen": 1}));
     assert_eq!(out.logs, ["hi {\"a\":1}"]);
-    let again = run_code(
+    let again = run_code_on(
         "globalThis.seen = (globalThis.seen || 0) + 1; return seen;",
         &roots.scope(),
         None,
     )
     .unwrap();
     assert_eq!(again.value, json!(1), "a fresh runtime each time");
-    let e = run_code(
+    let e = run_code_on(
         "while (true) {}",
         &roots.scope(),
         Some(Duration::from_millis(30)),
     )
     .unwrap_err();
     assert_eq!(e, ScriptError::Timeout(30));
-    let e = run_code(
+    let e = run_code_on(
         "const a = []; while (true) a.push(new Array(1000).fill(1));",
         &roots.scope(),
         Some(Duration::from_secs(5)),
     )
     .unwrap_err();
     assert!(matches!(e, ScriptError::Memory(_)), "{e:?}");
-    let e = run_code("throw new RangeError('nope')", &roots.scope(), None).unwrap_err();
+    let e = run_code_on("throw new RangeError('nope')", &roots.scope(), None).unwrap_err();
     assert_eq!(e, ScriptError::Exception("RangeError: nope".into()));
     assert_eq!(e.code(true), "script_error");
     assert_eq!(
-        run_code("return undefined", &roots.scope(), None)
+        run_code_on("return undefined", &roots.scope(), None)
             .unwrap()
             .value,
         Value::Null
@@ -275,4 +275,26 @@ fn syntax_is_checked_without_running() {
         "{e:?}"
     );
     assert!(check_syntax("return {", true).is_err());
+}
+
+#[test]
+/// Large chunks exhaust memory so fast that QuickJS cannot build its error and throws `null`.
+fn large_allocations_hit_the_memory_limit_too() {
+    let roots = Roots::new(json!({}));
+    let e = run_code_on(
+        "const a = []; while (true) a.push(new Array(10000).fill(1));",
+        &roots.scope(),
+        Some(Duration::from_secs(5)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ScriptError::Memory(_)), "{e:?}");
+}
+
+/// `run_code` over a scope, on this thread.
+fn run_code_on(
+    code: &str,
+    scope: &switchboard_core::template::Scope,
+    timeout: Option<Duration>,
+) -> Result<crate::CodeOutput, ScriptError> {
+    crate::run_code(code, crate::RootTexts::of(code, scope), timeout)
 }
