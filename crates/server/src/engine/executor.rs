@@ -18,10 +18,10 @@ use switchboard_core::template::Scope;
 use switchboard_core::transition::{Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
-use switchboard_steps::{Effects, Services, StepEnv, StepSpec, conditional, retry_policy};
+use switchboard_steps::{Services, StepEnv, StepSpec, conditional, retry_policy};
 use switchboard_store::{Checkpoint, ConversationPatch, RunRecord, StepRecord, Store};
 
-use super::commit::{commit, committed};
+use super::commit::commit;
 use super::{Engine, Graph};
 use crate::time::now_ms;
 
@@ -40,7 +40,7 @@ pub struct Start {
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy)]
-enum Position {
+pub(super) enum Position {
     /// A new visit of this node.
     Fresh(usize),
     /// The open visit of a step that waits (a delay or a retry backoff).
@@ -65,8 +65,28 @@ pub(super) struct Live {
     next_seq: i64,
     pub(super) visits: i64,
     node_visits: HashMap<usize, i64>,
-    position: Position,
+    pub(super) position: Position,
     pub(super) pending: Vec<StepRecord>,
+}
+
+impl Live {
+    /// A run just started, before its first step.
+    pub(super) fn fresh(store_root: Arc<Value>, start: Start) -> Live {
+        Live {
+            store_root,
+            run_id: start.run_id,
+            store_id: start.store_id,
+            graph: start.graph,
+            trigger: start.trigger,
+            contact: start.contact,
+            ctx: RunContext::default(),
+            next_seq: 0,
+            visits: 0,
+            node_visits: HashMap::new(),
+            position: start.first.map_or(Position::Done, Position::Fresh),
+            pending: Vec::new(),
+        }
+    }
 }
 
 pub async fn execute_claimed(engine: &Arc<Engine>, run: RunRecord) {
@@ -167,9 +187,9 @@ fn merges_state(spec: &StepSpec) -> bool {
     matches!(spec, StepSpec::StoreContextData(_))
 }
 
-struct EngineServices<'a> {
-    store: &'a dyn Store,
-    store_id: &'a str,
+pub(super) struct EngineServices<'a> {
+    pub(super) store: &'a dyn Store,
+    pub(super) store_id: &'a str,
 }
 
 #[async_trait::async_trait]
@@ -217,7 +237,7 @@ fn choose(
 }
 
 /// What one step did to the run.
-enum Stepped {
+pub(super) enum Stepped {
     /// The run goes on at its new position; `effects`: the step acted outside Switchboard.
     Next {
         effects: bool,
@@ -235,96 +255,8 @@ enum Stepped {
     },
 }
 
-/// Steps a fresh run may run before its event is acknowledged, at most…
-const AHEAD_STEPS: usize = 16;
-/// …and for about this long, so a slow expression cannot hold the acknowledgement up.
-const AHEAD_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// A fresh run whose first steps ran before its creation was committed.
-pub struct Ahead {
-    live: Live,
-    status: RunStatus,
-}
-
-impl Ahead {
-    pub fn run_id(&self) -> &str {
-        &self.live.run_id
-    }
-}
-
-/// Runs a fresh run's leading steps that only compute (`Effects::Pure`: context data,
-/// conditions, delays), so the run is created with their records in the transaction that accepts
-/// its event — one write instead of two, and nothing to lose: until that commit nothing happened.
-/// Returns the run and the state to create it in.
-pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint) {
-    let mut live = Live {
-        store_root: engine.store_root(&start.store_id).await,
-        run_id: start.run_id,
-        store_id: start.store_id,
-        graph: start.graph,
-        trigger: start.trigger,
-        contact: start.contact,
-        ctx: RunContext::default(),
-        next_seq: 0,
-        visits: 0,
-        node_visits: HashMap::new(),
-        position: start.first.map_or(Position::Done, Position::Fresh),
-        pending: Vec::new(),
-    };
-    let services = EngineServices {
-        store: engine.store.as_ref(),
-        store_id: &live.store_id.clone(),
-    };
-    let clock = Instant::now();
-    let mut ran = 0;
-    let cp = loop {
-        let next = match live.position {
-            Position::Done => break live.completed(engine),
-            Position::Fresh(next) => next,
-            Position::Resume { node, .. } => break live.running(engine, node),
-        };
-        let pure = live
-            .graph
-            .nodes
-            .get(next)
-            .is_some_and(|n| n.spec.effects() == Effects::Pure);
-        if !pure || ran == AHEAD_STEPS || clock.elapsed() > AHEAD_BUDGET {
-            break live.running(engine, next);
-        }
-        ran += 1;
-        match step(engine, &mut live, &services).await {
-            Stepped::Next { .. } => {}
-            Stepped::Wait { node, at } => break live.waiting(engine, node, at),
-            Stepped::Complete => live.position = Position::Done,
-            Stepped::Fail {
-                node,
-                error,
-                step_id,
-            } => break live.failed(engine, Some(node), error, step_id),
-        }
-    };
-    let status = RunStatus::parse(&cp.status).unwrap_or(RunStatus::Running);
-    (Ahead { live, status }, cp)
-}
-
-/// Goes on with runs whose creation (see [`run_ahead`]) is committed: running ones execute in
-/// their own task; the others are settled already.
-pub fn launch(engine: &Arc<Engine>, runs: Vec<Ahead>) {
-    for Ahead { live, status } in runs {
-        committed(engine, &live.run_id, Some(status));
-        if status == RunStatus::Running && engine.track(&live.run_id) {
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                let id = live.run_id.clone();
-                execute(&engine, live).await;
-                engine.untrack(&id);
-            });
-        }
-    }
-}
-
 /// Executes a run until it waits, ends, or must stop (its lease is gone, or the node stops).
-async fn execute(engine: &Arc<Engine>, mut live: Live) {
+pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
     let services = EngineServices {
         store: engine.store.as_ref(),
         store_id: &live.store_id.clone(),
@@ -372,7 +304,7 @@ async fn execute(engine: &Arc<Engine>, mut live: Live) {
 
 /// Runs the step the run stands at (one attempt) and moves the run on as `transition::advance`
 /// decides; the step's record joins the pending ones.
-async fn step(engine: &Engine, live: &mut Live, services: &dyn Services) -> Stepped {
+pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Services) -> Stepped {
     let time_scale = engine.settings.time_scale;
     let (node_index, seq, visit, attempt, started) = match live.position {
         Position::Done => return Stepped::Complete,

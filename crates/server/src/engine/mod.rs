@@ -5,6 +5,7 @@
 //! Due runs (timers, retry backoffs) and orphaned ones (a node died holding them) are claimed from
 //! the store with a lease by the timer loop. Each run executes in its own task ([`executor`]).
 
+mod ahead;
 mod cache;
 mod commit;
 mod executor;
@@ -19,8 +20,9 @@ use switchboard_core::workflow::Options;
 use switchboard_store::{Checkpoint, Lease, RunRecord, Store};
 use tokio::sync::{Notify, oneshot};
 
+pub use ahead::Ahead;
 pub use cache::{Graph, Graphs};
-pub use executor::{Ahead, Start, context_of};
+pub use executor::{Start, context_of};
 
 use crate::time::now_ms;
 
@@ -104,14 +106,14 @@ impl Engine {
     }
 
     /// Runs a fresh run's leading steps that only compute, before its creation is committed
-    /// (see [`executor::run_ahead`]); gives the state to create it in.
+    /// (see [`ahead::run_ahead`]); gives the state to create it in.
     pub async fn run_ahead(self: &Arc<Self>, start: Start) -> (Ahead, Checkpoint) {
-        executor::run_ahead(self, start).await
+        ahead::run_ahead(self, start).await
     }
 
     /// Goes on with runs whose creation is committed.
     pub fn launch(self: &Arc<Self>, runs: Vec<Ahead>) {
-        executor::launch(self, runs);
+        ahead::launch(self, runs);
     }
 
     /// Executes runs claimed from the store.

@@ -1,0 +1,89 @@
+//! Runs' leading steps that only compute (`Effects::Pure`: context data, conditions, delays) run
+//! before the run is created, so it is created with their records in the transaction that
+//! accepts its event — one write instead of two, and nothing to lose: until that commit nothing
+//! happened.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchboard_core::run::RunStatus;
+use switchboard_steps::Effects;
+use switchboard_store::Checkpoint;
+
+use super::Engine;
+use super::commit::committed;
+use super::executor::{EngineServices, Live, Position, Start, Stepped, execute, step};
+
+/// Steps a fresh run may run before its event is acknowledged, at most…
+const AHEAD_STEPS: usize = 16;
+/// …and for about this long, so a slow expression cannot hold the acknowledgement up.
+const AHEAD_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// A fresh run whose first steps ran before its creation was committed.
+pub struct Ahead {
+    live: Live,
+    status: RunStatus,
+}
+
+impl Ahead {
+    pub fn run_id(&self) -> &str {
+        &self.live.run_id
+    }
+}
+
+/// Runs a fresh run's leading steps that only compute; returns the run and the state to create
+/// it in.
+pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint) {
+    let store_root = engine.store_root(&start.store_id).await;
+    let mut live = Live::fresh(store_root, start);
+    let services = EngineServices {
+        store: engine.store.as_ref(),
+        store_id: &live.store_id.clone(),
+    };
+    let clock = Instant::now();
+    let mut ran = 0;
+    let cp = loop {
+        let next = match live.position {
+            Position::Done => break live.completed(engine),
+            Position::Fresh(next) => next,
+            Position::Resume { node, .. } => break live.running(engine, node),
+        };
+        let pure = live
+            .graph
+            .nodes
+            .get(next)
+            .is_some_and(|n| n.spec.effects() == Effects::Pure);
+        if !pure || ran == AHEAD_STEPS || clock.elapsed() > AHEAD_BUDGET {
+            break live.running(engine, next);
+        }
+        ran += 1;
+        match step(engine, &mut live, &services).await {
+            Stepped::Next { .. } => {}
+            Stepped::Wait { node, at } => break live.waiting(engine, node, at),
+            Stepped::Complete => live.position = Position::Done,
+            Stepped::Fail {
+                node,
+                error,
+                step_id,
+            } => break live.failed(engine, Some(node), error, step_id),
+        }
+    };
+    let status = RunStatus::parse(&cp.status).unwrap_or(RunStatus::Running);
+    (Ahead { live, status }, cp)
+}
+
+/// Goes on with runs whose creation (see [`run_ahead`]) is committed: running ones execute in
+/// their own task; the others are settled already.
+pub fn launch(engine: &Arc<Engine>, runs: Vec<Ahead>) {
+    for Ahead { live, status } in runs {
+        committed(engine, &live.run_id, Some(status));
+        if status == RunStatus::Running && engine.track(&live.run_id) {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let id = live.run_id.clone();
+                execute(&engine, live).await;
+                engine.untrack(&id);
+            });
+        }
+    }
+}
