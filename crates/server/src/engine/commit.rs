@@ -73,21 +73,34 @@ impl Live {
 
     /// The pending step records and the run's new status, the lease released.
     fn checkpoint(&mut self, engine: &Engine, status: RunStatus, next: Option<i64>) -> Checkpoint {
-        let now = now_ms();
-        Checkpoint {
-            run_id: self.run_id.clone(),
-            owner: engine.node_id.clone(),
-            records: std::mem::take(&mut self.pending),
-            status: status.as_str().to_owned(),
-            next_node: next,
-            visits: self.visits,
-            wake_at: None,
-            error: None,
-            finished_at: status.is_final().then_some(now),
-            lease_until: None,
-            conversation: None,
-            now,
-        }
+        let mut cp = bare_checkpoint(engine, &self.run_id, self.visits, status, next);
+        cp.records = std::mem::take(&mut self.pending);
+        cp
+    }
+}
+
+/// A run's new status and position, without records, the lease released.
+pub(super) fn bare_checkpoint(
+    engine: &Engine,
+    run_id: &str,
+    visits: i64,
+    status: RunStatus,
+    next: Option<i64>,
+) -> Checkpoint {
+    let now = now_ms();
+    Checkpoint {
+        run_id: run_id.to_owned(),
+        owner: engine.node_id.clone(),
+        records: Vec::new(),
+        status: status.as_str().to_owned(),
+        next_node: next,
+        visits,
+        wake_at: None,
+        error: None,
+        finished_at: status.is_final().then_some(now),
+        lease_until: None,
+        conversation: None,
+        now,
     }
 }
 

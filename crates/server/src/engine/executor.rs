@@ -19,9 +19,9 @@ use switchboard_core::transition::{Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
 use switchboard_steps::{Services, StepEnv, StepSpec, conditional, retry_policy};
-use switchboard_store::{Checkpoint, ConversationPatch, RunRecord, StepRecord, Store};
+use switchboard_store::{ConversationPatch, RunRecord, StepRecord, Store};
 
-use super::commit::commit;
+use super::commit::{bare_checkpoint, commit};
 use super::{Engine, Graph};
 use crate::time::now_ms;
 
@@ -113,20 +113,14 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
                 run.workflow_version, run.workflow_id
             ),
         );
-        let cp = Checkpoint {
-            run_id: run.id.clone(),
-            owner: engine.node_id.clone(),
-            records: Vec::new(),
-            status: RunStatus::Failed.as_str().to_owned(),
-            next_node: run.next_node,
-            visits: run.visits,
-            wake_at: None,
-            error: Some(error.to_json()),
-            finished_at: Some(now_ms()),
-            lease_until: None,
-            conversation: None,
-            now: now_ms(),
-        };
+        let mut cp = bare_checkpoint(
+            engine,
+            &run.id,
+            run.visits,
+            RunStatus::Failed,
+            run.next_node,
+        );
+        cp.error = Some(error.to_json());
         engine.store.checkpoint(cp).await?;
         return Ok(None);
     };
