@@ -1,0 +1,247 @@
+//! The one door out (DESIGN.md §2). Every outbound HTTP connection of the product — webhook steps,
+//! test-sends, provider APIs, deliveries — goes through [`Client`], whose SSRF guard checks the
+//! address of the connection actually dialled:
+//! - names are resolved by [`GuardedResolver`], which hands the connector only allowed addresses, so
+//!   a name that re-resolves to a private address (DNS rebinding) is still refused;
+//! - reqwest does not resolve IP-literal URLs, so those are checked before sending;
+//! - redirects are never followed (a 3xx is the answer), and environment proxies are ignored.
+
+pub mod guard;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+pub use guard::{Blocked, Policy};
+pub use reqwest::Method;
+pub use url::Url;
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+/// What came back. Header names are lower-case; repeated headers are joined with `, `.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// At most the client's body limit; see `truncated`.
+    pub body: Vec<u8>,
+    /// The body was longer than the limit and was cut there (the rest was never read).
+    pub truncated: bool,
+    pub duration: Duration,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("destination blocked: {0}")]
+    Blocked(#[from] Blocked),
+    #[error("no response within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connection(String),
+}
+
+impl Error {
+    /// Another attempt may succeed (the target was slow or unreachable, not refused).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Timeout(_) | Error::Connection(_))
+    }
+}
+
+/// The guarded HTTP client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    policy: Arc<Policy>,
+    body_limit: usize,
+}
+
+impl Client {
+    /// `body_limit`: the most bytes of a response body that are read (and kept in memory).
+    pub fn new(policy: Policy, body_limit: usize) -> Client {
+        static RUSTLS: Once = Once::new();
+        RUSTLS.call_once(|| {
+            // reqwest is built without a crypto provider (DESIGN.md §4a): install ring once.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let policy = Arc::new(policy);
+        let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("Switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client's settings are valid");
+        Client {
+            http,
+            policy,
+            body_limit,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Parses `url` and checks what can be checked without sending: the scheme (HTTPS, or HTTP
+    /// when allowed) and a host that is an address in any spelling.
+    pub fn check_url(&self, url: &str) -> Result<Url, Error> {
+        let parsed =
+            Url::parse(url).map_err(|e| Error::InvalidUrl(format!("invalid URL '{url}': {e}")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if self.policy.allow_http => {}
+            "http" => {
+                return Err(Error::InvalidUrl(format!(
+                    "'{url}' is plain HTTP: use https:// (or set SWITCHBOARD_OUTBOUND_ALLOW_HTTP=true)"
+                )));
+            }
+            other => {
+                return Err(Error::InvalidUrl(format!(
+                    "'{url}' has scheme '{other}': only https:// (and http:// when allowed) can be called"
+                )));
+            }
+        }
+        let host = parsed
+            .host()
+            .ok_or_else(|| Error::InvalidUrl(format!("'{url}' names no host")))?;
+        if let Some(ip) = guard::literal_address(&host) {
+            self.policy.check(ip)?;
+        }
+        Ok(parsed)
+    }
+
+    /// Sends the request and reads the response body up to the limit.
+    pub async fn send(&self, request: Request) -> Result<Response, Error> {
+        let url = self.check_url(request.url.as_str())?;
+        let started = Instant::now();
+        let timeout = request.timeout;
+        let mut builder = self.http.request(request.method, url).timeout(timeout);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let mut response = builder.send().await.map_err(|e| failure(e, timeout))?;
+        let status = response.status().as_u16();
+        let headers = joined_headers(response.headers());
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await.map_err(|e| failure(e, timeout))? {
+            let room = self.body_limit - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+            truncated,
+            duration: started.elapsed(),
+        })
+    }
+}
+
+fn joined_headers(map: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in map {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match out.iter_mut().find(|(k, _)| k == name.as_str()) {
+            Some((_, joined)) => {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            }
+            None => out.push((name.as_str().to_owned(), value)),
+        }
+    }
+    out
+}
+
+/// Maps a transport error: a refusal by the guard anywhere in its causes, a timeout, or else a
+/// connection failure.
+fn failure(e: reqwest::Error, timeout: Duration) -> Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(blocked) = c.downcast_ref::<Blocked>() {
+            return Error::Blocked(blocked.clone());
+        }
+        cause = c.source();
+    }
+    if e.is_timeout() {
+        return Error::Timeout(timeout);
+    }
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    Error::Connection(message)
+}
+
+/// Resolves names and passes on only the addresses the policy allows; when every address is
+/// refused, the connection fails with [`Blocked`].
+struct GuardedResolver {
+    policy: Arc<Policy>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            if let Some(ip) = guard::literal_address(&url::Host::Domain(&host)) {
+                policy.check(ip)?;
+            }
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| match policy.check(a.ip()) {
+                    Ok(()) => true,
+                    Err(b) => {
+                        refused.get_or_insert(b);
+                        false
+                    }
+                })
+                .collect();
+            match (allowed.is_empty(), refused) {
+                (true, Some(blocked)) => Err(Box::new(blocked) as _),
+                (true, None) => Err(format!("'{host}' resolves to no address").into()),
+                (false, _) => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
