@@ -47,7 +47,11 @@ pub(crate) fn parse_json(text: String) -> Result<serde_json::Value> {
 
 /// The conflict message for a workflow name already in use.
 pub(crate) fn name_taken(name: &str) -> String {
-    format!("a workflow named '{name}' already exists in this store")
+    resource_name_taken("workflow", name)
+}
+
+pub(crate) fn resource_name_taken(kind: &str, name: &str) -> String {
+    format!("a {kind} named '{name}' already exists in this store")
 }
 
 /// A run in a state that forbids the action.

@@ -130,6 +130,49 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ConversationRecord>;
     async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool>;
 
+    /// Creates a named resource. A name used by a live resource of that kind → conflict.
+    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord>;
+    /// A live resource by id.
+    async fn get_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>>;
+    /// A live resource by name.
+    async fn resource_by_name(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>>;
+    /// Live resources, or with `deleted` the soft-deleted ones, in id order.
+    async fn list_resources(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        deleted: bool,
+        page: &PageRequest,
+    ) -> Result<Page<ResourceRecord>>;
+    /// Replaces a live resource's name and body. `None` when there is no such live resource.
+    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>>;
+    /// Deletes a live resource: softly when its kind keeps deleted ones, else for good.
+    async fn delete_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Brings back a soft-deleted resource (conflict when its name was taken meanwhile).
+    async fn restore_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ResourceRecord>>;
+
     /// The store's inbound signing secret (sealed by the caller), if one was set.
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;
     async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()>;

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend (sqlx): a pool for reads, one dedicated connection for the batching
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
+mod resources;
 mod runs;
 mod writer;
 
@@ -11,10 +12,16 @@ use crate::model::*;
 use crate::{Result, Store, StoreError};
 use writer::Writer;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../../migrations/postgres/0002_resources.sql"),
+    ),
+];
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 
@@ -588,6 +595,76 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| Box::pin(resources::create(c, resource)))
+            .await
+    }
+
+    async fn get_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        resources::get(&self.pool, store_id, kind, "id", id).await
+    }
+
+    async fn resource_by_name(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        resources::get(&self.pool, store_id, kind, "name", name).await
+    }
+
+    async fn list_resources(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        deleted: bool,
+        page: &PageRequest,
+    ) -> Result<Page<ResourceRecord>> {
+        resources::list(&self.pool, store_id, kind, deleted, page).await
+    }
+
+    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>> {
+        self.writer
+            .write(move |c| Box::pin(resources::update(c, resource)))
+            .await
+    }
+
+    async fn delete_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move { resources::delete(c, &store_id, kind, &id, now).await })
+            })
+            .await
+    }
+
+    async fn restore_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move { resources::restore(c, &store_id, kind, &id, now).await })
+            })
+            .await
     }
 
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {

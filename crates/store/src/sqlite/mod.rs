@@ -1,6 +1,7 @@
 //! The embedded backend: SQLite through rusqlite, WAL mode, one writer thread ([`writer`]) and a
 //! pool of read-only connections used from the blocking thread pool.
 
+mod resources;
 mod rows;
 mod runs;
 mod writer;
@@ -15,10 +16,16 @@ use crate::{Result, Store, StoreError};
 use rows::*;
 use writer::Writer;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../../migrations/sqlite/0002_resources.sql"),
+    ),
+];
 
 pub struct SqliteStore {
     writer: Writer,
@@ -532,6 +539,78 @@ impl Store for SqliteStore {
                     [store_id, phone],
                 )? > 0)
             })
+            .await
+    }
+
+    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| resources::create(c, resource))
+            .await
+    }
+
+    async fn get_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| resources::get(c, &store_id, kind, &id))
+            .await
+    }
+
+    async fn resource_by_name(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, name) = (store_id.to_owned(), name.to_owned());
+        self.read(move |c| resources::by_name(c, &store_id, kind, &name))
+            .await
+    }
+
+    async fn list_resources(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        deleted: bool,
+        page: &PageRequest,
+    ) -> Result<Page<ResourceRecord>> {
+        let (store_id, page) = (store_id.to_owned(), page.clone());
+        self.read(move |c| resources::list(c, &store_id, kind, deleted, &page))
+            .await
+    }
+
+    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>> {
+        self.writer
+            .write(move |c| resources::update(c, resource))
+            .await
+    }
+
+    async fn delete_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| resources::delete(c, &store_id, kind, &id, now))
+            .await
+    }
+
+    async fn restore_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| resources::restore(c, &store_id, kind, &id, now))
             .await
     }
 
