@@ -7,9 +7,9 @@
 
 use serde_json::Value;
 
-/// The roots a template can see (`error` only in Kustomer `errorCases` conditions); a plain path
-/// must start with one of them.
-pub const ROOTS: [&str; 7] = [
+/// The roots a template can see (`error` only in Kustomer `errorCases` conditions, `params` only in
+/// a saved webhook's templates); a plain path must start with one of them.
+pub const ROOTS: [&str; 8] = [
     "trigger",
     "state",
     "variables",
@@ -17,6 +17,7 @@ pub const ROOTS: [&str; 7] = [
     "store",
     "context",
     "error",
+    "params",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +225,7 @@ impl Path {
         let start = if self.root == "context" {
             match segments.next() {
                 None => return scope.context(),
-                Some(Segment::Key(k)) if k != "error" => scope.root(k),
+                Some(Segment::Key(k)) if k != "error" && k != "params" => scope.root(k),
                 Some(_) => None,
             }
         } else {
@@ -284,6 +285,8 @@ pub struct Scope<'a> {
     pub store: &'a Value,
     /// Only in Kustomer `errorCases` conditions: `{code, message, status?}`.
     pub error: Option<&'a Value>,
+    /// Only in a saved webhook's templates: the calling step's resolved `params`.
+    pub params: Option<&'a Value>,
 }
 
 impl<'a> Scope<'a> {
@@ -298,6 +301,7 @@ impl<'a> Scope<'a> {
             steps: &EMPTY,
             store: &EMPTY,
             error: None,
+            params: None,
         }
     }
 
@@ -309,6 +313,7 @@ impl<'a> Scope<'a> {
             "steps" => Some(self.steps),
             "store" => Some(self.store),
             "error" => self.error,
+            "params" => self.params,
             _ => None,
         }
     }

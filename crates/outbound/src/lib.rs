@@ -51,6 +51,9 @@ impl Response {
 pub enum Error {
     #[error("{0}")]
     InvalidUrl(String),
+    /// The scheme is not permitted (plain HTTP without `SWITCHBOARD_OUTBOUND_ALLOW_HTTP`).
+    #[error("{0}")]
+    Refused(String),
     #[error("destination blocked: {0}")]
     Blocked(#[from] Blocked),
     #[error("no response within {} ms", .0.as_millis())]
@@ -66,17 +69,34 @@ impl Error {
     }
 }
 
+/// How much of a body is read, and how much of it history keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most bytes of a response body read (and held in memory); the rest is never read.
+    pub response_bytes: usize,
+    /// The most bytes of a request or response body kept in run history and echoes.
+    pub record_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            response_bytes: 1 << 20,
+            record_bytes: 16 << 10,
+        }
+    }
+}
+
 /// The guarded HTTP client. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     policy: Arc<Policy>,
-    body_limit: usize,
+    limits: Limits,
 }
 
 impl Client {
-    /// `body_limit`: the most bytes of a response body that are read (and kept in memory).
-    pub fn new(policy: Policy, body_limit: usize) -> Client {
+    pub fn new(policy: Policy, limits: Limits) -> Client {
         static RUSTLS: Once = Once::new();
         RUSTLS.call_once(|| {
             // reqwest is built without a crypto provider (DESIGN.md §4a): install ring once.
@@ -97,12 +117,28 @@ impl Client {
         Client {
             http,
             policy,
-            body_limit,
+            limits,
         }
     }
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// A body as history keeps it: text, cut at the record limit with a marker saying how long
+    /// it was. `more` says the body was already cut before (at the response limit).
+    pub fn recorded(&self, body: &[u8], more: bool) -> String {
+        let limit = self.limits.record_bytes;
+        if body.len() <= limit && !more {
+            return String::from_utf8_lossy(body).into_owned();
+        }
+        let kept = &body[..body.len().min(limit)];
+        let total = if more {
+            format!("more than {} bytes", body.len())
+        } else {
+            format!("{} bytes", body.len())
+        };
+        format!("{}…[cut: {total} in all]", String::from_utf8_lossy(kept))
     }
 
     /// Parses `url` and checks what can be checked without sending: the scheme (HTTPS, or HTTP
@@ -114,7 +150,7 @@ impl Client {
             "https" => {}
             "http" if self.policy.allow_http => {}
             "http" => {
-                return Err(Error::InvalidUrl(format!(
+                return Err(Error::Refused(format!(
                     "'{url}' is plain HTTP: use https:// (or set SWITCHBOARD_OUTBOUND_ALLOW_HTTP=true)"
                 )));
             }
@@ -151,7 +187,7 @@ impl Client {
         let mut body = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = response.chunk().await.map_err(|e| failure(e, timeout))? {
-            let room = self.body_limit - body.len();
+            let room = self.limits.response_bytes - body.len();
             if chunk.len() > room {
                 body.extend_from_slice(&chunk[..room]);
                 truncated = true;

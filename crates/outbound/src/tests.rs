@@ -10,7 +10,7 @@ fn loopback_allowed() -> Client {
             allow: Policy::parse_allow("127.0.0.0/8").unwrap(),
             allow_http: true,
         },
-        1 << 20,
+        Limits::default(),
     )
 }
 
@@ -65,7 +65,7 @@ async fn loopback_is_refused_when_the_allow_list_is_empty() {
             allow: vec![],
             allow_http: true,
         },
-        1024,
+        Limits::default(),
     );
     let port = Url::parse(&url).unwrap().port().unwrap();
     for target in [
@@ -99,10 +99,10 @@ async fn the_resolver_refuses_names_that_resolve_to_blocked_addresses() {
 
 #[tokio::test]
 async fn plain_http_and_other_schemes_need_permission() {
-    let strict = Client::new(Policy::default(), 1024);
+    let strict = Client::new(Policy::default(), Limits::default());
     assert!(matches!(
         strict.check_url("http://example.com/"),
-        Err(Error::InvalidUrl(_))
+        Err(Error::Refused(_))
     ));
     assert!(matches!(
         strict.check_url("ftp://example.com/"),
@@ -140,6 +140,9 @@ async fn a_huge_body_is_cut_at_the_limit_and_memory_stays_bounded() {
     let response = loopback_allowed().send(get(&url, 10_000)).await.unwrap();
     assert!(response.truncated);
     assert_eq!(response.body.len(), 1 << 20);
+    let recorded = loopback_allowed().recorded(&response.body, response.truncated);
+    assert!(recorded.ends_with("…[cut: more than 1048576 bytes in all]"), "{}", &recorded[recorded.len() - 60..]);
+    assert_eq!(recorded.len(), (16 << 10) + "…[cut: more than 1048576 bytes in all]".len());
 }
 
 #[tokio::test]

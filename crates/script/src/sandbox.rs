@@ -55,7 +55,7 @@ impl Limits {
 }
 
 /// The parameters every compiled function takes, in order: the roots of a [`Scope`].
-const PARAMS: &str = "trigger, state, variables, steps, store, error";
+const PARAMS: &str = "trigger, state, variables, steps, store, error, params";
 
 /// Cached compiled expressions per thread, at most.
 const CACHE_SIZE: usize = 4096;
@@ -320,7 +320,7 @@ pub fn check_syntax(source: &str, is_code: bool) -> Result<(), ScriptError> {
 /// The scope's roots as JSON texts, in [`PARAMS`] order; a root the source never names is left
 /// out (`undefined` in JS), since conversion is the main cost of a call. Being plain text, the
 /// roots can go to another thread (the code pool).
-pub struct RootTexts([Option<String>; 6]);
+pub struct RootTexts([Option<String>; 7]);
 
 impl RootTexts {
     pub fn of(source: &str, scope: &Scope) -> RootTexts {
@@ -337,6 +337,7 @@ impl RootTexts {
             text("steps", Some(scope.steps)),
             text("store", Some(scope.store)),
             text("error", scope.error),
+            text("params", scope.params),
         ])
     }
 }
@@ -348,15 +349,16 @@ type Arguments<'js> = (
     rquickjs::Value<'js>,
     rquickjs::Value<'js>,
     rquickjs::Value<'js>,
+    rquickjs::Value<'js>,
 );
 
 /// The roots as JS values, for a call of a function taking [`PARAMS`].
 fn arguments<'js>(ctx: &Ctx<'js>, roots: RootTexts) -> Result<Arguments<'js>, String> {
-    let [trigger, state, variables, steps, store, error] = roots.0.map(|text| match text {
+    let [trigger, state, variables, steps, store, error, params] = roots.0.map(|text| match text {
         Some(t) => ctx.json_parse(t).catch(ctx).map_err(describe),
         None => Ok(rquickjs::Value::new_undefined(ctx.clone())),
     });
-    Ok((trigger?, state?, variables?, steps?, store?, error?))
+    Ok((trigger?, state?, variables?, steps?, store?, error?, params?))
 }
 
 fn to_json<'js>(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> Result<Value, String> {

@@ -58,5 +58,5 @@ pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
     } else {
         Ok(Outcome::WaitUntil(at))
     };
-    crate::StepRun { input, result, logs: Vec::new() }
+    crate::StepRun { input, result, logs: Vec::new(), http: None }
 }

@@ -12,6 +12,12 @@ use switchboard_script::{EvalError, eval};
 pub trait Services: Send + Sync {
     /// Merges `patch` (RFC 7396) into the conversation of `phone` (digits); returns the new state.
     async fn merge_conversation(&self, phone: &str, patch: &Value) -> Result<Value, StepError>;
+    /// The store's saved webhook, compiled.
+    async fn saved_webhook(&self, by: &crate::webhook::SavedRef) -> Result<crate::webhook::Request, StepError>;
+    /// The credentials of the store's connector `id`, opened.
+    async fn connector(&self, id: &str) -> Result<crate::webhook::Auth, StepError>;
+    /// The guarded client every outbound request goes through.
+    fn http(&self) -> &switchboard_outbound::Client;
 }
 
 pub struct StepEnv<'a> {
@@ -32,6 +38,8 @@ pub struct StepRun {
     pub result: Result<Outcome, StepError>,
     /// What a script logged (bounded), kept in the step record.
     pub logs: Vec<String>,
+    /// An HTTP exchange `{request, response, durationMs}`, kept in the step record.
+    pub http: Option<Value>,
 }
 
 impl StepRun {
@@ -40,6 +48,7 @@ impl StepRun {
             input,
             result: Ok(Outcome::Next(output)),
             logs: Vec::new(),
+            http: None,
         }
     }
 
@@ -48,6 +57,7 @@ impl StepRun {
             input,
             result: Err(error),
             logs: Vec::new(),
+            http: None,
         }
     }
 }

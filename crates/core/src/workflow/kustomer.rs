@@ -373,6 +373,9 @@ fn map_action(action: &str, params: Value, step_at: &str) -> Mapped {
                 .remove("json")
                 .and_then(|j| j.as_bool())
                 .unwrap_or(false);
+            if json {
+                config.insert("responseFormat".into(), "json".into());
+            }
             if let Some(body) = config.remove("body") {
                 let format = if json || !body.is_string() {
                     "json"

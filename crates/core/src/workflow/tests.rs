@@ -31,6 +31,7 @@ impl StepCatalog for TestCatalog {
                 f.url("url", OPTIONAL);
                 f.string("method", OPTIONAL);
                 f.raw("body", OPTIONAL);
+                f.raw("responseFormat", OPTIONAL);
                 Some(step_type.into())
             }
             _ => Some(step_type.into()),

@@ -50,13 +50,23 @@ pub fn template(t: &Template, scope: &Scope) -> Result<Value, EvalError> {
 
 /// A template as text, whatever its parts (URLs, phone numbers, message bodies).
 pub fn text(t: &Template, scope: &Scope) -> Result<String, EvalError> {
+    text_escaped(t, scope, |s, out| out.push_str(s))
+}
+
+/// A template as text whose substituted values pass through `escape` (an XML body escapes them;
+/// the template's own text is written as it is).
+pub fn text_escaped(
+    t: &Template,
+    scope: &Scope,
+    escape: impl Fn(&str, &mut String),
+) -> Result<String, EvalError> {
     let mut out = String::new();
     for part in &t.parts {
         match part {
             Part::Text(s) => out.push_str(s),
             Part::Expr(e) => match expression(e, scope, true)? {
-                Value::String(s) => out.push_str(&s),
-                other => out.push_str(&text_of(&other)),
+                Value::String(s) => escape(&s, &mut out),
+                other => escape(&text_of(&other), &mut out),
             },
         }
     }

@@ -30,6 +30,7 @@ impl Roots {
             steps: &self.empty,
             store: &self.empty,
             error: None,
+            params: None,
         }
     }
 }

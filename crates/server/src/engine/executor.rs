@@ -339,6 +339,7 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
         steps: &live.ctx.steps,
         store: &live.store_root,
         error: None,
+        params: None,
     };
     let env = StepEnv {
         scope,

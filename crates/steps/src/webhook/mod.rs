@@ -1,5 +1,10 @@
 //! `webhook`: an HTTP request, inline or a saved webhook (by `webhookId` or by name in `webhook`).
 
+mod exchange;
+pub mod response;
+
+pub use exchange::{Auth, Call, DEFAULT_TIMEOUT_MS, Exchange, exchange};
+
 use serde_json::Value;
 use switchboard_core::template::Template;
 use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED, Reference, ReferenceKind, TValue};
@@ -31,6 +36,7 @@ pub struct Request {
     pub body: Option<Body>,
     pub timeout_ms: Option<u64>,
     pub accept_statuses: Option<Vec<u16>>,
+    pub response_format: response::Format,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +57,6 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
         let name = name.clone();
         f.reference("webhook", |pointer| Reference { kind: ReferenceKind::Webhook, key: name, pointer });
     }
-    let params = f.object("params", OPTIONAL);
     let saved = match (by_id, by_name) {
         (Some(_), Some(_)) => {
             f.error("webhook", "give 'webhookId' or 'webhook', not both");
@@ -62,8 +67,15 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
         (None, None) => None,
     };
     if let Some(webhook) = saved {
+        let params = f.object("params", OPTIONAL);
         return Some(Config::Saved { webhook, params });
     }
+    request(f).map(|r| Config::Inline(Box::new(r)))
+}
+
+/// The request fields, of an inline step or of a saved webhook.
+pub fn request(f: &mut Fields<'_, '_>) -> Option<Request> {
+    let params = f.object("params", OPTIONAL);
     let method = f.one_of("method", OPTIONAL, &METHODS).unwrap_or_else(|| "GET".into());
     let url = f.url("url", REQUIRED);
     let params_in_headers = f.boolean("paramsInHeaders", OPTIONAL).unwrap_or(false);
@@ -72,7 +84,10 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     let body = f.raw("body", OPTIONAL).and_then(|b| parse_body(b, f));
     let timeout_ms = f.integer("timeoutMs", OPTIONAL, 1, 300_000);
     let accept_statuses = f.raw("acceptStatuses", OPTIONAL).and_then(|v| parse_statuses(v, f));
-    Some(Config::Inline(Box::new(Request {
+    let response_format = f
+        .one_of("responseFormat", OPTIONAL, &response::FORMATS)
+        .map_or_else(Default::default, |name| response::Format::parse(&name));
+    Some(Request {
         method,
         url: url?,
         params,
@@ -82,7 +97,8 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
         body,
         timeout_ms,
         accept_statuses,
-    })))
+        response_format,
+    })
 }
 
 fn parse_body(value: &Value, f: &mut Fields<'_, '_>) -> Option<Body> {
@@ -112,6 +128,46 @@ fn parse_statuses(value: &Value, f: &mut Fields<'_, '_>) -> Option<Vec<u16>> {
 
 pub const EFFECTS: crate::Effects = crate::Effects::External;
 
-pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
-    crate::env::unavailable("webhook", "Outbound HTTP (issue 4)")
+pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
+    use switchboard_core::template::Scope;
+    let (saved, params) = match config {
+        Config::Inline(_) => (None, None),
+        Config::Saved { webhook, params } => {
+            let params = match params.as_ref().map(|p| env.value(p)).transpose() {
+                Ok(p) => p,
+                Err(e) => return crate::StepRun::failed(Value::Null, e),
+            };
+            match env.services.saved_webhook(webhook).await {
+                Ok(request) => (Some(request), params),
+                Err(e) => return crate::StepRun::failed(Value::Null, e),
+            }
+        }
+    };
+    let request = match (config, &saved) {
+        (Config::Inline(r), _) => r.as_ref(),
+        (_, Some(r)) => r,
+        _ => unreachable!("a saved webhook was loaded above"),
+    };
+    let auth = match &request.connector_id {
+        None => None,
+        Some(id) => match env.services.connector(id).await {
+            Ok(auth) => Some(auth),
+            Err(e) => return crate::StepRun::failed(Value::Null, e),
+        },
+    };
+    let scope = Scope { params: params.as_ref(), ..env.scope };
+    let done = exchange(
+        request,
+        Call {
+            scope: &scope,
+            auth: auth.as_ref(),
+            default_body: params.as_ref(),
+            idempotency_key: Some(&env.idempotency_key),
+            client: env.services.http(),
+        },
+    )
+    .await;
+    let input = serde_json::json!({"method": done.request["method"], "url": done.request["url"]});
+    let http = Some(done.record());
+    crate::StepRun { input, result: done.result.map(switchboard_core::run::Outcome::Next), logs: Vec::new(), http }
 }
