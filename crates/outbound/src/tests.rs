@@ -141,8 +141,15 @@ async fn a_huge_body_is_cut_at_the_limit_and_memory_stays_bounded() {
     assert!(response.truncated);
     assert_eq!(response.body.len(), 1 << 20);
     let recorded = loopback_allowed().recorded(&response.body, response.truncated);
-    assert!(recorded.ends_with("…[cut: more than 1048576 bytes in all]"), "{}", &recorded[recorded.len() - 60..]);
-    assert_eq!(recorded.len(), (16 << 10) + "…[cut: more than 1048576 bytes in all]".len());
+    assert!(
+        recorded.ends_with("…[cut: more than 1048576 bytes in all]"),
+        "{}",
+        &recorded[recorded.len() - 60..]
+    );
+    assert_eq!(
+        recorded.len(),
+        (16 << 10) + "…[cut: more than 1048576 bytes in all]".len()
+    );
 }
 
 #[tokio::test]

@@ -358,7 +358,9 @@ fn arguments<'js>(ctx: &Ctx<'js>, roots: RootTexts) -> Result<Arguments<'js>, St
         Some(t) => ctx.json_parse(t).catch(ctx).map_err(describe),
         None => Ok(rquickjs::Value::new_undefined(ctx.clone())),
     });
-    Ok((trigger?, state?, variables?, steps?, store?, error?, params?))
+    Ok((
+        trigger?, state?, variables?, steps?, store?, error?, params?,
+    ))
 }
 
 fn to_json<'js>(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> Result<Value, String> {

@@ -22,6 +22,12 @@ pub struct Settings {
     pub master_key: Option<String>,
     /// Permit literal `http://` URLs in definitions and outbound calls.
     pub outbound_allow_http: bool,
+    /// CIDRs exempt from the SSRF guard, separated by commas or spaces (`127.0.0.0/8`).
+    pub outbound_allow: String,
+    /// The most bytes of an HTTP response body read (and kept as the step's output).
+    pub http_response_limit: usize,
+    /// The most bytes of a request or response body kept in run history.
+    pub http_record_limit: usize,
     /// Request body limit in bytes.
     pub body_limit: usize,
     /// Log filter (`info`, `switchboard=debug`, …).
@@ -51,6 +57,9 @@ impl Default for Settings {
             admin_token: None,
             master_key: None,
             outbound_allow_http: false,
+            outbound_allow: String::new(),
+            http_response_limit: 1 << 20,
+            http_record_limit: 16 << 10,
             body_limit: 1024 * 1024,
             log: "info".into(),
             log_format: "text".into(),
@@ -86,6 +95,9 @@ impl Settings {
         let settings: Settings = figment.extract().context("invalid settings")?;
         if settings.body_limit == 0 {
             bail!("body_limit must be at least 1 byte");
+        }
+        if settings.http_response_limit == 0 || settings.http_record_limit == 0 {
+            bail!("http_response_limit and http_record_limit must be at least 1 byte");
         }
         if !(settings.time_scale.is_finite() && settings.time_scale > 0.0) {
             bail!(

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod engine;
 mod first_start;
+mod outbound;
 mod secrets;
 mod server;
 mod signatures;

@@ -94,9 +94,24 @@ impl Server {
             allow_http: settings.outbound_allow_http,
         };
         let metrics = metrics_handle();
+        let outbound = crate::outbound::Outbound {
+            client: switchboard_outbound::Client::new(
+                switchboard_outbound::Policy {
+                    allow: switchboard_outbound::Policy::parse_allow(&settings.outbound_allow)
+                        .map_err(|e| anyhow::anyhow!("outbound_allow: {e}"))?,
+                    allow_http: settings.outbound_allow_http,
+                },
+                switchboard_outbound::Limits {
+                    response_bytes: settings.http_response_limit,
+                    record_bytes: settings.http_record_limit,
+                },
+            ),
+            sealer: boot.sealer.clone(),
+            validation: validation.clone(),
+        };
         let engine = Engine::new(
             boot.store.clone(),
-            validation.clone(),
+            outbound,
             EngineSettings {
                 time_scale: settings.time_scale,
                 lease_ms: settings.lease_ms,

@@ -60,6 +60,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 ReferenceKind::Webhook => format!("saved webhook '{}'", r.key),
                 ReferenceKind::WebhookId => format!("saved webhook id '{}'", r.key),
                 ReferenceKind::Workflow => format!("workflow id '{}'", r.key),
+                ReferenceKind::Connector => format!("connector id '{}'", r.key),
             };
             println!(
                 "  skipped {}: {what} exists only on a server; checked when the workflow is saved",

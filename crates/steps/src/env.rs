@@ -13,7 +13,10 @@ pub trait Services: Send + Sync {
     /// Merges `patch` (RFC 7396) into the conversation of `phone` (digits); returns the new state.
     async fn merge_conversation(&self, phone: &str, patch: &Value) -> Result<Value, StepError>;
     /// The store's saved webhook, compiled.
-    async fn saved_webhook(&self, by: &crate::webhook::SavedRef) -> Result<crate::webhook::Request, StepError>;
+    async fn saved_webhook(
+        &self,
+        by: &crate::webhook::SavedRef,
+    ) -> Result<crate::webhook::Request, StepError>;
     /// The credentials of the store's connector `id`, opened.
     async fn connector(&self, id: &str) -> Result<crate::webhook::Auth, StepError>;
     /// The guarded client every outbound request goes through.

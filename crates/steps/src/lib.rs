@@ -108,20 +108,29 @@ pub fn compile(
     options: &switchboard_core::workflow::Options,
 ) -> switchboard_core::workflow::Compiled<StepSpec> {
     let mut compiled = switchboard_core::workflow::compile(def, &Catalog, options);
-    let mut failed = false;
-    for script in &compiled.scripts {
-        if let Err(e) = switchboard_script::check_syntax(&script.source, script.is_code) {
-            compiled
-                .report
-                .error(&script.pointer, format!("JavaScript does not compile: {e}"));
-            failed = true;
-        }
-    }
-    if failed {
-        compiled.report.sort();
+    if !check_scripts(&compiled.scripts, &mut compiled.report) {
         compiled.workflow = None;
     }
     compiled
+}
+
+/// Syntax-checks the JavaScript a definition holds in the sandbox; `false` when some does not
+/// compile (each such script is reported at its pointer).
+pub fn check_scripts(
+    scripts: &[switchboard_core::workflow::Script],
+    report: &mut switchboard_core::Report,
+) -> bool {
+    let mut ok = true;
+    for script in scripts {
+        if let Err(e) = switchboard_script::check_syntax(&script.source, script.is_code) {
+            report.error(&script.pointer, format!("JavaScript does not compile: {e}"));
+            ok = false;
+        }
+    }
+    if !ok {
+        report.sort();
+    }
+    ok
 }
 
 /// Reports that exactly one of `keys` must be given; returns the one that is.

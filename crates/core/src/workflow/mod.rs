@@ -190,6 +190,8 @@ pub enum ReferenceKind {
     WebhookId,
     /// A workflow, by id, that must be callable.
     Workflow,
+    /// A connector, by id.
+    Connector,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod body;
+mod connectors;
 mod conversations;
 pub mod error;
 mod events;
@@ -10,8 +11,10 @@ mod execute;
 mod hooks;
 mod list;
 mod ops;
+mod resources;
 mod runs;
 mod stores;
+mod webhooks;
 mod workflows;
 
 use axum::Router;
@@ -29,7 +32,7 @@ use crate::server::Shared;
         Store-scoped routes take `Authorization: Bearer <token>` and `StoreId: <store id>` \
         (a store token may omit StoreId; the admin token must send it)."),
     modifiers(&BearerAuth),
-    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"))
+    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"), (name = "connectors", description = "Credentials for outbound calls; secrets write-only"), (name = "webhooks", description = "Saved HTTP requests (seed 002)"))
 )]
 struct ApiDoc;
 
@@ -59,6 +62,8 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(hooks::router())
         .merge(runs::router())
         .merge(conversations::router())
+        .merge(connectors::router())
+        .merge(webhooks::router())
         .split_for_parts();
     let router = router
         .fallback(error::no_route)

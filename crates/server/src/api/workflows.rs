@@ -6,11 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use switchboard_core::workflow::{ReferenceKind, Trigger};
+use switchboard_core::workflow::{Reference, ReferenceKind, Trigger};
 use switchboard_core::{Problem, Report, ids};
 use switchboard_steps::StepSpec;
 use switchboard_store::{
-    NewWorkflow, StoreRecord, VersionRecord, WorkflowContent, WorkflowRecord, WorkflowUpdate,
+    NewWorkflow, ResourceKind, StoreRecord, VersionRecord, WorkflowContent, WorkflowRecord,
+    WorkflowUpdate,
 };
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -407,9 +408,27 @@ async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> ApiResult<C
         return Ok(Err(compiled.report));
     };
     let mut report = compiled.report;
-    for r in &workflow.references {
+    report
+        .errors
+        .extend(unresolved(state, &store.id, &workflow.references).await?);
+    Ok(if report.is_valid() {
+        Ok((workflow, report))
+    } else {
+        Err(report)
+    })
+}
+
+/// The references (saved webhooks, connectors, callable workflows) the store cannot resolve.
+pub(super) async fn unresolved(
+    state: &Shared,
+    store_id: &str,
+    references: &[Reference],
+) -> ApiResult<Vec<Problem>> {
+    let store = state.store.as_ref();
+    let mut problems = Vec::new();
+    for r in references {
         let problem = match r.kind {
-            ReferenceKind::Workflow => match state.store.get_workflow(&store.id, &r.key).await? {
+            ReferenceKind::Workflow => match store.get_workflow(store_id, &r.key).await? {
                 None => Some(format!("no workflow with id '{}' in this store", r.key)),
                 Some(w) if w.content.trigger_kind != "callable" => Some(format!(
                     "workflow '{}' cannot be scheduled: its trigger is '{}', not 'callable'",
@@ -417,27 +436,35 @@ async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> ApiResult<C
                 )),
                 Some(_) => None,
             },
-            ReferenceKind::Webhook => Some(format!(
-                "unknown action: no saved webhook named '{}' in this store",
-                r.key
-            )),
-            ReferenceKind::WebhookId => Some(format!(
-                "no saved webhook with id '{}' in this store",
-                r.key
-            )),
+            ReferenceKind::Webhook => store
+                .resource_by_name(store_id, ResourceKind::Webhook, &r.key)
+                .await?
+                .is_none()
+                .then(|| {
+                    format!(
+                        "unknown action: no saved webhook named '{}' in this store",
+                        r.key
+                    )
+                }),
+            ReferenceKind::WebhookId => store
+                .get_resource(store_id, ResourceKind::Webhook, &r.key)
+                .await?
+                .is_none()
+                .then(|| format!("no saved webhook with id '{}' in this store", r.key)),
+            ReferenceKind::Connector => store
+                .get_resource(store_id, ResourceKind::Connector, &r.key)
+                .await?
+                .is_none()
+                .then(|| format!("no connector with id '{}' in this store", r.key)),
         };
         if let Some(message) = problem {
-            report.errors.push(Problem {
+            problems.push(Problem {
                 pointer: r.pointer.clone(),
                 message,
             });
         }
     }
-    Ok(if report.is_valid() {
-        Ok((workflow, report))
-    } else {
-        Err(report)
-    })
+    Ok(problems)
 }
 
 fn problems(list: Vec<Problem>) -> Vec<ProblemView> {

@@ -39,6 +39,7 @@ pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint
     let services = EngineServices {
         store: engine.store.as_ref(),
         store_id: &live.store_id.clone(),
+        outbound: &engine.outbound,
     };
     let clock = Instant::now();
     let mut ran = 0;

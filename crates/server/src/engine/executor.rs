@@ -18,6 +18,7 @@ use switchboard_core::template::Scope;
 use switchboard_core::transition::{Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
+use switchboard_steps::webhook::{self, SavedRef};
 use switchboard_steps::{Services, StepEnv, StepSpec, conditional, retry_policy};
 use switchboard_store::{ConversationPatch, RunRecord, StepRecord, Store};
 
@@ -184,6 +185,7 @@ fn merges_state(spec: &StepSpec) -> bool {
 pub(super) struct EngineServices<'a> {
     pub(super) store: &'a dyn Store,
     pub(super) store_id: &'a str,
+    pub(super) outbound: &'a crate::outbound::Outbound,
 }
 
 #[async_trait::async_trait]
@@ -205,6 +207,20 @@ impl Services for EngineServices<'_> {
                 )
                 .retryable()
             })
+    }
+
+    async fn saved_webhook(&self, by: &SavedRef) -> Result<webhook::Request, StepError> {
+        self.outbound
+            .saved_webhook(self.store, self.store_id, by)
+            .await
+    }
+
+    async fn connector(&self, id: &str) -> Result<webhook::Auth, StepError> {
+        self.outbound.connector(self.store, self.store_id, id).await
+    }
+
+    fn http(&self) -> &switchboard_outbound::Client {
+        &self.outbound.client
     }
 }
 
@@ -254,6 +270,7 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
     let services = EngineServices {
         store: engine.store.as_ref(),
         store_id: &live.store_id.clone(),
+        outbound: &engine.outbound,
     };
     loop {
         if engine.stopping() && !matches!(live.position, Position::Done) {
@@ -397,7 +414,7 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
         input: Some(step.input),
         output,
         error: adv.error.as_ref().map(StepError::to_json),
-        http: None,
+        http: step.http,
         logs: (!step.logs.is_empty()).then(|| json!(step.logs)),
         started_at: started,
         finished_at: finished,

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_core::workflow::Options;
 use switchboard_store::{Checkpoint, Lease, RunRecord, Store};
 use tokio::sync::{Notify, oneshot};
 
@@ -43,6 +42,8 @@ pub struct EngineSettings {
 
 pub struct Engine {
     pub store: Arc<dyn Store>,
+    /// The guarded HTTP client, connectors and saved webhooks.
+    pub outbound: crate::outbound::Outbound,
     pub graphs: Graphs,
     pub settings: EngineSettings,
     /// This process's lease owner name.
@@ -64,11 +65,12 @@ pub struct Engine {
 impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
-        validation: Options,
+        outbound: crate::outbound::Outbound,
         settings: EngineSettings,
     ) -> Arc<Engine> {
         Arc::new(Engine {
-            graphs: Graphs::new(store.clone(), validation),
+            graphs: Graphs::new(store.clone(), outbound.validation.clone()),
+            outbound,
             store,
             settings,
             node_id: switchboard_core::ids::new_id("node"),

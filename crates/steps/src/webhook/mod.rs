@@ -73,6 +73,46 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     request(f).map(|r| Config::Inline(Box::new(r)))
 }
 
+/// A saved webhook's definition (`/api/webhooks`), checked.
+pub struct Saved {
+    pub name: String,
+    pub request: Request,
+    /// What only the store can check (the connector).
+    pub references: Vec<Reference>,
+}
+
+/// Checks a saved webhook: `name`, `description`, then the request fields of an inline step.
+/// `Err` holds the problems; warnings (unknown fields) come back either way.
+pub fn saved(
+    body: &Value,
+    options: &switchboard_core::workflow::Options,
+) -> (Option<Saved>, switchboard_core::Report) {
+    use switchboard_core::workflow::{Context, check_name};
+    let mut ctx = Context { options: options.clone(), ..Default::default() };
+    let saved = Fields::new(Some(body), "", "the webhook", &mut ctx).and_then(|mut f| {
+        let name = f.string("name", REQUIRED);
+        if let Some(Err(problem)) = name.as_deref().map(check_name) {
+            f.error("name", problem);
+        }
+        if let Some(d) = f.string("description", OPTIONAL)
+            && d.chars().count() > 4096
+        {
+            f.error("description", "description is longer than 4096 characters");
+        }
+        let request = request(&mut f);
+        f.finish();
+        Some((name?, request?))
+    });
+    let Context { mut report, references, scripts, .. } = ctx;
+    let scripts_ok = crate::check_scripts(&scripts, &mut report);
+    match saved {
+        Some((name, request)) if report.is_valid() && scripts_ok => {
+            (Some(Saved { name, request, references }), report)
+        }
+        _ => (None, report),
+    }
+}
+
 /// The request fields, of an inline step or of a saved webhook.
 pub fn request(f: &mut Fields<'_, '_>) -> Option<Request> {
     let params = f.object("params", OPTIONAL);
@@ -81,6 +121,10 @@ pub fn request(f: &mut Fields<'_, '_>) -> Option<Request> {
     let params_in_headers = f.boolean("paramsInHeaders", OPTIONAL).unwrap_or(false);
     let headers = f.object("headers", OPTIONAL);
     let connector_id = f.string("connectorId", OPTIONAL);
+    if let Some(id) = &connector_id {
+        let id = id.clone();
+        f.reference("connectorId", |pointer| Reference { kind: ReferenceKind::Connector, key: id, pointer });
+    }
     let body = f.raw("body", OPTIONAL).and_then(|b| parse_body(b, f));
     let timeout_ms = f.integer("timeoutMs", OPTIONAL, 1, 300_000);
     let accept_statuses = f.raw("acceptStatuses", OPTIONAL).and_then(|v| parse_statuses(v, f));
