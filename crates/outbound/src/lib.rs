@@ -97,11 +97,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(policy: Policy, limits: Limits) -> Client {
-        static RUSTLS: Once = Once::new();
-        RUSTLS.call_once(|| {
-            // reqwest is built without a crypto provider (DESIGN.md §4a): install ring once.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
+        install_tls();
         let policy = Arc::new(policy);
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
@@ -203,6 +199,15 @@ impl Client {
             duration: started.elapsed(),
         })
     }
+}
+
+/// Installs ring as the process's TLS crypto provider, once. reqwest is built without one
+/// (DESIGN.md §4a), so this must run before any reqwest client is built, guarded or not.
+pub fn install_tls() {
+    static RUSTLS: Once = Once::new();
+    RUSTLS.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 fn joined_headers(map: &reqwest::header::HeaderMap) -> Vec<(String, String)> {

@@ -26,6 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    switchboard_outbound::install_tls();
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Serve(flags) => server::serve(flags).await.map(|()| ExitCode::SUCCESS),

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Scope;
-use super::body::JsonBody;
+use super::body::{JsonBody, RawJson};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, checked};
@@ -206,9 +206,14 @@ async fn test_webhook(
     scope: Scope,
     State(state): State<Shared>,
     Path(id): Path<String>,
-    JsonBody(input): JsonBody<Option<TestInput>>,
+    RawJson(body): RawJson,
 ) -> ApiResult<Json<Value>> {
-    let input = input.unwrap_or_default();
+    // The sample data is optional: an empty body tests with an empty trigger.
+    let input: TestInput = if body.iter().all(u8::is_ascii_whitespace) {
+        TestInput::default()
+    } else {
+        super::body::parse(&body)?
+    };
     let store_id = &scope.store.id;
     let record = resources::live::<Webhooks>(&state, store_id, &id).await?;
     let outbound = &state.engine.outbound;

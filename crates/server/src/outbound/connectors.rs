@@ -46,18 +46,24 @@ pub fn prepare(
         }
         let kind = f.one_of("type", REQUIRED, &TYPES);
         let secret = |f: &mut Fields, key: &str, pointer: &str, out: &mut Map<String, Value>| {
-            let given = f.string(key, OPTIONAL).filter(|v| v != MASK);
-            let value = match given {
-                Some(plain) => Some(Value::String(
+            let stored = kept(pointer);
+            let value = match f.string(key, if stored.is_some() { OPTIONAL } else { REQUIRED }) {
+                Some(mask) if mask == MASK && stored.is_none() => {
+                    f.error(
+                        key,
+                        format!(
+                            "'{key}' is '***', which keeps a stored secret, but none is stored"
+                        ),
+                    );
+                    None
+                }
+                Some(plain) if plain != MASK => Some(Value::String(
                     sealer.seal(plain.as_bytes(), &bound_to(store_id, id)),
                 )),
-                None => kept(pointer),
+                _ => stored,
             };
-            match value {
-                Some(v) => {
-                    out.insert(key.into(), v);
-                }
-                None => f.error(key, format!("'{key}' is required for this connector type")),
+            if let Some(v) = value {
+                out.insert(key.into(), v);
             }
         };
         match kind.as_deref() {
@@ -228,13 +234,14 @@ mod tests {
         )
         .unwrap_err();
         let pointers: Vec<&str> = report.errors.iter().map(|p| p.pointer.as_str()).collect();
-        assert_eq!(
-            pointers,
-            ["/name", "/key/name", "/key/in", "/key/value"],
-            "{report:?}"
+        assert_eq!(pointers, ["/name", "/key", "/key/in", "/key"], "{report:?}");
+        assert!(
+            report.errors[3]
+                .message
+                .contains("missing required field 'value'")
         );
-        let report =
-            prepare(&s, "st", "c", &json!({"type": "bearer", "name": "x"}), None).unwrap_err();
+        let masked = json!({"type": "bearer", "name": "x", "token": "***"});
+        let report = prepare(&s, "st", "c", &masked, None).unwrap_err();
         assert_eq!(report.errors[0].pointer, "/token");
         let report =
             prepare(&s, "st", "c", &json!({"type": "oauth", "name": "x"}), None).unwrap_err();

@@ -8,7 +8,7 @@ fn permissions(path: &std::path::Path) -> u32 {
 }
 
 async fn status(base: &str, token: &str) -> u16 {
-    let res = reqwest::Client::new()
+    let res = crate::harness::client()
         .get(format!("{base}/api/workflows"))
         .header("Authorization", format!("Bearer {token}"))
         .header("StoreId", "st_default")
@@ -66,7 +66,7 @@ async fn settings_come_from_flags_environment_and_file() {
     cmd.arg("--config").arg(&config);
     let (child, base) = spawn(cmd).unwrap();
     assert_eq!(status(&base, "sba_from-file").await, 200);
-    let res = reqwest::Client::new()
+    let res = crate::harness::client()
         .post(format!("{base}/api/workflows"))
         .header("Authorization", "Bearer sba_from-file")
         .header("StoreId", "st_default")

@@ -46,7 +46,7 @@ impl TestServer {
         let (child, base) = launch(dir.path(), &env);
         TestServer {
             base,
-            client: reqwest::Client::new(),
+            client: client(),
             child,
             env,
             dir,
@@ -134,6 +134,12 @@ pub fn fixture_path(name: &str) -> PathBuf {
 /// A seed fixture as strict JSON (comments and trailing commas removed).
 pub fn fixture(name: &str) -> Value {
     switchboard_core::jsonc::parse(&std::fs::read_to_string(fixture_path(name)).unwrap()).unwrap()
+}
+
+/// An HTTP client for tests (reqwest needs the process's TLS provider installed first).
+pub fn client() -> reqwest::Client {
+    switchboard_outbound::install_tls();
+    reqwest::Client::new()
 }
 
 /// Sends and returns status and JSON body.

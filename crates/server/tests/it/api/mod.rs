@@ -3,6 +3,7 @@ mod conversations;
 pub mod events;
 mod hooks;
 mod ops;
+mod outbound;
 mod runs;
 mod stores;
 mod workflows;
