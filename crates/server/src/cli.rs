@@ -89,4 +89,7 @@ pub enum BenchScenario {
     Lead,
     /// Workflow (b): the lead workflow plus a custom_code step.
     Code,
+    /// The lead workflow plus a webhook step POSTing JSON to a local sink the bench starts, whose
+    /// answer a last step reads.
+    Webhook,
 }

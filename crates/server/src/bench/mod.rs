@@ -4,6 +4,7 @@
 //! - `api`: `GET /api/workflows/{id}` (auth + store lookup + workflow read).
 //! - `lead` / `code`: `POST /api/events` starting workflow (a) or (b) of issue 3; reports events/s
 //!   accepted, runs/s completed, ack latency, trigger → first step, peak RSS.
+//! - `webhook`: workflow (a) plus a webhook step calling a local sink the bench starts.
 //! - `--waiting N`: see [`waiting`].
 
 mod waiting;
@@ -21,8 +22,8 @@ use crate::server::Server;
 
 const API_WORKFLOW: &str = include_str!("../../../../fixtures/seeds/lead_follow_up.json");
 
-/// Workflow (a): the lead workflow of issue 3.
-fn lead_workflow(with_code: bool) -> Value {
+/// Workflow (a): the lead workflow of issue 3; with `extra`, more steps at its end.
+fn lead_workflow(name: &str, extra: Vec<Value>) -> Value {
     let mut steps = vec![
         json!({"id": "capture", "type": "store_context_data", "outputVar": "leadData", "config": {"data": {
             "leadSource": "{{trigger.eventType}}", "customerName": "{{trigger.fullName}}",
@@ -31,11 +32,8 @@ fn lead_workflow(with_code: bool) -> Value {
             "condition": "context.trigger.companies && context.trigger.companies.length > 0",
             "then": {"id": "companies", "type": "store_context_data", "config": {"data": {"companies": "{{trigger.companies}}"}}}}}),
     ];
-    if with_code {
-        steps.push(json!({"id": "score", "type": "custom_code", "outputVar": "score", "config": {
-            "code": "const c = context.trigger.companies || []; return { score: c.length * 10 + context.state.firstName.length };"}}));
-    }
-    json!({"name": if with_code { "bench lead with code" } else { "bench lead" },
+    steps.extend(extra);
+    json!({"name": name,
         "trigger": {"type": "webhook", "eventType": "Lead_Workflow_phase_1"},
         "steps": steps, "contextVariables": ["leadData"]})
 }
@@ -65,6 +63,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         log: "warn".into(),
         ..Settings::default()
     };
+    // The webhook scenario calls a sink on loopback: exempt it from the guard, allow plain HTTP.
+    let (settings, sink) = match args.scenario {
+        BenchScenario::Webhook => (
+            Settings {
+                outbound_allow: "127.0.0.0/8".into(),
+                outbound_allow_http: true,
+                ..settings
+            },
+            Some(start_sink().await?),
+        ),
+        _ => (settings, None),
+    };
     let boot = crate::first_start::prepare(&settings).await?;
     let store = boot.store.clone();
     let backend = store.backend();
@@ -80,8 +90,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let auth = format!("Bearer {admin}");
     let definition = match args.scenario {
         BenchScenario::Api => API_WORKFLOW.to_owned(),
-        BenchScenario::Lead => lead_workflow(false).to_string(),
-        BenchScenario::Code => lead_workflow(true).to_string(),
+        BenchScenario::Lead => lead_workflow("bench lead", vec![]).to_string(),
+        BenchScenario::Code => lead_workflow("bench lead with code", vec![json!({"id": "score", "type": "custom_code", "outputVar": "score", "config": {
+            "code": "const c = context.trigger.companies || []; return { score: c.length * 10 + context.state.firstName.length };"}})]).to_string(),
+        BenchScenario::Webhook => lead_workflow("bench lead with webhook", vec![
+            json!({"id": "crm", "type": "webhook", "outputVar": "crm", "config": {
+                "method": "POST", "url": sink.as_deref().context("the sink is running")?,
+                "params": {"source": "{{trigger.eventType}}"},
+                "body": {"format": "json", "content": {"name": "{{state.customerName}}", "companies": "{{trigger.companies}}"}}}}),
+            json!({"id": "promo", "type": "store_context_data", "config": {"data": {"promo": "{{variables.crm.body.promocode}}"}}}),
+        ]).to_string(),
     };
     let created: Value = client
         .post(format!("{base}/api/workflows"))
@@ -136,6 +154,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A local HTTP sink answering every POST with a small JSON body, as a CRM lookup would.
+async fn start_sink() -> anyhow::Result<String> {
+    let app = axum::Router::new()
+        .fallback(|| async { axum::Json(json!({"promocode": "B1", "customerId": 42})) });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/sink", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
 /// Drives requests from `concurrency` clients for 1 s of warm-up plus `measure`; latencies are
 /// kept for the measured part only.
 async fn load(
@@ -175,7 +203,7 @@ async fn load(
                     seq += 1;
                     let request = match scenario {
                         BenchScenario::Api => client.get(format!("{base}/api/workflows/{id}")),
-                        BenchScenario::Lead | BenchScenario::Code => {
+                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook => {
                             let companies = if seq.is_multiple_of(2) { json!(["Acme", "Globex"]) } else { json!([]) };
                             let body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
                                 "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies});
@@ -261,6 +289,9 @@ fn report_runs(
     let l = &load.latencies_us;
     let name = match args.scenario {
         BenchScenario::Code => "(b) lead + custom_code",
+        BenchScenario::Webhook => {
+            "(a) lead + webhook POST to a local sink (same process) + store_context_data of its answer"
+        }
         _ => "(a) lead: store_context_data → conditional → store_context_data, contextVariables",
     };
     println!("scenario     POST /api/events → workflow {name}");
