@@ -73,7 +73,10 @@ pub struct Call<'a> {
 pub async fn exchange(request: &Request, call: Call<'_>) -> Exchange {
     let built = match build(request, &call) {
         Ok(b) => b,
-        Err((echo, error)) => return Exchange::failed(echo, error),
+        Err(failure) => {
+            let (echo, error) = *failure;
+            return Exchange::failed(echo, error);
+        }
     };
     let echo = echo_of(&built, call.auth, call.client);
     let accept = request.accept_statuses.as_deref();
@@ -112,14 +115,15 @@ pub async fn exchange(request: &Request, call: Call<'_>) -> Exchange {
     }
 }
 
-type Failure = (Value, StepError);
+/// What went out so far (for history) and why the request could not be sent.
+type Failure = Box<(Value, StepError)>;
 
 fn build(request: &Request, call: &Call<'_>) -> Result<switchboard_outbound::Request, Failure> {
-    let fail_early = |e: StepError| (json!({"method": request.method}), e);
+    let fail_early = |e: StepError| Box::new((json!({"method": request.method}), e));
     let scope = call.scope;
     let url = eval::text(&request.url, scope).map_err(|e| fail_early(expression_error(e)))?;
     let mut url = call.client.check_url(&url).map_err(|e| {
-        (json!({"method": request.method, "url": url}), transport_error(e))
+        Box::new((json!({"method": request.method, "url": url}), transport_error(e)))
     })?;
     let evaluated = |v: &Option<switchboard_core::workflow::TValue>| -> Result<Vec<(String, String)>, StepError> {
         match v {
