@@ -2,7 +2,7 @@
 //! connector credentials, body), sent through the guarded client, and the response read. Used by
 //! the step and by a saved webhook's test-send alike.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -48,11 +48,11 @@ impl Exchange {
         json!({"request": self.request, "response": self.response, "durationMs": self.duration_ms})
     }
 
-    fn failed(request: Value, error: StepError) -> Exchange {
+    fn failed(request: Value, error: StepError, started: Instant) -> Exchange {
         Exchange {
             request,
             response: None,
-            duration_ms: 0,
+            duration_ms: started.elapsed().as_millis() as u64,
             result: Err(error),
         }
     }
@@ -71,18 +71,19 @@ pub struct Call<'a> {
 
 /// Builds, sends and reads one request.
 pub async fn exchange(request: &Request, call: Call<'_>) -> Exchange {
+    let started = Instant::now();
     let built = match build(request, &call) {
         Ok(b) => b,
         Err(failure) => {
             let (echo, error) = *failure;
-            return Exchange::failed(echo, error);
+            return Exchange::failed(echo, error, started);
         }
     };
     let echo = echo_of(&built, call.auth, call.client);
     let accept = request.accept_statuses.as_deref();
     let format = request.response_format;
     match call.client.send(built).await {
-        Err(e) => Exchange::failed(echo, transport_error(e)),
+        Err(e) => Exchange::failed(echo, transport_error(e), started),
         Ok(r) => {
             let content_type = r.header("content-type");
             let headers: Map<String, Value> = r
