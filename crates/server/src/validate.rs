@@ -107,13 +107,11 @@ fn add(out: &mut Outcome, def: &Value, options: &Options, prefix: &str) {
         .extend(compiled.report.errors.into_iter().map(at));
     out.warnings
         .extend(compiled.report.warnings.into_iter().map(at));
-    if let Some(wf) = compiled.workflow {
-        out.skipped
-            .extend(wf.references.into_iter().map(|r| Reference {
-                pointer: format!("{prefix}{}", r.pointer),
-                ..r
-            }));
-    }
+    out.skipped
+        .extend(compiled.references.into_iter().map(|r| Reference {
+            pointer: format!("{prefix}{}", r.pointer),
+            ..r
+        }));
 }
 
 fn display_pointer(p: &str) -> &str {

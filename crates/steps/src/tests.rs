@@ -63,7 +63,7 @@ fn seed_001_and_003_app_workflows_compile() {
     let c = compile(&app["workflows"][0], &Options::default());
     assert!(c.report.is_valid(), "{:?}", c.report.errors);
     assert_eq!(
-        c.workflow.unwrap().references,
+        c.references,
         [Reference {
             kind: ReferenceKind::Webhook,
             key: "kustomer.company.create".into(),
@@ -76,10 +76,9 @@ fn seed_001_and_003_app_workflows_compile() {
         "kustomer_app_003_trailing_comma.txt",
     ] {
         let app = fixture(text);
-        let scheduling = compile(&app["workflows"][0], &Options::default())
-            .workflow
-            .expect("scheduling compiles");
-        assert_eq!(scheduling.references[0].key, "5f8e148232731d0015c14657");
+        let compiled = compile(&app["workflows"][0], &Options::default());
+        assert_eq!(compiled.references[0].key, "5f8e148232731d0015c14657");
+        let scheduling = compiled.workflow.expect("scheduling compiles");
         assert!(matches!(
             scheduling.nodes[0].spec,
             StepSpec::ScheduleWorkflow(_)

@@ -181,7 +181,6 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
         nodes,
         context_variables: draft.context_variables,
         max_steps: meta.max_steps,
-        references: std::mem::take(&mut ctx.references),
     })
 }
 

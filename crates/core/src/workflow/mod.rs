@@ -99,8 +99,6 @@ pub struct Workflow<S> {
     pub nodes: Vec<Node<S>>,
     pub context_variables: Vec<String>,
     pub max_steps: u64,
-    /// Things only a store can resolve (saved webhooks, other workflows).
-    pub references: Vec<Reference>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +208,9 @@ pub struct Compiled<S> {
     pub workflow: Option<Workflow<S>>,
     /// The JavaScript the definition holds, for a syntax check by the sandbox.
     pub scripts: Vec<Script>,
+    /// What only a store can resolve (saved webhooks, connectors, other workflows), collected
+    /// whether or not the definition compiled, so a store can report them all in one pass.
+    pub references: Vec<Reference>,
 }
 
 /// Validates a definition (either format) and compiles it.
@@ -238,6 +239,7 @@ pub fn compile<C: StepCatalog>(def: &Value, catalog: &C, options: &Options) -> C
         report: ctx.report,
         workflow,
         scripts: ctx.scripts,
+        references: ctx.references,
     }
 }
 

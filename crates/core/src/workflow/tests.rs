@@ -169,13 +169,14 @@ fn kustomer_graph_compiles_with_references() {
     }));
     assert_eq!(c.format, Format::Kustomer);
     assert!(c.report.is_valid(), "{:?}", c.report);
+    let references = c.references.clone();
     let wf = c.workflow.unwrap();
     assert!(
         matches!(wf.trigger, Trigger::Webhook { ref event_type } if event_type == "shop.order")
     );
     assert_eq!(wf.nodes[0].step_type, "webhook");
     assert_eq!(
-        wf.references,
+        references,
         [Reference {
             kind: ReferenceKind::Webhook,
             key: "shop.notify".into(),

@@ -403,18 +403,15 @@ async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> ApiResult<C
             "a workflow definition must be a JSON object",
         ));
     }
-    let mut compiled = switchboard_steps::compile(body, &state.validation);
-    let Some(workflow) = compiled.workflow.take() else {
-        return Ok(Err(compiled.report));
-    };
+    let compiled = switchboard_steps::compile(body, &state.validation);
     let mut report = compiled.report;
     report
         .errors
-        .extend(unresolved(state, &store.id, &workflow.references).await?);
-    Ok(if report.is_valid() {
-        Ok((workflow, report))
-    } else {
-        Err(report)
+        .extend(unresolved(state, &store.id, &compiled.references).await?);
+    report.sort();
+    Ok(match compiled.workflow {
+        Some(workflow) if report.is_valid() => Ok((workflow, report)),
+        _ => Err(report),
     })
 }
 

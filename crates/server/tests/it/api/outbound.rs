@@ -330,25 +330,22 @@ async fn webhook_steps_send_what_their_templates_say(s: TestServer) {
         assert!(!history.contains(secret), "{secret} leaked into {history}");
     }
 
-    // Saving refuses an invalid URL, an unknown connector and an unknown saved webhook, each at
-    // its pointer (what the store resolves is checked once the definition itself is valid).
-    let (status, bad) = send(s.admin(Method::POST, "/api/workflows").json(&json!({
-        "name": "bad", "trigger": {"type": "webhook", "eventType": "x"},
-        "steps": [{"id": "a", "type": "webhook", "config": {"url": "not a url"}}]})))
-    .await;
-    assert_eq!(status, 400, "{bad}");
-    assert_eq!(pointers(&bad), ["/steps/0/config/url"]);
+    // Saving refuses an invalid URL, an unknown connector and an unknown saved webhook in one
+    // pass, each at its pointer.
     let (status, bad) = send(s.admin(Method::POST, "/api/workflows").json(&json!({
         "name": "bad", "trigger": {"type": "webhook", "eventType": "x"},
         "steps": [
+            {"id": "a", "type": "webhook", "config": {"url": "not a url"}},
             {"id": "b", "type": "webhook", "config": {"url": "https://example.com", "connectorId": "con_nope"}},
             {"id": "c", "type": "webhook", "config": {"webhook": "no.such.hook"}}
         ]}))).await;
     assert_eq!(status, 400, "{bad}");
-    assert_eq!(
-        pointers(&bad),
-        ["/steps/0/config/connectorId", "/steps/1/config/webhook"]
-    );
+    let expected = [
+        "/steps/0/config/url",
+        "/steps/1/config/connectorId",
+        "/steps/2/config/webhook",
+    ];
+    assert_eq!(pointers(&bad), expected);
 }
 
 async fn saved_webhooks_soft_delete_restore_and_test_send(s: TestServer) {
