@@ -53,6 +53,12 @@ async fn openapi_describes_the_api(s: TestServer) {
         ("/api/stores", &["get", "post"]),
         ("/api/stores/{id}/tokens", &["post"]),
         ("/api/stores/{id}/tokens/{token_id}", &["delete"]),
+        ("/api/connectors", &["get", "post"]),
+        ("/api/connectors/{id}", &["get", "put", "patch", "delete"]),
+        ("/api/webhooks", &["get", "post"]),
+        ("/api/webhooks/{id}", &["get", "put", "patch", "delete"]),
+        ("/api/webhooks/{id}/restore", &["post"]),
+        ("/api/webhooks/{id}/test", &["post"]),
         ("/healthz", &["get"]),
     ] {
         for m in methods {
