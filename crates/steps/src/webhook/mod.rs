@@ -174,23 +174,20 @@ pub const EFFECTS: crate::Effects = crate::Effects::External;
 
 pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
     use switchboard_core::template::Scope;
-    let (saved, params) = match config {
-        Config::Inline(_) => (None, None),
+    let loaded;
+    let (request, params) = match config {
+        Config::Inline(r) => (r.as_ref(), None),
         Config::Saved { webhook, params } => {
             let params = match params.as_ref().map(|p| env.value(p)).transpose() {
                 Ok(p) => p,
                 Err(e) => return crate::StepRun::failed(Value::Null, e),
             };
-            match env.services.saved_webhook(webhook).await {
-                Ok(request) => (Some(request), params),
+            loaded = match env.services.saved_webhook(webhook).await {
+                Ok(request) => request,
                 Err(e) => return crate::StepRun::failed(Value::Null, e),
-            }
+            };
+            (&loaded, params)
         }
-    };
-    let request = match (config, &saved) {
-        (Config::Inline(r), _) => r.as_ref(),
-        (_, Some(r)) => r,
-        _ => unreachable!("a saved webhook was loaded above"),
     };
     let auth = match &request.connector_id {
         None => None,
