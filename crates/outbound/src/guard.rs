@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use ipnet::IpNet;
 
@@ -96,19 +97,31 @@ const V6_RANGES: &[(&str, &str)] = &[
     ("ff00::/8", "multicast"),
 ];
 
+/// The built-in ranges, parsed once (every new connection is checked against them).
+type Ranges = Vec<(IpNet, &'static str)>;
+
+fn parsed(ranges: &[(&str, &'static str)]) -> Ranges {
+    ranges
+        .iter()
+        .map(|(cidr, name)| (cidr.parse().expect("a valid built-in CIDR"), *name))
+        .collect()
+}
+
+static V4: LazyLock<Ranges> = LazyLock::new(|| parsed(V4_RANGES));
+static V6: LazyLock<Ranges> = LazyLock::new(|| parsed(V6_RANGES));
+
 fn blocked_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    find(V4_RANGES, IpAddr::V4(ip))
+    find(&V4, IpAddr::V4(ip))
 }
 
 fn blocked_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    find(V6_RANGES, IpAddr::V6(ip))
+    find(&V6, IpAddr::V6(ip))
 }
 
-fn find(ranges: &[(&str, &'static str)], ip: IpAddr) -> Option<&'static str> {
-    ranges.iter().find_map(|(cidr, name)| {
-        let net: IpNet = cidr.parse().expect("a valid built-in CIDR");
-        net.contains(&ip).then_some(*name)
-    })
+fn find(ranges: &Ranges, ip: IpAddr) -> Option<&'static str> {
+    ranges
+        .iter()
+        .find_map(|(net, name)| net.contains(&ip).then_some(*name))
 }
 
 /// The address a URL host names without DNS: an IP literal in any spelling the URL standard
