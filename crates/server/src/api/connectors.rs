@@ -15,7 +15,7 @@ use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use super::resources::{self, Kind, checked};
+use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
 use crate::outbound::connectors;
 use crate::server::Shared;
@@ -48,7 +48,7 @@ impl Kind for Connectors {
     ) -> ApiResult<(String, Value, Vec<Problem>)> {
         let sealer = &state.engine.outbound.sealer;
         let (name, body, report) = connectors::prepare(sealer, store_id, id, body, stored)
-            .map_err(|report| checked(Self::WHAT, Err(report)).unwrap_err())?;
+            .map_err(|report| invalid(Self::WHAT, &report))?;
         Ok((name, body, report.warnings))
     }
 

@@ -46,15 +46,9 @@ pub trait Kind {
     }
 }
 
-/// A report's problems as a `validation_failed` error, or its warnings.
-pub fn checked(what: &str, report: Result<Report, Report>) -> ApiResult<Vec<Problem>> {
-    match report {
-        Ok(report) => Ok(report.warnings),
-        Err(report) => Err(ApiError::validation(
-            format!("the {what} is invalid"),
-            &report.errors,
-        )),
-    }
+/// A report's problems as a `validation_failed` error.
+pub fn invalid(what: &str, report: &Report) -> ApiError {
+    ApiError::validation(format!("the {what} is invalid"), &report.errors)
 }
 
 /// `{id, …body, createdAt, updatedAt, deletedAt?, warnings?}`.

@@ -20,7 +20,7 @@ use super::auth::Scope;
 use super::body::{JsonBody, RawJson};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use super::resources::{self, Kind, checked};
+use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
 use crate::server::Shared;
 
@@ -54,20 +54,15 @@ impl Kind for Webhooks {
     ) -> ApiResult<(String, Value, Vec<Problem>)> {
         let (saved, mut report) = webhook::saved(body, &state.validation);
         let Some(saved) = saved else {
-            return Err(checked(Self::WHAT, Err(report)).unwrap_err());
+            return Err(invalid(Self::WHAT, &report));
         };
         report
             .errors
             .extend(super::workflows::unresolved(state, store_id, &saved.references).await?);
-        let warnings = checked(
-            Self::WHAT,
-            if report.is_valid() {
-                Ok(report)
-            } else {
-                Err(report)
-            },
-        )?;
-        Ok((saved.name, body.clone(), warnings))
+        if !report.is_valid() {
+            return Err(invalid(Self::WHAT, &report));
+        }
+        Ok((saved.name, body.clone(), report.warnings))
     }
 }
 
