@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 pub use guard::{Blocked, Policy};
 pub use reqwest::Method;
+use serde_json::{Map, Value, json};
+use switchboard_core::run::StepError;
 pub use url::Url;
 
 /// A request ready to send.
@@ -39,6 +41,14 @@ pub struct Response {
 }
 
 impl Response {
+    /// The headers as a JSON object.
+    pub fn header_map(&self) -> Map<String, Value> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -67,6 +77,40 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Timeout(_) | Error::Connection(_))
     }
+
+    /// The step error code (WORKFLOWS.md) for this failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidUrl(_) => "invalid_url",
+            Error::Refused(_) | Error::Blocked(_) => "destination_blocked",
+            Error::Timeout(_) => "timeout",
+            Error::Connection(_) => "connection_failed",
+        }
+    }
+}
+
+/// A transport failure as a step error: timeouts and connection failures are retryable, a refusal
+/// by the guard never is.
+impl From<Error> for StepError {
+    fn from(e: Error) -> StepError {
+        let error = StepError::new(e.code(), e.to_string());
+        if e.is_retryable() {
+            error.retryable()
+        } else {
+            error
+        }
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date, as milliseconds from now.
+pub fn retry_after_ms(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+    Some(wait.max(0) as u64)
 }
 
 /// How much of a body is read, and how much of it history keeps.
@@ -135,6 +179,42 @@ impl Client {
             format!("{} bytes", body.len())
         };
         format!("{}…[cut: {total} in all]", String::from_utf8_lossy(kept))
+    }
+
+    /// The request as history shows it: headers named in `secret` (any case) as `***`, the body
+    /// cut at the record limit.
+    pub fn echo(&self, r: &Request, secret: &[&str]) -> Value {
+        let headers: Map<String, Value> = r
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let hidden = secret.iter().any(|s| s.eq_ignore_ascii_case(k));
+                let shown = if hidden { "***".to_owned() } else { v.clone() };
+                (k.to_ascii_lowercase(), Value::String(shown))
+            })
+            .collect();
+        json!({
+            "method": r.method.as_str(),
+            "url": r.url.as_str(),
+            "headers": headers,
+            "body": r.body.as_deref().map(|b| self.recorded(b, false)),
+        })
+    }
+
+    /// A response as history shows it: `{status, headers, body}`, the body cut at the record limit.
+    pub fn response_echo(&self, r: &Response) -> Value {
+        json!({"status": r.status, "headers": r.header_map(), "body": self.recorded(&r.body, r.truncated)})
+    }
+
+    /// The addresses of `host` that the guard allows, for protocols other than HTTP (SMTP): the
+    /// caller connects to one of these, never to the name, so a rebinding name is still refused.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+        allowed_addresses(&self.policy, host, port)
+            .await
+            .map_err(|e| match e.downcast::<Blocked>() {
+                Ok(blocked) => Error::Blocked(*blocked),
+                Err(other) => Error::Connection(other.to_string()),
+            })
     }
 
     /// Parses `url` and checks what can be checked without sending: the scheme (HTTPS, or HTTP
@@ -248,6 +328,38 @@ fn failure(e: reqwest::Error, timeout: Duration) -> Error {
     Error::Connection(message)
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Resolves `host` and keeps the addresses the policy allows; when every address is refused, the
+/// error is [`Blocked`].
+async fn allowed_addresses(
+    policy: &Policy,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, BoxError> {
+    if let Some(ip) = guard::literal_address(&url::Host::Domain(host)) {
+        policy.check(ip)?;
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let mut refused = None;
+    let allowed: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(|a| match policy.check(a.ip()) {
+            Ok(()) => true,
+            Err(b) => {
+                refused.get_or_insert(b);
+                false
+            }
+        })
+        .collect();
+    match (allowed.is_empty(), refused) {
+        (true, Some(blocked)) => Err(Box::new(blocked)),
+        (true, None) => Err(format!("'{host}' resolves to no address").into()),
+        (false, _) => Ok(allowed),
+    }
+}
+
 /// Resolves names and passes on only the addresses the policy allows; when every address is
 /// refused, the connection fails with [`Blocked`].
 struct GuardedResolver {
@@ -259,27 +371,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            if let Some(ip) = guard::literal_address(&url::Host::Domain(&host)) {
-                policy.check(ip)?;
-            }
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|a| match policy.check(a.ip()) {
-                    Ok(()) => true,
-                    Err(b) => {
-                        refused.get_or_insert(b);
-                        false
-                    }
-                })
-                .collect();
-            match (allowed.is_empty(), refused) {
-                (true, Some(blocked)) => Err(Box::new(blocked) as _),
-                (true, None) => Err(format!("'{host}' resolves to no address").into()),
-                (false, _) => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
-            }
+            let allowed = allowed_addresses(&policy, &host, 0).await?;
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }

@@ -194,3 +194,10 @@ async fn redirects_are_answers_and_repeated_headers_are_joined() {
     assert_eq!(response.header("X-Tag"), Some("a, b"));
     assert_eq!(response.header("location"), Some("http://10.0.0.1/"));
 }
+
+#[test]
+fn retry_after_takes_seconds_or_a_date() {
+    assert_eq!(retry_after_ms("120"), Some(120_000));
+    assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"), Some(0));
+    assert_eq!(retry_after_ms("soon"), None);
+}

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use switchboard_core::run::StepError;
 use switchboard_core::template::Scope;
-use switchboard_outbound::{Client, Error, Method};
+use switchboard_outbound::{Client, Method};
 use switchboard_script::eval;
 
 use super::{Request, response};
@@ -83,15 +83,12 @@ pub async fn exchange(request: &Request, call: Call<'_>) -> Exchange {
     let accept = request.accept_statuses.as_deref();
     let format = request.response_format;
     match call.client.send(built).await {
-        Err(e) => Exchange::failed(echo, transport_error(e), started),
+        Err(e) => Exchange::failed(echo, StepError::from(e), started),
         Ok(r) => {
             let content_type = r.header("content-type");
-            let headers: Map<String, Value> = r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            let recorded_body = call.client.recorded(&r.body, r.truncated);
+            let headers = r.header_map();
+            let recorded = call.client.response_echo(&r);
+            let recorded_body = recorded["body"].as_str().unwrap_or_default().to_owned();
             let body = if r.truncated {
                 Value::String(recorded_body.clone())
             } else {
@@ -108,7 +105,7 @@ pub async fn exchange(request: &Request, call: Call<'_>) -> Exchange {
             };
             Exchange {
                 request: echo,
-                response: Some(json!({"status": r.status, "headers": headers, "body": recorded_body})),
+                response: Some(recorded),
                 duration_ms: r.duration.as_millis() as u64,
                 result,
             }
@@ -124,7 +121,7 @@ fn build(request: &Request, call: &Call<'_>) -> Result<switchboard_outbound::Req
     let scope = call.scope;
     let url = eval::text(&request.url, scope).map_err(|e| fail_early(expression_error(e)))?;
     let mut url = call.client.check_url(&url).map_err(|e| {
-        Box::new((json!({"method": request.method, "url": url}), transport_error(e)))
+        Box::new((json!({"method": request.method, "url": url}), StepError::from(e)))
     })?;
     let evaluated = |v: &Option<switchboard_core::workflow::TValue>| -> Result<Vec<(String, String)>, StepError> {
         match v {
@@ -236,31 +233,9 @@ fn echo_of(r: &switchboard_outbound::Request, auth: Option<&Auth>, client: &Clie
             .collect();
         url.query_pairs_mut().clear().extend_pairs(masked);
     }
-    let headers: Map<String, Value> = r
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let secret = secret_header.is_some_and(|s| s.eq_ignore_ascii_case(k));
-            (k.to_ascii_lowercase(), Value::String(if secret { "***".into() } else { v.clone() }))
-        })
-        .collect();
-    json!({
-        "method": r.method.as_str(),
-        "url": url.as_str(),
-        "headers": headers,
-        "body": r.body.as_deref().map(|b| client.recorded(b, false)),
-    })
-}
-
-fn transport_error(e: Error) -> StepError {
-    let code = match &e {
-        Error::InvalidUrl(_) => "invalid_url",
-        Error::Refused(_) | Error::Blocked(_) => "destination_blocked",
-        Error::Timeout(_) => "timeout",
-        Error::Connection(_) => "connection_failed",
-    };
-    let error = StepError::new(code, e.to_string());
-    if e.is_retryable() { error.retryable() } else { error }
+    let mut echo = client.echo(r, secret_header.as_slice());
+    echo["url"] = Value::String(url.into());
+    echo
 }
 
 /// A status outside `acceptStatuses`: 5xx and 429 are worth retrying, 429 after `Retry-After`.
@@ -270,20 +245,9 @@ fn status_error(status: u16, retry_after: Option<&str>, body: &str) -> StepError
     error.details.insert("body".into(), json!(body));
     if status >= 500 || status == 429 {
         error = error.retryable();
-        error.retry_after_ms = retry_after.and_then(retry_after_ms);
+        error.retry_after_ms = retry_after.and_then(switchboard_outbound::retry_after_ms);
     }
     error
-}
-
-/// `Retry-After`: delay-seconds or an HTTP date.
-fn retry_after_ms(value: &str) -> Option<u64> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(seconds.saturating_mul(1000));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
-    Some(wait.max(0) as u64)
 }
 
 #[cfg(test)]
@@ -291,10 +255,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        assert_eq!(retry_after_ms("120"), Some(120_000));
-        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"), Some(0));
-        assert_eq!(retry_after_ms("soon"), None);
+    fn statuses_worth_retrying() {
         let e = status_error(429, Some("3"), "slow down");
         assert!(e.retryable);
         assert_eq!(e.retry_after_ms, Some(3_000));
