@@ -45,6 +45,10 @@ pub(crate) fn parse_json(text: String) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(&text)?)
 }
 
+pub(crate) fn parse_opt(text: Option<String>) -> Result<Option<serde_json::Value>> {
+    text.map(parse_json).transpose()
+}
+
 /// The conflict message for a workflow name already in use.
 pub(crate) fn name_taken(name: &str) -> String {
     resource_name_taken("workflow", name)

@@ -89,8 +89,9 @@ pub trait Store: Send + Sync + 'static {
         event_type: &str,
     ) -> Result<Vec<(String, i64)>>;
 
-    /// Records an event and creates its runs in one transaction. With an idempotency key that was
-    /// used within its window, creates nothing and gives back the first answer.
+    /// Records an event (and the inbound message it carries) and creates its runs in one
+    /// transaction. With an idempotency key that was used within its window, creates nothing and
+    /// gives back the first answer.
     async fn accept(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Acceptance>;
     /// Commits step records and the run's new position; `false` when the lease was lost (the run
     /// was cancelled or taken over), in which case nothing changed.
@@ -172,6 +173,20 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         now: i64,
     ) -> Result<Option<ResourceRecord>>;
+
+    /// Records a message sent on a channel, or completes the record that an early status report
+    /// created for its provider id (a status only ever moves forward).
+    async fn record_message(&self, message: MessageRecord) -> Result<MessageRecord>;
+    /// Applies a provider's status report; gives the record when the status moved forward (and
+    /// then records the report's event in the same transaction).
+    async fn message_status(&self, update: MessageStatus) -> Result<Option<MessageRecord>>;
+    /// Messages in id (time) order.
+    async fn list_messages(
+        &self,
+        store_id: &str,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>>;
 
     /// The store's inbound signing secret (sealed by the caller), if one was set.
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;

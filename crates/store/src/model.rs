@@ -114,6 +114,10 @@ pub enum ResourceKind {
     Connector,
     /// A saved HTTP request; deleting one is soft, so it can be restored.
     Webhook,
+    /// A store's settings of one channel (`whatsapp`, `email`, `voice`), named after it.
+    Channel,
+    /// A stored email template (subject, text, html).
+    EmailTemplate,
 }
 
 impl ResourceKind {
@@ -121,6 +125,8 @@ impl ResourceKind {
         match self {
             ResourceKind::Connector => "connector",
             ResourceKind::Webhook => "webhook",
+            ResourceKind::Channel => "channel",
+            ResourceKind::EmailTemplate => "email_template",
         }
     }
 
@@ -224,6 +230,8 @@ pub struct NewEvent {
     pub idempotency: Option<Idempotency>,
     /// The answer given now, repeated to retries with the same key (kept only with a key).
     pub response: Value,
+    /// An inbound message the event carries, recorded with it.
+    pub message: Option<MessageRecord>,
     pub now: i64,
 }
 
@@ -358,3 +366,62 @@ pub struct Lease {
 
 /// Statuses of runs that are not finished.
 pub const LIVE_STATUSES: &str = "'queued', 'running', 'waiting'";
+
+/// A message sent or received on a channel (a call counts as a voice message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub id: String,
+    pub store_id: String,
+    /// `whatsapp`, `email` or `voice`.
+    pub channel: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// Phone digits, or the email address.
+    pub contact: Option<String>,
+    /// The provider's id (wamid, call sid, `Message-ID`): unique per store and channel.
+    pub provider_id: Option<String>,
+    pub status: String,
+    /// Statuses only move forward: an update with a lower rank than the stored one is ignored.
+    pub status_rank: i64,
+    /// What was said: text, template and variables, subject, TwiML…
+    pub content: Value,
+    pub error: Option<Value>,
+    pub run_id: Option<String>,
+    pub step_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A provider's report on a message: applied when it moves the status forward, creating the
+/// record when the report arrives before the send was recorded.
+#[derive(Debug, Clone)]
+pub struct MessageStatus {
+    pub store_id: String,
+    pub channel: String,
+    pub provider_id: String,
+    pub status: String,
+    pub status_rank: i64,
+    pub error: Option<Value>,
+    /// The recipient, for a record created by this report.
+    pub contact: Option<String>,
+    /// Id of the record created by this report, if it creates one.
+    pub new_id: String,
+    /// When the status moves forward: the event to record with it.
+    pub event: Option<StatusEvent>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageFilter {
+    pub contact: Option<String>,
+    pub channel: Option<String>,
+}
+
+/// The event a status change records (`message.delivered`, …), in the same transaction.
+#[derive(Debug, Clone)]
+pub struct StatusEvent {
+    pub id: String,
+    pub event_type: String,
+    /// The event's payload, made from the updated record.
+    pub payload: fn(&MessageRecord) -> Value,
+}

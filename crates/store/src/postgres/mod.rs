@@ -1,6 +1,7 @@
 //! The PostgreSQL backend (sqlx): a pool for reads, one dedicated connection for the batching
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
+mod messages;
 mod resources;
 mod runs;
 mod writer;
@@ -20,6 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../../migrations/postgres/0002_resources.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../../migrations/postgres/0003_messages.sql"),
     ),
 ];
 /// Serialises migrations when several nodes start at once.
@@ -665,6 +670,27 @@ impl Store for PgStore {
                 Box::pin(async move { resources::restore(c, &store_id, kind, &id, now).await })
             })
             .await
+    }
+
+    async fn record_message(&self, message: MessageRecord) -> Result<MessageRecord> {
+        self.writer
+            .write(move |c| Box::pin(messages::record_message(c, message)))
+            .await
+    }
+
+    async fn message_status(&self, update: MessageStatus) -> Result<Option<MessageRecord>> {
+        self.writer
+            .write(move |c| Box::pin(messages::message_status(c, update)))
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        store_id: &str,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
+        messages::list(&self.pool, store_id, filter, page).await
     }
 
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::writer::BoxFuture;
 use crate::Result;
-use crate::error::parse_json;
+use crate::error::{parse_json, parse_opt};
 use crate::model::*;
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
@@ -16,10 +16,6 @@ const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, 
 
 fn opt_json(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
-}
-
-fn parse_opt(s: Option<String>) -> Result<Option<Value>> {
-    s.map(parse_json).transpose()
 }
 
 fn run_row(r: &PgRow) -> Result<RunRecord> {
@@ -99,6 +95,9 @@ pub(super) fn accept(
             .bind(event.now)
             .execute(&mut *c)
             .await?;
+        if let Some(message) = &event.message {
+            super::messages::insert_new(&mut *c, message).await?;
+        }
         for r in &runs {
             let cp = &r.state;
             sqlx::query("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")

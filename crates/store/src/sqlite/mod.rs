@@ -1,6 +1,7 @@
 //! The embedded backend: SQLite through rusqlite, WAL mode, one writer thread ([`writer`]) and a
 //! pool of read-only connections used from the blocking thread pool.
 
+mod messages;
 mod resources;
 mod rows;
 mod runs;
@@ -24,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../../migrations/sqlite/0002_resources.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../../migrations/sqlite/0003_messages.sql"),
     ),
 ];
 
@@ -611,6 +616,29 @@ impl Store for SqliteStore {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| resources::restore(c, &store_id, kind, &id, now))
+            .await
+    }
+
+    async fn record_message(&self, message: MessageRecord) -> Result<MessageRecord> {
+        self.writer
+            .write(move |c| messages::record_message(c, &message))
+            .await
+    }
+
+    async fn message_status(&self, update: MessageStatus) -> Result<Option<MessageRecord>> {
+        self.writer
+            .write(move |c| messages::message_status(c, &update))
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        store_id: &str,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
+        let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
+        self.read(move |c| messages::list(c, &store_id, &filter, &page))
             .await
     }
 

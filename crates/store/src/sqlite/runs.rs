@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use crate::Result;
-use crate::error::parse_json;
+use crate::error::{parse_json, parse_opt};
 use crate::model::*;
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
@@ -17,10 +17,6 @@ fn json(v: &Value) -> String {
 
 fn opt_json(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(json)
-}
-
-fn parse_opt(s: Option<String>) -> Result<Option<Value>> {
-    s.map(parse_json).transpose()
 }
 
 type RawRun = (
@@ -128,6 +124,9 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             event.idempotency.as_ref().map(|_| json(&event.response)),
             event.now
         ])?;
+    if let Some(message) = &event.message {
+        super::messages::insert_new(c, message)?;
+    }
     let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")?;
     for r in new_runs {
         let cp = &r.state;
