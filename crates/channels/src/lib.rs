@@ -104,3 +104,22 @@ fn verify_mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[&[u8]], tag
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// How far a message has come, so that statuses only move forward whatever order providers
+/// report them in (Meta does not promise order; `delivered` may never come before `read`). A
+/// final status (failed, a call's end) outranks everything.
+pub fn status_rank(channel: &str, status: &str) -> i64 {
+    const FINAL: i64 = 9;
+    match (channel, status) {
+        ("voice", "initiated") => 1,
+        ("voice", "ringing") => 2,
+        ("voice", "in-progress" | "answered") => 3,
+        ("voice", "completed" | "busy" | "failed" | "no-answer" | "canceled") => FINAL,
+        (_, "sent") => 1,
+        (_, "delivered") => 2,
+        (_, "read") => 3,
+        (_, "played") => 4,
+        (_, "failed") => FINAL,
+        _ => 0,
+    }
+}

@@ -94,20 +94,7 @@ pub async fn call(
         Ok(url) => url,
         Err(e) => return Attempt::failed(e.into()),
     };
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("To", &to)
-        .append_pair("From", &config.from);
-    match script {
-        Script::Twiml(twiml) => form.append_pair("Twiml", twiml),
-        Script::Url(url) => form.append_pair("Url", url),
-    };
-    if let Some(callback) = status_callback {
-        form.append_pair("StatusCallback", callback)
-            .append_pair("StatusCallbackMethod", "POST");
-        for event in CALLBACK_EVENTS {
-            form.append_pair("StatusCallbackEvent", event);
-        }
-    }
+    let form = form(&to, config, script, status_callback);
     let credentials = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", config.account_sid, config.auth_token));
     let request = Request {
@@ -121,7 +108,7 @@ pub async fn call(
             ),
             ("accept".into(), "application/json".into()),
         ],
-        body: Some(form.finish().into_bytes()),
+        body: Some(form.into_bytes()),
         timeout: PROVIDER_TIMEOUT,
     };
     let (http, response) = exchange(client, request, &["authorization"]).await;
@@ -152,6 +139,24 @@ pub async fn call(
         result,
         http: Some(http),
     }
+}
+
+/// The form of a `Calls.json` request.
+fn form(to: &str, config: &Config, script: &Script, status_callback: Option<&str>) -> String {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("To", to).append_pair("From", &config.from);
+    match script {
+        Script::Twiml(twiml) => form.append_pair("Twiml", twiml),
+        Script::Url(url) => form.append_pair("Url", url),
+    };
+    if let Some(callback) = status_callback {
+        form.append_pair("StatusCallback", callback)
+            .append_pair("StatusCallbackMethod", "POST");
+        for event in CALLBACK_EVENTS {
+            form.append_pair("StatusCallbackEvent", event);
+        }
+    }
+    form.finish()
 }
 
 /// Twilio's errors: the 2010 API's `{code, message, more_info, status}` or RFC 9457's

@@ -28,6 +28,9 @@ pub struct Settings {
     pub http_response_limit: usize,
     /// The most bytes of a request or response body kept in run history.
     pub http_record_limit: usize,
+    /// The externally visible base URL (Twilio callbacks and their signature check); default:
+    /// `http://` and the address listened on.
+    pub public_url: Option<String>,
     /// Request body limit in bytes.
     pub body_limit: usize,
     /// Log filter (`info`, `switchboard=debug`, …).
@@ -60,6 +63,7 @@ impl Default for Settings {
             outbound_allow: String::new(),
             http_response_limit: 1 << 20,
             http_record_limit: 16 << 10,
+            public_url: None,
             body_limit: 1024 * 1024,
             log: "info".into(),
             log_format: "text".into(),

@@ -2,6 +2,7 @@
 
 mod api;
 mod bench;
+mod channels;
 mod cli;
 mod config;
 mod engine;

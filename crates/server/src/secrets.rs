@@ -80,6 +80,70 @@ impl Sealer {
     }
 }
 
+/// What a write-only secret reads back as.
+pub const MASK: &str = "***";
+
+/// Reads the write-only secret fields of a resource (connector, channel): a new value is sealed;
+/// one omitted or sent as `***` keeps the sealed value stored now.
+pub struct SecretFields<'a> {
+    pub sealer: &'a Sealer,
+    /// What the sealed values are bound to (`connector:{store}:{id}`).
+    pub bound_to: String,
+    /// The body stored now, on a replacement.
+    pub stored: Option<&'a serde_json::Value>,
+}
+
+impl SecretFields<'_> {
+    /// Reads `key` of `f`, stored at `pointer` of the body. Required when `required` and nothing
+    /// is stored yet.
+    pub fn read(
+        &self,
+        f: &mut switchboard_core::workflow::Fields<'_, '_>,
+        key: &str,
+        pointer: &str,
+        required: bool,
+    ) -> Option<serde_json::Value> {
+        let stored = self.stored.and_then(|s| s.pointer(pointer)).cloned();
+        match f.string(key, required && stored.is_none()) {
+            Some(mask) if mask == MASK && stored.is_none() => {
+                f.error(
+                    key,
+                    format!("'{key}' is '***', which keeps a stored secret, but none is stored"),
+                );
+                None
+            }
+            Some(plain) if plain != MASK => Some(serde_json::Value::String(
+                self.sealer.seal(plain.as_bytes(), &self.bound_to),
+            )),
+            _ => stored,
+        }
+    }
+
+    /// Opens the sealed text at `pointer` of a stored body.
+    pub fn open(&self, body: &serde_json::Value, pointer: &str) -> Result<String, String> {
+        let sealed = body
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| format!("'{pointer}' is missing"))?;
+        let plain = self
+            .sealer
+            .open(sealed, &self.bound_to)
+            .ok_or("its secret does not open under this master key")?;
+        String::from_utf8(plain).map_err(|_| "its secret is not text".to_owned())
+    }
+}
+
+/// A stored body as the API shows it: the values at `pointers` as `***`.
+pub fn masked(body: &serde_json::Value, pointers: &[&str]) -> serde_json::Value {
+    let mut shown = body.clone();
+    for pointer in pointers {
+        if let Some(v) = shown.pointer_mut(pointer) {
+            *v = serde_json::Value::String(MASK.into());
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -36,8 +36,8 @@ pub struct Caches {
     /// Token hash → the token's store (`None`: an admin token).
     pub tokens: TtlCache<String, Option<String>>,
     pub stores: TtlCache<String, switchboard_store::StoreRecord>,
-    /// (store, event type) → the workflow versions it starts.
-    pub triggers: TtlCache<(String, String), Vec<(String, i64)>>,
+    /// (store, trigger kind, key) → the workflow versions it starts.
+    pub triggers: TtlCache<(String, &'static str, String), Vec<(String, i64)>>,
     /// Store → the HMAC keys its signed ingest accepts (two during a rotation).
     pub inbound_keys: TtlCache<String, Vec<Vec<u8>>>,
 }
@@ -82,6 +82,10 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(settings: &Settings, boot: Boot) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
         let (routes, doc) = crate::api::routes(settings.body_limit);
         let backend = boot.store.backend();
         switchboard_script::configure(switchboard_script::Limits {
@@ -108,6 +112,12 @@ impl Server {
             ),
             sealer: boot.sealer.clone(),
             validation: validation.clone(),
+            public_url: settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"))
+                .trim_end_matches('/')
+                .to_owned(),
         };
         let engine = Engine::new(
             boot.store.clone(),
@@ -130,10 +140,6 @@ impl Server {
             caches: Caches::default(),
             sealer: boot.sealer,
         };
-        let listener = TcpListener::bind(&settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let addr = listener.local_addr()?;
         Ok(Server {
             addr,
             backend,

@@ -48,6 +48,8 @@ pub struct Request<'a> {
     pub idempotency_key: Option<String>,
     /// The raw request, for telling a repeat from a different request under the same key.
     pub fingerprint: &'a [u8],
+    /// An inbound message the event carries, recorded with it.
+    pub message: Option<switchboard_store::MessageRecord>,
 }
 
 /// Adds `timestamp` (RFC 3339 UTC, now) unless the data has one.
@@ -64,13 +66,23 @@ pub async fn event_targets(
     store_id: &str,
     event_type: &str,
 ) -> Result<Vec<Target>, ApiError> {
-    let key = (store_id.to_owned(), event_type.to_owned());
+    targets(state, store_id, "webhook", event_type).await
+}
+
+/// The workflows a trigger of `kind` with `key` starts (active ones; the latest versions).
+pub async fn targets(
+    state: &AppState,
+    store_id: &str,
+    kind: &'static str,
+    trigger_key: &str,
+) -> Result<Vec<Target>, ApiError> {
+    let key = (store_id.to_owned(), kind, trigger_key.to_owned());
     let versions = match state.caches.triggers.get(&key) {
         Some(versions) => versions,
         None => {
             let versions = state
                 .store
-                .workflows_for_event(store_id, event_type)
+                .workflows_for_trigger(store_id, kind, trigger_key)
                 .await?;
             state.caches.triggers.insert(key, versions.clone());
             versions
@@ -153,6 +165,7 @@ pub async fn start(
             since: now - IDEMPOTENCY_WINDOW_MS,
         }),
         response,
+        message: request.message,
         now,
     };
     match state.store.accept(event, runs).await? {

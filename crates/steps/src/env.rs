@@ -5,6 +5,7 @@ use serde_json::Value;
 use switchboard_core::run::{Outcome, StepError};
 use switchboard_core::template::{Scope, Template};
 use switchboard_core::workflow::TValue;
+use switchboard_channels as channels;
 use switchboard_script::{EvalError, eval};
 
 /// Services outside the run that steps use. Implemented by the engine over the store.
@@ -21,11 +22,43 @@ pub trait Services: Send + Sync {
     async fn connector(&self, id: &str) -> Result<crate::webhook::Auth, StepError>;
     /// The guarded client every outbound request goes through.
     fn http(&self) -> &switchboard_outbound::Client;
+
+    /// The store's WhatsApp channel; `channel_not_configured` when it has none.
+    async fn whatsapp(&self) -> Result<channels::whatsapp::Config, StepError>;
+    /// The store's email channel; `channel_not_configured` when it has none.
+    async fn email(&self) -> Result<channels::email::Config, StepError>;
+    /// The store's voice channel; `channel_not_configured` when it has none.
+    async fn voice(&self) -> Result<channels::voice::Config, StepError>;
+    /// Where Twilio reports a call's progress (needs the server's public URL).
+    fn voice_status_callback(&self) -> Option<String>;
+    /// The store's email template of that name, compiled.
+    async fn email_template(&self, name: &str)
+    -> Result<crate::send_email::StoredTemplate, StepError>;
+    /// Records a message a step sent. A failure to record is logged, not returned: the message
+    /// went out, and failing the step would send it again.
+    async fn record_message(&self, message: SentMessage);
+}
+
+/// A message a step sent, for the store's message history.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    /// `whatsapp`, `email` or `voice`.
+    pub channel: &'static str,
+    /// Phone digits or email address.
+    pub contact: String,
+    pub provider_id: String,
+    pub status: String,
+    /// What was sent (text, template and variables, subject, TwiML…).
+    pub content: Value,
+    pub run_id: String,
+    pub step_id: String,
 }
 
 pub struct StepEnv<'a> {
     pub scope: Scope<'a>,
     pub services: &'a dyn Services,
+    pub run_id: &'a str,
+    pub step_id: &'a str,
     /// `{runId}:{stepId}:{visit}`: the same on every attempt of this visit.
     pub idempotency_key: String,
     pub now_ms: i64,
@@ -92,4 +125,44 @@ pub fn unavailable(step_type: &str, part: &str) -> StepRun {
             format!("the {step_type} step cannot run in this build yet: it comes with {part}"),
         ),
     )
+}
+
+impl StepEnv<'_> {
+    /// Ends a channel step with the provider's answer: a sent message is recorded and gives
+    /// `output`; the HTTP exchange (if any) goes into the step record either way.
+    pub async fn delivered(
+        &self,
+        input: Value,
+        channel: &'static str,
+        contact: String,
+        content: Value,
+        attempt: channels::Attempt,
+        output: impl FnOnce(&channels::Sent) -> Value,
+    ) -> StepRun {
+        let channels::Attempt { result, http } = attempt;
+        let result = match result {
+            Ok(sent) => {
+                let out = output(&sent);
+                self.services
+                    .record_message(SentMessage {
+                        channel,
+                        contact,
+                        provider_id: sent.provider_id,
+                        status: sent.status,
+                        content,
+                        run_id: self.run_id.to_owned(),
+                        step_id: self.step_id.to_owned(),
+                    })
+                    .await;
+                Ok(Outcome::Next(out))
+            }
+            Err(e) => Err(e),
+        };
+        StepRun {
+            input,
+            result,
+            logs: Vec::new(),
+            http,
+        }
+    }
 }

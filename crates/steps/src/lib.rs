@@ -3,7 +3,7 @@
 
 mod env;
 
-pub use env::{Services, StepEnv, StepRun, expression_error};
+pub use env::{SentMessage, Services, StepEnv, StepRun, expression_error};
 use switchboard_core::workflow::{Fields, Retry, StepCatalog};
 
 macro_rules! registry {
@@ -131,6 +131,52 @@ pub fn check_scripts(
         report.sort();
     }
     ok
+}
+
+/// Checks a named settings resource of templates (a saved webhook, an email template): `name`,
+/// `description`, then the fields `read` takes, then the JavaScript they hold. Gives the name, what
+/// `read` made and the store references, or `None` with the problems; warnings either way.
+pub fn named<T>(
+    body: &serde_json::Value,
+    options: &switchboard_core::workflow::Options,
+    what: &str,
+    read: impl FnOnce(&mut Fields<'_, '_>) -> Option<T>,
+) -> (
+    Option<(String, T, Vec<switchboard_core::workflow::Reference>)>,
+    switchboard_core::Report,
+) {
+    use switchboard_core::workflow::{Context, OPTIONAL, REQUIRED, check_name};
+    let mut ctx = Context {
+        options: options.clone(),
+        ..Default::default()
+    };
+    let read = Fields::new(Some(body), "", what, &mut ctx).and_then(|mut f| {
+        let name = f.string("name", REQUIRED);
+        if let Some(Err(problem)) = name.as_deref().map(check_name) {
+            f.error("name", problem);
+        }
+        if let Some(d) = f.string("description", OPTIONAL)
+            && d.chars().count() > 4096
+        {
+            f.error("description", "description is longer than 4096 characters");
+        }
+        let read = read(&mut f);
+        f.finish();
+        Some((name?, read?))
+    });
+    let switchboard_core::workflow::Context {
+        mut report,
+        references,
+        scripts,
+        ..
+    } = ctx;
+    let scripts_ok = check_scripts(&scripts, &mut report);
+    match read {
+        Some((name, read)) if report.is_valid() && scripts_ok => {
+            (Some((name, read, references)), report)
+        }
+        _ => (None, report),
+    }
 }
 
 /// Reports that exactly one of `keys` must be given; returns the one that is.

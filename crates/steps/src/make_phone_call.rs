@@ -1,5 +1,8 @@
 //! `make_phone_call`: a voice call that speaks `message`, runs `twiml`, or fetches TwiML from `url`.
 
+use serde_json::{Value, json};
+use switchboard_channels::voice;
+use switchboard_core::run::phone_key;
 use switchboard_core::template::Template;
 use switchboard_core::workflow::{Fields, REQUIRED};
 
@@ -31,6 +34,36 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
 
 pub const EFFECTS: crate::Effects = crate::Effects::External;
 
-pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
-    crate::env::unavailable("make_phone_call", "the messaging channels (issue 5)")
+pub async fn run(c: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
+    let resolved = env.text(&c.phone_number).and_then(|phone| {
+        let (key, script) = match &c.script {
+            Script::Say(t) => ("message", env.text(t)?),
+            Script::Twiml(t) => ("twiml", env.text(t)?),
+            Script::Url(t) => ("url", env.text(t)?),
+        };
+        Ok((phone, key, script))
+    });
+    let (phone, key, text) = match resolved {
+        Ok(r) => r,
+        Err(e) => return crate::StepRun::failed(Value::Null, e),
+    };
+    let mut input = json!({"phoneNumber": phone});
+    input[key] = Value::String(text.clone());
+    let config = match env.services.voice().await {
+        Ok(config) => config,
+        Err(e) => return crate::StepRun::failed(input, e),
+    };
+    let script = match key {
+        "message" => voice::Script::say(&text),
+        "twiml" => voice::Script::Twiml(text),
+        _ => voice::Script::Url(text),
+    };
+    let callback = env.services.voice_status_callback();
+    let attempt = voice::call(env.services.http(), &config, &phone, &script, callback.as_deref()).await;
+    let record = match &script {
+        voice::Script::Twiml(twiml) => json!({"type": "call", "twiml": twiml}),
+        voice::Script::Url(url) => json!({"type": "call", "url": url}),
+    };
+    env.delivered(input, "voice", phone_key(&phone), record, attempt, |sent| json!({"callSid": sent.provider_id, "status": sent.status}))
+        .await
 }

@@ -1,6 +1,10 @@
 //! `send_email`: an email over the store's SMTP channel, inline or from a stored email template.
 
-use switchboard_core::template::Template;
+use serde_json::{Value, json};
+use switchboard_channels::email::{self, Email};
+use switchboard_core::run::StepError;
+use switchboard_core::template::{Scope, Template};
+use switchboard_script::eval;
 use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED, TValue};
 
 #[derive(Debug, Clone)]
@@ -48,6 +52,102 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
 
 pub const EFFECTS: crate::Effects = crate::Effects::External;
 
-pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
-    crate::env::unavailable("send_email", "the messaging channels (issue 5)")
+/// A stored email template (`/api/email-templates`): templates over a step's roots, with the
+/// step's resolved `variables` as the `variables` root.
+#[derive(Debug, Clone)]
+pub struct StoredTemplate {
+    pub subject: Template,
+    pub text: Option<Template>,
+    pub html: Option<Template>,
+}
+
+/// Checks an email template `{name, description?, subject, text?, html?}`.
+pub fn stored_template(
+    body: &Value,
+    options: &switchboard_core::workflow::Options,
+) -> (Option<(String, StoredTemplate)>, switchboard_core::Report) {
+    let (read, report) = crate::named(body, options, "the email template", |f| {
+        let subject = f.template("subject", REQUIRED);
+        let text = f.template("text", OPTIONAL);
+        let html = f.template("html", OPTIONAL);
+        if !f.present("text") && !f.present("html") {
+            let at = f.at().to_owned();
+            f.ctx.report.error(at, "give 'text', 'html' or both");
+            return None;
+        }
+        Some(StoredTemplate { subject: subject?, text, html })
+    });
+    (read.map(|(name, template, _)| (name, template)), report)
+}
+
+/// The email's resolved parts.
+struct Parts {
+    subject: String,
+    text: Option<String>,
+    html: Option<String>,
+}
+
+async fn parts(c: &Config, env: &crate::StepEnv<'_>, input: &mut Value) -> Result<Parts, StepError> {
+    let optional = |t: &Option<Template>, scope: &Scope| -> Result<Option<String>, StepError> {
+        t.as_ref().map(|t| eval::text(t, scope).map_err(crate::expression_error)).transpose()
+    };
+    match &c.content {
+        Content::Inline { subject, text, html } => Ok(Parts {
+            subject: env.text(subject)?,
+            text: optional(text, &env.scope)?,
+            html: optional(html, &env.scope)?,
+        }),
+        Content::Stored { template, subject, variables } => {
+            let variables = match variables {
+                Some(v) => env.value(v)?,
+                None => Value::Object(Default::default()),
+            };
+            input["template"] = template.clone().into();
+            input["variables"] = variables.clone();
+            let stored = env.services.email_template(template).await?;
+            let scope = Scope { variables: &variables, ..env.scope };
+            let subject = match subject {
+                Some(own) => env.text(own)?,
+                None => eval::text(&stored.subject, &scope).map_err(crate::expression_error)?,
+            };
+            Ok(Parts { subject, text: optional(&stored.text, &scope)?, html: optional(&stored.html, &scope)? })
+        }
+    }
+}
+
+pub async fn run(c: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
+    let addresses = env.text(&c.to).and_then(|to| Ok((to, c.from.as_ref().map(|f| env.text(f)).transpose()?)));
+    let (to, from) = match addresses {
+        Ok(r) => r,
+        Err(e) => return crate::StepRun::failed(Value::Null, e),
+    };
+    let mut input = json!({"to": to});
+    if let Some(from) = &from {
+        input["from"] = from.clone().into();
+    }
+    let parts = match parts(c, env, &mut input).await {
+        Ok(p) => p,
+        Err(e) => return crate::StepRun::failed(input, e),
+    };
+    input["subject"] = parts.subject.clone().into();
+    let config = match env.services.email().await {
+        Ok(config) => config,
+        Err(e) => return crate::StepRun::failed(input, e),
+    };
+    let email = Email {
+        from,
+        to: to.clone(),
+        subject: parts.subject.clone(),
+        text: parts.text,
+        html: parts.html,
+        id: env.idempotency_key.replace(':', "."),
+    };
+    let attempt = email::send(env.services.http(), &config, &email).await;
+    let mut record = json!({"type": "email", "subject": parts.subject});
+    if let Some(template) = input.get("template") {
+        record["template"] = template.clone();
+    }
+    let contact = email::mailbox(&to).map(|m| m.email.to_string()).unwrap_or(to);
+    env.delivered(input, "email", contact, record, attempt, |sent| json!({"messageId": sent.provider_id}))
+        .await
 }

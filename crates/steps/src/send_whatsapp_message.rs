@@ -1,5 +1,8 @@
 //! `send_whatsapp_message`: a WhatsApp text message.
 
+use serde_json::{Value, json};
+use switchboard_channels::whatsapp::{self, Content};
+use switchboard_core::run::phone_key;
 use switchboard_core::template::Template;
 use switchboard_core::workflow::{Fields, REQUIRED};
 
@@ -17,6 +20,19 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
 
 pub const EFFECTS: crate::Effects = crate::Effects::External;
 
-pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
-    crate::env::unavailable("send_whatsapp_message", "the messaging channels (issue 5)")
+pub async fn run(c: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
+    let (phone, text) = match env.text(&c.phone_number).and_then(|p| Ok((p, env.text(&c.message)?))) {
+        Ok(r) => r,
+        Err(e) => return crate::StepRun::failed(Value::Null, e),
+    };
+    let input = json!({"phoneNumber": phone, "message": text});
+    let config = match env.services.whatsapp().await {
+        Ok(config) => config,
+        Err(e) => return crate::StepRun::failed(input, e),
+    };
+    let content = Content::Text { body: text.clone() };
+    let attempt = whatsapp::send(env.services.http(), &config, &phone, &content).await;
+    let record = json!({"type": "text", "text": text});
+    env.delivered(input, "whatsapp", phone_key(&phone), record, attempt, |sent| json!({"messageId": sent.provider_id, "status": sent.status}))
+        .await
 }

@@ -82,11 +82,13 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         version: i64,
     ) -> Result<Option<VersionRecord>>;
-    /// Active live workflows with a `webhook` trigger for `event_type`: `(id, version)`.
-    async fn workflows_for_event(
+    /// Active live workflows whose trigger is of `kind` (`webhook`, `customer_message`) with
+    /// that key (the event type, the channel): `(id, version)`.
+    async fn workflows_for_trigger(
         &self,
         store_id: &str,
-        event_type: &str,
+        kind: &str,
+        key: &str,
     ) -> Result<Vec<(String, i64)>>;
 
     /// Records an event (and the inbound message it carries) and creates its runs in one

@@ -161,6 +161,7 @@ pub async fn accept(
         trigger: payload,
         idempotency_key,
         fingerprint: &fingerprint,
+        message: None,
     };
     let outcome = triggers::start(
         state,

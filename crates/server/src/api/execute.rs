@@ -88,6 +88,7 @@ async fn execute_workflow(
         trigger,
         idempotency_key: idempotency_key(&headers)?,
         fingerprint: &fingerprint,
+        message: None,
     };
     let outcome = triggers::start(
         &state,

@@ -12,7 +12,8 @@ use switchboard_store::Checkpoint;
 
 use super::Engine;
 use super::commit::committed;
-use super::executor::{EngineServices, Live, Position, Start, Stepped, execute, step};
+use super::executor::{Live, Position, Start, Stepped, execute, step};
+use super::services::EngineServices;
 
 /// Steps a fresh run may run before its event is acknowledged, at most…
 const AHEAD_STEPS: usize = 16;

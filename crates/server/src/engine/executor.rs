@@ -18,11 +18,11 @@ use switchboard_core::template::Scope;
 use switchboard_core::transition::{Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
-use switchboard_steps::webhook::{self, SavedRef};
 use switchboard_steps::{Services, StepEnv, StepSpec, conditional, retry_policy};
-use switchboard_store::{ConversationPatch, RunRecord, StepRecord, Store};
+use switchboard_store::{RunRecord, StepRecord};
 
 use super::commit::{bare_checkpoint, commit};
+use super::services::EngineServices;
 use super::{Engine, Graph};
 use crate::time::now_ms;
 
@@ -182,48 +182,6 @@ fn merges_state(spec: &StepSpec) -> bool {
     matches!(spec, StepSpec::StoreContextData(_))
 }
 
-pub(super) struct EngineServices<'a> {
-    pub(super) store: &'a dyn Store,
-    pub(super) store_id: &'a str,
-    pub(super) outbound: &'a crate::outbound::Outbound,
-}
-
-#[async_trait::async_trait]
-impl Services for EngineServices<'_> {
-    async fn merge_conversation(&self, phone: &str, patch: &Value) -> Result<Value, StepError> {
-        let patch = ConversationPatch {
-            store_id: self.store_id.to_owned(),
-            phone: phone.to_owned(),
-            patch: patch.clone(),
-        };
-        self.store
-            .merge_conversation(patch, now_ms())
-            .await
-            .map(|c| c.state)
-            .map_err(|e| {
-                StepError::new(
-                    "store_unavailable",
-                    format!("the conversation could not be saved: {e}"),
-                )
-                .retryable()
-            })
-    }
-
-    async fn saved_webhook(&self, by: &SavedRef) -> Result<webhook::Request, StepError> {
-        self.outbound
-            .saved_webhook(self.store, self.store_id, by)
-            .await
-    }
-
-    async fn connector(&self, id: &str) -> Result<webhook::Auth, StepError> {
-        self.outbound.connector(self.store, self.store_id, id).await
-    }
-
-    fn http(&self) -> &switchboard_outbound::Client {
-        &self.outbound.client
-    }
-}
-
 /// Picks the first edge whose condition holds; the index taken is noted in `taken`.
 fn choose(
     edges: &[Edge],
@@ -361,6 +319,8 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
     let env = StepEnv {
         scope,
         services,
+        run_id: &live.run_id,
+        step_id: &node.id,
         idempotency_key: format!("{}:{}:{}", live.run_id, node.id, visit),
         now_ms: now_ms(),
         started_ms: started,

@@ -9,6 +9,7 @@ mod ahead;
 mod cache;
 mod commit;
 mod executor;
+mod services;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,10 +9,7 @@ use switchboard_core::workflow::{Context, Fields, OPTIONAL, Options, REQUIRED, c
 use switchboard_steps::webhook::Auth;
 use switchboard_store::ResourceRecord;
 
-use crate::secrets::Sealer;
-
-/// What a secret reads back as.
-pub const MASK: &str = "***";
+use crate::secrets::{SecretFields, Sealer, masked};
 
 pub const TYPES: [&str; 3] = ["basic", "bearer", "api_key"];
 
@@ -37,7 +34,11 @@ pub fn prepare(
         options: Options::default(),
         ..Default::default()
     };
-    let kept = |pointer: &str| stored.and_then(|s| s.pointer(pointer)).cloned();
+    let secrets = SecretFields {
+        sealer,
+        bound_to: bound_to(store_id, id),
+        stored,
+    };
     let mut out = Map::new();
     let checked = Fields::new(Some(body), "", "the connector", &mut ctx).and_then(|mut f| {
         let name = f.string("name", REQUIRED);
@@ -46,23 +47,7 @@ pub fn prepare(
         }
         let kind = f.one_of("type", REQUIRED, &TYPES);
         let secret = |f: &mut Fields, key: &str, pointer: &str, out: &mut Map<String, Value>| {
-            let stored = kept(pointer);
-            let value = match f.string(key, if stored.is_some() { OPTIONAL } else { REQUIRED }) {
-                Some(mask) if mask == MASK && stored.is_none() => {
-                    f.error(
-                        key,
-                        format!(
-                            "'{key}' is '***', which keeps a stored secret, but none is stored"
-                        ),
-                    );
-                    None
-                }
-                Some(plain) if plain != MASK => Some(Value::String(
-                    sealer.seal(plain.as_bytes(), &bound_to(store_id, id)),
-                )),
-                _ => stored,
-            };
-            if let Some(v) = value {
+            if let Some(v) = secrets.read(f, key, pointer, REQUIRED) {
                 out.insert(key.into(), v);
             }
         };
@@ -117,13 +102,7 @@ pub fn prepare(
 
 /// The stored body as the API shows it: every secret `***`.
 pub fn view(body: &Value) -> Value {
-    let mut shown = body.clone();
-    for pointer in SECRETS {
-        if let Some(v) = shown.pointer_mut(pointer) {
-            *v = Value::String(MASK.into());
-        }
-    }
-    shown
+    masked(body, &SECRETS)
 }
 
 /// The connector's credentials, secrets opened.
@@ -135,13 +114,12 @@ pub fn open(sealer: &Sealer, record: &ResourceRecord) -> Result<Auth, String> {
             .map(str::to_owned)
             .ok_or_else(|| format!("'{pointer}' is missing"))
     };
-    let secret = |pointer: &str| -> Result<String, String> {
-        let sealed = text(pointer)?;
-        let plain = sealer
-            .open(&sealed, &bound_to(&record.store_id, &record.id))
-            .ok_or("its secret does not open under this master key")?;
-        String::from_utf8(plain).map_err(|_| "its secret is not text".to_owned())
+    let secrets = SecretFields {
+        sealer,
+        bound_to: bound_to(&record.store_id, &record.id),
+        stored: None,
     };
+    let secret = |pointer: &str| secrets.open(body, pointer);
     match text("/type")?.as_str() {
         "basic" => Ok(Auth::Basic {
             username: text("/username")?,

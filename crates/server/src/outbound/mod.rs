@@ -7,6 +7,7 @@ pub mod connectors;
 use switchboard_core::run::StepError;
 use switchboard_core::workflow::Options;
 use switchboard_outbound::Client;
+use switchboard_steps::send_email::{StoredTemplate, stored_template};
 use switchboard_steps::webhook::{self, Auth, Request, SavedRef};
 use switchboard_store::{ResourceKind, Store};
 
@@ -17,6 +18,8 @@ pub struct Outbound {
     pub client: Client,
     pub sealer: Sealer,
     pub validation: Options,
+    /// The server's externally visible base URL, for providers' callbacks.
+    pub public_url: String,
 }
 
 impl Outbound {
@@ -57,12 +60,7 @@ impl Outbound {
                 format!(
                     "saved webhook '{}' is no longer valid: {}",
                     record.name,
-                    report
-                        .errors
-                        .iter()
-                        .map(|p| format!("{} {}", p.pointer, p.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    problems(&report)
                 ),
             )),
         }
@@ -92,6 +90,44 @@ impl Outbound {
             )
         })
     }
+}
+
+impl Outbound {
+    /// The store's email template `name`, compiled.
+    pub async fn email_template(
+        &self,
+        store: &dyn Store,
+        store_id: &str,
+        name: &str,
+    ) -> Result<StoredTemplate, StepError> {
+        let record = store
+            .resource_by_name(store_id, ResourceKind::EmailTemplate, name)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                StepError::new(
+                    "email_template_not_found",
+                    format!("no email template named '{name}' in this store"),
+                )
+            })?;
+        match stored_template(&record.body, &self.validation) {
+            (Some((_, template)), _) => Ok(template),
+            (None, report) => Err(StepError::new(
+                "email_template_invalid",
+                format!("email template '{name}' is no longer valid: {}", problems(&report)),
+            )),
+        }
+    }
+}
+
+/// A report's problems on one line.
+fn problems(report: &switchboard_core::Report) -> String {
+    report
+        .errors
+        .iter()
+        .map(|p| format!("{} {}", p.pointer, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn unavailable(e: switchboard_store::StoreError) -> StepError {

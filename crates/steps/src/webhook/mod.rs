@@ -87,30 +87,8 @@ pub fn saved(
     body: &Value,
     options: &switchboard_core::workflow::Options,
 ) -> (Option<Saved>, switchboard_core::Report) {
-    use switchboard_core::workflow::{Context, check_name};
-    let mut ctx = Context { options: options.clone(), ..Default::default() };
-    let saved = Fields::new(Some(body), "", "the webhook", &mut ctx).and_then(|mut f| {
-        let name = f.string("name", REQUIRED);
-        if let Some(Err(problem)) = name.as_deref().map(check_name) {
-            f.error("name", problem);
-        }
-        if let Some(d) = f.string("description", OPTIONAL)
-            && d.chars().count() > 4096
-        {
-            f.error("description", "description is longer than 4096 characters");
-        }
-        let request = request(&mut f);
-        f.finish();
-        Some((name?, request?))
-    });
-    let Context { mut report, references, scripts, .. } = ctx;
-    let scripts_ok = crate::check_scripts(&scripts, &mut report);
-    match saved {
-        Some((name, request)) if report.is_valid() && scripts_ok => {
-            (Some(Saved { name, request, references }), report)
-        }
-        _ => (None, report),
-    }
+    let (read, report) = crate::named(body, options, "the webhook", request);
+    (read.map(|(name, request, references)| Saved { name, request, references }), report)
 }
 
 /// The request fields, of an inline step or of a saved webhook.

@@ -497,14 +497,16 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn workflows_for_event(
+    async fn workflows_for_trigger(
         &self,
         store_id: &str,
-        event_type: &str,
+        kind: &str,
+        key: &str,
     ) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT id, version FROM workflows WHERE store_id = $1 AND trigger_kind = 'webhook' AND trigger_key = $2 AND active AND deleted_at IS NULL ORDER BY id")
+        let rows = sqlx::query("SELECT id, version FROM workflows WHERE store_id = $1 AND trigger_kind = $2 AND trigger_key = $3 AND active AND deleted_at IS NULL ORDER BY id")
             .bind(store_id)
-            .bind(event_type)
+            .bind(kind)
+            .bind(key)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

@@ -431,15 +431,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn workflows_for_event(
+    async fn workflows_for_trigger(
         &self,
         store_id: &str,
-        event_type: &str,
+        kind: &str,
+        key: &str,
     ) -> Result<Vec<(String, i64)>> {
-        let (store_id, event_type) = (store_id.to_owned(), event_type.to_owned());
+        let params = [store_id.to_owned(), kind.to_owned(), key.to_owned()];
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT id, version FROM workflows WHERE store_id = ?1 AND trigger_kind = 'webhook' AND trigger_key = ?2 AND active AND deleted_at IS NULL ORDER BY id")?
-                .query_map([store_id, event_type], |r| Ok((r.get(0)?, r.get(1)?)))?
+            Ok(c.prepare_cached("SELECT id, version FROM workflows WHERE store_id = ?1 AND trigger_kind = ?2 AND trigger_key = ?3 AND active AND deleted_at IS NULL ORDER BY id")?
+                .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

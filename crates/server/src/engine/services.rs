@@ -1,0 +1,108 @@
+//! What steps reach beyond their run ([`Services`]): conversations, saved webhooks and
+//! connectors, the store's channels and email templates, and the record of sent messages.
+
+use serde_json::Value;
+use switchboard_channels::{email, voice, whatsapp};
+use switchboard_core::ids;
+use switchboard_core::run::StepError;
+use switchboard_steps::send_email::StoredTemplate;
+use switchboard_steps::webhook::{self, SavedRef};
+use switchboard_steps::{SentMessage, Services};
+use switchboard_store::{ConversationPatch, MessageRecord, Store};
+
+use crate::channels;
+use crate::time::now_ms;
+
+pub(super) struct EngineServices<'a> {
+    pub(super) store: &'a dyn Store,
+    pub(super) store_id: &'a str,
+    pub(super) outbound: &'a crate::outbound::Outbound,
+}
+
+#[async_trait::async_trait]
+impl Services for EngineServices<'_> {
+    async fn merge_conversation(&self, phone: &str, patch: &Value) -> Result<Value, StepError> {
+        let patch = ConversationPatch {
+            store_id: self.store_id.to_owned(),
+            phone: phone.to_owned(),
+            patch: patch.clone(),
+        };
+        self.store
+            .merge_conversation(patch, now_ms())
+            .await
+            .map(|c| c.state)
+            .map_err(|e| {
+                StepError::new(
+                    "store_unavailable",
+                    format!("the conversation could not be saved: {e}"),
+                )
+                .retryable()
+            })
+    }
+
+    async fn saved_webhook(&self, by: &SavedRef) -> Result<webhook::Request, StepError> {
+        self.outbound
+            .saved_webhook(self.store, self.store_id, by)
+            .await
+    }
+
+    async fn connector(&self, id: &str) -> Result<webhook::Auth, StepError> {
+        self.outbound.connector(self.store, self.store_id, id).await
+    }
+
+    fn http(&self) -> &switchboard_outbound::Client {
+        &self.outbound.client
+    }
+
+    async fn whatsapp(&self) -> Result<whatsapp::Config, StepError> {
+        let sealer = &self.outbound.sealer;
+        channels::load(self.store, sealer, self.store_id, "whatsapp", channels::open_whatsapp).await
+    }
+
+    async fn email(&self) -> Result<email::Config, StepError> {
+        let sealer = &self.outbound.sealer;
+        channels::load(self.store, sealer, self.store_id, "email", channels::open_email).await
+    }
+
+    async fn voice(&self) -> Result<voice::Config, StepError> {
+        let sealer = &self.outbound.sealer;
+        channels::load(self.store, sealer, self.store_id, "voice", channels::open_voice).await
+    }
+
+    fn voice_status_callback(&self) -> Option<String> {
+        Some(format!(
+            "{}/channels/voice/{}/status",
+            self.outbound.public_url, self.store_id
+        ))
+    }
+
+    async fn email_template(&self, name: &str) -> Result<StoredTemplate, StepError> {
+        self.outbound
+            .email_template(self.store, self.store_id, name)
+            .await
+    }
+
+    async fn record_message(&self, sent: SentMessage) {
+        let now = now_ms();
+        let record = MessageRecord {
+            id: ids::new_id("msg"),
+            store_id: self.store_id.to_owned(),
+            channel: sent.channel.into(),
+            direction: "outbound".into(),
+            contact: Some(sent.contact),
+            provider_id: Some(sent.provider_id),
+            status_rank: switchboard_channels::status_rank(sent.channel, &sent.status),
+            status: sent.status,
+            content: sent.content,
+            error: None,
+            run_id: Some(sent.run_id),
+            step_id: Some(sent.step_id),
+            created_at: now,
+            updated_at: now,
+        };
+        if let Err(e) = self.store.record_message(record).await {
+            tracing::error!(store_id = self.store_id, error = %e, "a sent message could not be recorded");
+        }
+    }
+}
+
