@@ -123,3 +123,18 @@ pub fn status_rank(channel: &str, status: &str) -> i64 {
         _ => 0,
     }
 }
+
+/// The event (`message.sent|delivered|read|failed`) a status report becomes, if any: a call that
+/// completed counts as delivered; one that was busy, unanswered or cancelled as failed.
+pub fn status_event(channel: &str, status: &str) -> Option<&'static str> {
+    match (channel, status) {
+        ("voice", "completed") => Some("message.delivered"),
+        ("voice", "failed" | "busy" | "no-answer" | "canceled") => Some("message.failed"),
+        ("voice", _) => None,
+        (_, "sent") => Some("message.sent"),
+        (_, "delivered") => Some("message.delivered"),
+        (_, "read") => Some("message.read"),
+        (_, "failed") => Some("message.failed"),
+        _ => None,
+    }
+}

@@ -10,7 +10,7 @@ use switchboard_core::workflow::{Context, Fields, OPTIONAL, Options, REQUIRED};
 use switchboard_outbound::Client;
 use switchboard_store::{ResourceKind, ResourceRecord, Store};
 
-use crate::secrets::{SecretFields, Sealer, masked};
+use crate::secrets::{Sealer, SecretFields, masked};
 
 /// The channels a store can configure.
 pub const KINDS: [&str; 3] = ["whatsapp", "email", "voice"];
@@ -53,7 +53,9 @@ pub fn prepare(
         let mut text = |f: &mut Fields, key: &str, required: bool, default: Option<&str>| {
             let value = f.string(key, required).or(default.map(str::to_owned));
             match value {
-                Some(v) if v.trim().is_empty() => f.error(key, format!("'{key}' must not be empty")),
+                Some(v) if v.trim().is_empty() => {
+                    f.error(key, format!("'{key}' must not be empty"))
+                }
                 Some(v) => {
                     out.insert(key.into(), v.into());
                 }
@@ -72,8 +74,18 @@ pub fn prepare(
                 secret(&mut f, "accessToken", REQUIRED);
                 secret(&mut f, "appSecret", REQUIRED);
                 secret(&mut f, "verifyToken", REQUIRED);
-                text(&mut f, "apiVersion", OPTIONAL, Some(whatsapp::DEFAULT_API_VERSION));
-                text(&mut f, "baseUrl", OPTIONAL, Some(whatsapp::DEFAULT_BASE_URL));
+                text(
+                    &mut f,
+                    "apiVersion",
+                    OPTIONAL,
+                    Some(whatsapp::DEFAULT_API_VERSION),
+                );
+                text(
+                    &mut f,
+                    "baseUrl",
+                    OPTIONAL,
+                    Some(whatsapp::DEFAULT_BASE_URL),
+                );
             }
             "email" => {
                 text(&mut f, "host", REQUIRED, None);
@@ -110,8 +122,14 @@ fn check_values(client: &Client, f: &mut Fields, out: &Map<String, Value>) {
     let get = |key: &str| out.get(key).and_then(Value::as_str);
     if let Some(version) = get("apiVersion") {
         let digits = version.trim_start_matches('v');
-        if !digits.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
-            f.error("apiVersion", format!("'{version}' is not a Graph API version such as '23.0'"));
+        if !digits
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
+            f.error(
+                "apiVersion",
+                format!("'{version}' is not a Graph API version such as '23.0'"),
+            );
         }
     }
     if let Some(url) = get("baseUrl")
@@ -124,7 +142,10 @@ fn check_values(client: &Client, f: &mut Fields, out: &Map<String, Value>) {
     {
         f.error(
             "security",
-            format!("'{security}' is not one of {}", switchboard_core::workflow::quoted(&email::Security::NAMES)),
+            format!(
+                "'{security}' is not one of {}",
+                switchboard_core::workflow::quoted(&email::Security::NAMES)
+            ),
         );
     }
     if out.contains_key("host")
@@ -152,12 +173,18 @@ pub async fn load<T>(
     let record = stored(store, store_id, kind)
         .await
         .map_err(|e| {
-            StepError::new("store_unavailable", format!("the store could not be read: {e}")).retryable()
+            StepError::new(
+                "store_unavailable",
+                format!("the store could not be read: {e}"),
+            )
+            .retryable()
         })?
         .ok_or_else(|| {
             StepError::new(
                 "channel_not_configured",
-                format!("this store has no {kind} channel: configure it with PUT /api/channels/{kind}"),
+                format!(
+                    "this store has no {kind} channel: configure it with PUT /api/channels/{kind}"
+                ),
             )
         })?;
     let secrets = SecretFields {
@@ -166,7 +193,10 @@ pub async fn load<T>(
         stored: None,
     };
     open(&secrets, &record.body).map_err(|e| {
-        StepError::new("channel_unreadable", format!("the {kind} channel's settings cannot be read: {e}"))
+        StepError::new(
+            "channel_unreadable",
+            format!("the {kind} channel's settings cannot be read: {e}"),
+        )
     })
 }
 
@@ -176,7 +206,9 @@ pub async fn stored(
     store_id: &str,
     kind: &str,
 ) -> switchboard_store::Result<Option<ResourceRecord>> {
-    store.resource_by_name(store_id, ResourceKind::Channel, kind).await
+    store
+        .resource_by_name(store_id, ResourceKind::Channel, kind)
+        .await
 }
 
 fn text(body: &Value, key: &str) -> Result<String, String> {
@@ -242,14 +274,36 @@ mod tests {
         assert_eq!(stored["baseUrl"], whatsapp::DEFAULT_BASE_URL);
         assert!(!stored.to_string().contains("s3cret"));
         let shown = view("whatsapp", &stored);
-        assert_eq!((shown["appSecret"].as_str(), shown["phoneNumberId"].as_str()), (Some("***"), Some("1122")));
+        assert_eq!(
+            (shown["appSecret"].as_str(), shown["phoneNumberId"].as_str()),
+            (Some("***"), Some("1122"))
+        );
         // GET → PUT keeps the secrets.
-        let (again, _) = prepare(&client(), &sealer, "st_a", "whatsapp", &shown, Some(&stored)).unwrap();
-        let secrets = SecretFields { sealer: &sealer, bound_to: bound_to("st_a", "whatsapp"), stored: None };
+        let (again, _) = prepare(
+            &client(),
+            &sealer,
+            "st_a",
+            "whatsapp",
+            &shown,
+            Some(&stored),
+        )
+        .unwrap();
+        let secrets = SecretFields {
+            sealer: &sealer,
+            bound_to: bound_to("st_a", "whatsapp"),
+            stored: None,
+        };
         let opened = open_whatsapp(&secrets, &again).unwrap();
-        assert_eq!((opened.app_secret.as_str(), opened.verify_token.as_str()), ("s3cret", "vt"));
+        assert_eq!(
+            (opened.app_secret.as_str(), opened.verify_token.as_str()),
+            ("s3cret", "vt")
+        );
         // Sealed for one store, they do not open for another.
-        let other = SecretFields { sealer: &sealer, bound_to: bound_to("st_b", "whatsapp"), stored: None };
+        let other = SecretFields {
+            sealer: &sealer,
+            bound_to: bound_to("st_b", "whatsapp"),
+            stored: None,
+        };
         assert!(open_whatsapp(&other, &again).is_err());
     }
 
@@ -261,14 +315,23 @@ mod tests {
             report.errors.into_iter().map(|p| p.pointer).collect()
         };
         assert_eq!(
-            pointers("email", json!({"host": "smtp.example.com", "port": 70000, "security": "ssl", "from": "nobody"})),
+            pointers(
+                "email",
+                json!({"host": "smtp.example.com", "port": 70000, "security": "ssl", "from": "nobody"})
+            ),
             ["/port", "/security", "/from"]
         );
         assert_eq!(
-            pointers("whatsapp", json!({"phoneNumberId": "", "accessToken": "a", "appSecret": "b", "verifyToken": "c",
-                                        "apiVersion": "latest", "baseUrl": "http://127.0.0.1:9"})),
+            pointers(
+                "whatsapp",
+                json!({"phoneNumberId": "", "accessToken": "a", "appSecret": "b", "verifyToken": "c",
+                                        "apiVersion": "latest", "baseUrl": "http://127.0.0.1:9"})
+            ),
             ["/phoneNumberId", "/apiVersion", "/baseUrl"]
         );
-        assert_eq!(pointers("voice", json!({"accountSid": "AC1", "from": "+1555"})), ["", ]);
+        assert_eq!(
+            pointers("voice", json!({"accountSid": "AC1", "from": "+1555"})),
+            ["",]
+        );
     }
 }

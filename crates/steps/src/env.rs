@@ -2,10 +2,10 @@
 //! services it may call. Steps never sleep; they return an [`Outcome`] or a [`StepError`].
 
 use serde_json::Value;
+use switchboard_channels as channels;
 use switchboard_core::run::{Outcome, StepError};
 use switchboard_core::template::{Scope, Template};
 use switchboard_core::workflow::TValue;
-use switchboard_channels as channels;
 use switchboard_script::{EvalError, eval};
 
 /// Services outside the run that steps use. Implemented by the engine over the store.
@@ -32,8 +32,10 @@ pub trait Services: Send + Sync {
     /// Where Twilio reports a call's progress (needs the server's public URL).
     fn voice_status_callback(&self) -> Option<String>;
     /// The store's email template of that name, compiled.
-    async fn email_template(&self, name: &str)
-    -> Result<crate::send_email::StoredTemplate, StepError>;
+    async fn email_template(
+        &self,
+        name: &str,
+    ) -> Result<crate::send_email::StoredTemplate, StepError>;
     /// Records a message a step sent. A failure to record is logged, not returned: the message
     /// went out, and failing the step would send it again.
     async fn record_message(&self, message: SentMessage);

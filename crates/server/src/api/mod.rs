@@ -3,13 +3,17 @@
 
 mod auth;
 pub mod body;
+mod channels;
 mod connectors;
 mod conversations;
+mod email_templates;
 pub mod error;
 mod events;
 mod execute;
 mod hooks;
+mod inbound;
 mod list;
+pub mod messages;
 mod ops;
 mod resources;
 mod runs;
@@ -32,7 +36,7 @@ use crate::server::Shared;
         Store-scoped routes take `Authorization: Bearer <token>` and `StoreId: <store id>` \
         (a store token may omit StoreId; the admin token must send it)."),
     modifiers(&BearerAuth),
-    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"), (name = "connectors", description = "Credentials for outbound calls; secrets write-only"), (name = "webhooks", description = "Saved HTTP requests (seed 002)"))
+    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"), (name = "connectors", description = "Credentials for outbound calls; secrets write-only"), (name = "webhooks", description = "Saved HTTP requests (seed 002)"), (name = "channels", description = "WhatsApp, email and voice: settings, email templates, messages, and the providers' signed callbacks"))
 )]
 struct ApiDoc;
 
@@ -64,6 +68,10 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(conversations::router())
         .merge(connectors::router())
         .merge(webhooks::router())
+        .merge(channels::router())
+        .merge(email_templates::router())
+        .merge(messages::router())
+        .merge(inbound::router())
         .split_for_parts();
     let router = router
         .fallback(error::no_route)

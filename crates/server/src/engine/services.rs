@@ -56,17 +56,38 @@ impl Services for EngineServices<'_> {
 
     async fn whatsapp(&self) -> Result<whatsapp::Config, StepError> {
         let sealer = &self.outbound.sealer;
-        channels::load(self.store, sealer, self.store_id, "whatsapp", channels::open_whatsapp).await
+        channels::load(
+            self.store,
+            sealer,
+            self.store_id,
+            "whatsapp",
+            channels::open_whatsapp,
+        )
+        .await
     }
 
     async fn email(&self) -> Result<email::Config, StepError> {
         let sealer = &self.outbound.sealer;
-        channels::load(self.store, sealer, self.store_id, "email", channels::open_email).await
+        channels::load(
+            self.store,
+            sealer,
+            self.store_id,
+            "email",
+            channels::open_email,
+        )
+        .await
     }
 
     async fn voice(&self) -> Result<voice::Config, StepError> {
         let sealer = &self.outbound.sealer;
-        channels::load(self.store, sealer, self.store_id, "voice", channels::open_voice).await
+        channels::load(
+            self.store,
+            sealer,
+            self.store_id,
+            "voice",
+            channels::open_voice,
+        )
+        .await
     }
 
     fn voice_status_callback(&self) -> Option<String> {
@@ -105,4 +126,3 @@ impl Services for EngineServices<'_> {
         }
     }
 }
-

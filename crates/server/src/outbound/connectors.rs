@@ -9,7 +9,7 @@ use switchboard_core::workflow::{Context, Fields, OPTIONAL, Options, REQUIRED, c
 use switchboard_steps::webhook::Auth;
 use switchboard_store::ResourceRecord;
 
-use crate::secrets::{SecretFields, Sealer, masked};
+use crate::secrets::{Sealer, SecretFields, masked};
 
 pub const TYPES: [&str; 3] = ["basic", "bearer", "api_key"];
 

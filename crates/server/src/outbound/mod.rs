@@ -114,7 +114,10 @@ impl Outbound {
             (Some((_, template)), _) => Ok(template),
             (None, report) => Err(StepError::new(
                 "email_template_invalid",
-                format!("email template '{name}' is no longer valid: {}", problems(&report)),
+                format!(
+                    "email template '{name}' is no longer valid: {}",
+                    problems(&report)
+                ),
             )),
         }
     }

@@ -1,0 +1,236 @@
+//! `/api/channels`: each store's settings of WhatsApp (Cloud API), email (SMTP) and voice (Twilio).
+//! Secrets are write-only (sealed at rest, read back as `***`); a `PUT` that omits one or sends
+//! `***` keeps it. Each view also says where the provider must send its webhooks.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Map, Value};
+use switchboard_core::ids;
+use switchboard_store::{ResourceKind, ResourceRecord};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Scope;
+use super::body::JsonBody;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::list::List;
+use super::resources::invalid;
+use super::stores::Deleted;
+use crate::channels::{self, KINDS};
+use crate::server::Shared;
+use crate::time::{now_ms, rfc3339};
+
+pub fn router() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(list_channels))
+        .routes(routes!(
+            get_channel,
+            put_channel,
+            patch_channel,
+            delete_channel
+        ))
+}
+
+/// Documents the request bodies; handlers read them as JSON values to check them totally.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(
+    description = "WhatsApp: `{phoneNumberId, accessToken, appSecret, verifyToken, apiVersion?, baseUrl?}`; \
+    email: `{host, port, security: none|starttls|tls, username?, password?, from}`; \
+    voice: `{accountSid, authToken, from, baseUrl?}`. Secrets are write-only."
+)]
+struct ChannelInput {
+    #[schema(value_type = Object)]
+    settings: Value,
+}
+
+fn known(kind: &str) -> ApiResult<&'static str> {
+    KINDS.iter().find(|k| **k == kind).copied().ok_or_else(|| {
+        ApiError::not_found(&format!("channel '{kind}' (one of whatsapp, email, voice)"))
+    })
+}
+
+/// `{channel, …settings (secrets ***), webhookUrl | statusCallbackUrl, updatedAt}`.
+fn view(state: &Shared, record: &ResourceRecord) -> Value {
+    let mut out = Map::new();
+    out.insert("channel".into(), record.name.clone().into());
+    if let Value::Object(body) = channels::view(&record.name, &record.body) {
+        out.extend(body);
+    }
+    let base = &state.engine.outbound.public_url;
+    let store = &record.store_id;
+    match record.name.as_str() {
+        "whatsapp" => {
+            out.insert(
+                "webhookUrl".into(),
+                format!("{base}/channels/whatsapp/{store}").into(),
+            );
+        }
+        "voice" => {
+            out.insert(
+                "statusCallbackUrl".into(),
+                format!("{base}/channels/voice/{store}/status").into(),
+            );
+        }
+        _ => {}
+    }
+    out.insert("createdAt".into(), rfc3339(record.created_at).into());
+    out.insert("updatedAt".into(), rfc3339(record.updated_at).into());
+    Value::Object(out)
+}
+
+/// The store's configured channels (secrets as `***`).
+#[utoipa::path(get, path = "/api/channels", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = inline(List<Object>))))]
+async fn list_channels(scope: Scope, State(state): State<Shared>) -> ApiResult<Json<List<Value>>> {
+    let mut data = Vec::new();
+    for kind in KINDS {
+        if let Some(record) = channels::stored(state.store.as_ref(), &scope.store.id, kind).await? {
+            data.push(view(&state, &record));
+        }
+    }
+    Ok(Json(List {
+        data,
+        next_cursor: None,
+    }))
+}
+
+async fn configured(state: &Shared, store_id: &str, kind: &str) -> ApiResult<ResourceRecord> {
+    channels::stored(state.store.as_ref(), store_id, kind)
+        .await?
+        .ok_or_else(|| ApiError::not_found(&format!("{kind} channel")))
+}
+
+/// One channel's settings (secrets as `***`).
+#[utoipa::path(get, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+    params(("channel" = String, Path, description = "whatsapp, email or voice")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_channel(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let kind = known(&kind)?;
+    Ok(Json(view(
+        &state,
+        &configured(&state, &scope.store.id, kind).await?,
+    )))
+}
+
+/// Sets a channel's settings, replacing what was there; a secret omitted or sent as `***` keeps
+/// its stored value.
+#[utoipa::path(put, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+    params(("channel" = String, Path, description = "whatsapp, email or voice")), request_body = ChannelInput,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_channel(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    save(&state, &scope.store.id, known(&kind)?, body, false).await
+}
+
+/// Merges an RFC 7396 patch into a channel's settings.
+#[utoipa::path(patch, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+    params(("channel" = String, Path, description = "whatsapp, email or voice")), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn patch_channel(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let kind = known(&kind)?;
+    configured(&state, &scope.store.id, kind).await?;
+    save(&state, &scope.store.id, kind, body, true).await
+}
+
+/// Fields the server shows; ignored in a posted body, so a GET → PUT round trip works.
+const SHOWN_ONLY: [&str; 5] = [
+    "channel",
+    "webhookUrl",
+    "statusCallbackUrl",
+    "createdAt",
+    "updatedAt",
+];
+
+async fn save(
+    state: &Shared,
+    store_id: &str,
+    kind: &str,
+    body: Value,
+    merge: bool,
+) -> ApiResult<Json<Value>> {
+    let Value::Object(mut body) = body else {
+        return Err(ApiError::invalid_field(
+            "",
+            "the body must be a JSON object",
+        ));
+    };
+    for key in SHOWN_ONLY {
+        body.remove(key);
+    }
+    let mut body = Value::Object(body);
+    let current = channels::stored(state.store.as_ref(), store_id, kind).await?;
+    if merge && let Some(current) = &current {
+        let mut base = channels::view(kind, &current.body);
+        switchboard_core::run::merge_patch(&mut base, &body);
+        body = base;
+    }
+    let outbound = &state.engine.outbound;
+    let stored = current.as_ref().map(|c| &c.body);
+    let (prepared, _) = channels::prepare(
+        &outbound.client,
+        &outbound.sealer,
+        store_id,
+        kind,
+        &body,
+        stored,
+    )
+    .map_err(|report| invalid(&format!("{kind} channel"), &report))?;
+    let now = now_ms();
+    let record = match current {
+        Some(current) => state
+            .store
+            .update_resource(ResourceRecord {
+                body: prepared,
+                updated_at: now,
+                ..current
+            })
+            .await?
+            .ok_or_else(|| ApiError::not_found(&format!("{kind} channel")))?,
+        None => {
+            let id = ids::new_id("ch");
+            let record = ResourceRecord::new(
+                store_id,
+                ResourceKind::Channel,
+                id,
+                kind.into(),
+                prepared,
+                now,
+            );
+            state.store.create_resource(record).await?
+        }
+    };
+    Ok(Json(view(state, &record)))
+}
+
+/// Removes a channel's settings and secrets; its steps then fail with `channel_not_configured`.
+#[utoipa::path(delete, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+    params(("channel" = String, Path, description = "whatsapp, email or voice")),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
+async fn delete_channel(
+    scope: Scope,
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+) -> ApiResult<Json<Deleted>> {
+    let kind = known(&kind)?;
+    let record = configured(&state, &scope.store.id, kind).await?;
+    state
+        .store
+        .delete_resource(&scope.store.id, ResourceKind::Channel, &record.id, now_ms())
+        .await?;
+    Ok(Deleted::new(record.id))
+}
