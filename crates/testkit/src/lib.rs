@@ -1,7 +1,12 @@
-//! Test harness helpers: free loopback ports and a throwaway PostgreSQL cluster started from the
+//! Test harness helpers: free loopback ports, a real SMTP server ([`SmtpServer`]), and a throwaway
+//! PostgreSQL cluster started from the
 //! machine's `initdb`/`pg_ctl` (as the `postgres` user when running as root, which PostgreSQL
 //! requires). The cluster is shared by the tests of one process and stopped by a watchdog when that
 //! process ends, however it ends.
+
+mod smtp;
+
+pub use smtp::SmtpServer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -118,7 +123,6 @@ impl PgCluster {
 }
 
 /// Stops the cluster and removes its files once this process is gone.
-#[allow(clippy::zombie_processes)] // the watchdog outlives this process by design; never waited for
 fn watchdog(bin: &Path, as_postgres: bool, dir: &Path, data: &Path) {
     let stop = format!(
         "{} -D {} stop -m immediate",
@@ -130,10 +134,23 @@ fn watchdog(bin: &Path, as_postgres: bool, dir: &Path, data: &Path) {
     } else {
         stop
     };
+    stop_with_this_process(
+        0,
+        &format!("{stop} >/dev/null 2>&1; rm -rf {}", dir.display()),
+    );
+}
+
+/// Once this process is gone, however it ends: kills process `pid` (unless 0) and runs `then`.
+#[allow(clippy::zombie_processes)] // the watchdog outlives this process by design; never waited for
+fn stop_with_this_process(pid: u32, then: &str) {
+    let kill = if pid == 0 {
+        String::new()
+    } else {
+        format!("kill {pid} 2>/dev/null; ")
+    };
     let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
-        pid = std::process::id(),
-        dir = dir.display()
+        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; {kill}{then}",
+        me = std::process::id(),
     );
     Command::new("sh")
         .args(["-c", &script])
@@ -141,7 +158,7 @@ fn watchdog(bin: &Path, as_postgres: bool, dir: &Path, data: &Path) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start the PostgreSQL watchdog");
+        .expect("start a watchdog");
 }
 
 fn run(c: &mut Command) -> Result<(), String> {

@@ -3,6 +3,7 @@
 //! backends: `sqlite::case` and `postgres::case`.
 
 mod harness;
+mod providers;
 mod target;
 
 pub mod api;

@@ -1,4 +1,5 @@
 mod auth;
+pub mod channels;
 mod conversations;
 pub mod events;
 mod hooks;
