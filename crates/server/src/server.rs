@@ -31,13 +31,16 @@ pub struct AppState {
     pub sealer: crate::secrets::Sealer,
 }
 
+/// A store, a trigger kind (`webhook`, `customer_message`) and its key (event type, channel).
+pub type TriggerKey = (String, &'static str, String);
+
 /// Hot reads of every request, kept briefly (see [`TtlCache`]).
 pub struct Caches {
     /// Token hash → the token's store (`None`: an admin token).
     pub tokens: TtlCache<String, Option<String>>,
     pub stores: TtlCache<String, switchboard_store::StoreRecord>,
     /// (store, trigger kind, key) → the workflow versions it starts.
-    pub triggers: TtlCache<(String, &'static str, String), Vec<(String, i64)>>,
+    pub triggers: TtlCache<TriggerKey, Vec<(String, i64)>>,
     /// Store → the HMAC keys its signed ingest accepts (two during a rotation).
     pub inbound_keys: TtlCache<String, Vec<Vec<u8>>>,
 }

@@ -59,6 +59,19 @@ async fn openapi_describes_the_api(s: TestServer) {
         ("/api/webhooks/{id}", &["get", "put", "patch", "delete"]),
         ("/api/webhooks/{id}/restore", &["post"]),
         ("/api/webhooks/{id}/test", &["post"]),
+        ("/api/channels", &["get"]),
+        (
+            "/api/channels/{channel}",
+            &["get", "put", "patch", "delete"],
+        ),
+        ("/api/email-templates", &["get", "post"]),
+        (
+            "/api/email-templates/{id}",
+            &["get", "put", "patch", "delete"],
+        ),
+        ("/api/messages", &["get"]),
+        ("/channels/whatsapp/{storeId}", &["get", "post"]),
+        ("/channels/voice/{storeId}/status", &["post"]),
         ("/healthz", &["get"]),
     ] {
         for m in methods {
@@ -72,7 +85,9 @@ async fn openapi_describes_the_api(s: TestServer) {
         let concrete = path
             .replace("{id}", "x")
             .replace("{version}", "1")
-            .replace("{token_id}", "t");
+            .replace("{token_id}", "t")
+            .replace("{channel}", "email")
+            .replace("{storeId}", "st_default");
         let res = s.admin(Method::GET, &concrete).send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
