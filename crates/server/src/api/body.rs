@@ -41,9 +41,22 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
                 ));
             }
         }
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        Ok(RawJson(bytes))
+    }
+}
+
+/// The body as sent, of any content type (a provider's form or JSON whose signature covers
+/// the exact bytes), within the body limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         Bytes::from_request(req, state)
             .await
-            .map(RawJson)
+            .map(RawBody)
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(

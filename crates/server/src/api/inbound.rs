@@ -7,7 +7,6 @@
 //! - `POST /channels/voice/{storeId}/status`: Twilio's call progress, signed with `X-Twilio-Signature`.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +21,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::body::RawBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::channels::{self, open_voice, open_whatsapp};
 use crate::server::Shared;
@@ -100,7 +100,7 @@ async fn whatsapp_webhook(
     State(state): State<Shared>,
     Path(store_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Value>> {
     let config = settings(&state, &store_id, "whatsapp", open_whatsapp).await?;
     let signature = headers
@@ -115,7 +115,8 @@ async fn whatsapp_webhook(
             "X-Hub-Signature-256 does not match the body under this channel's App Secret",
         ));
     }
-    let items = whatsapp::parse(&body).map_err(|why| {
+    let root: Value = super::body::parse(&body)?;
+    let items = whatsapp::parse(&root).map_err(|why| {
         tracing::warn!(store_id, why, "refused a malformed WhatsApp webhook");
         ApiError::invalid_field("", format!("not a WhatsApp webhook: {why}"))
     })?;
@@ -250,7 +251,7 @@ async fn voice_status(
     Path(store_id): Path<String>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Value>> {
     let config = settings(&state, &store_id, "voice", open_voice).await?;
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
