@@ -499,11 +499,11 @@ mod tests {
         assert_eq!((s.id.as_str(), s.status.as_str()), ("wamid.out", "read"));
 
         for bad in [
-            &b"not json"[..],
-            br#"{"entry": 1}"#,
-            br#"{"entry": [{"changes": [{"value": {"messages": [{"id": "x"}]}}]}]}"#,
+            json!("text"),
+            json!({"entry": 1}),
+            json!({"entry": [{"changes": [{"value": {"messages": [{"id": "x"}]}}]}]}),
         ] {
-            assert!(parse(bad).is_err());
+            assert!(parse(&bad).is_err());
         }
     }
 }
