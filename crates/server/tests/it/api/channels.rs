@@ -661,6 +661,19 @@ async fn email_templates_and_inline_mail(s: TestServer) {
         mails[1]
     );
 
+    // STARTTLS is required, never opportunistic: a server that cannot upgrade gets nothing.
+    let mut tls = email_channel(&smtp);
+    tls["security"] = json!("starttls");
+    put_channel(&s, "email", &tls).await;
+    let failed = run_of(&s, json!({"eventType": "order", "email": "eva@example.com", "order": 43, "total": 1, "name": "Eva"})).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let message = step(&failed, "t")["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.to_lowercase().contains("tls"), "{message}");
+    assert_eq!(smtp.messages().len(), 2);
+
     // The same visit retried sends the same Message-ID, so receivers can drop the repeat.
     let id = step(&run, "t")["output"]["messageId"].as_str().unwrap();
     assert!(
