@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::events::{create, settled};
+use super::events::{create, run_of, settled, step};
 use crate::harness::*;
 use crate::providers::*;
 
@@ -62,22 +62,6 @@ async fn put_channel(s: &TestServer, kind: &str, settings: &Value) -> Value {
 
 fn email_channel(smtp: &testkit::SmtpServer) -> Value {
     json!({"host": "127.0.0.1", "port": smtp.port, "security": "none", "from": "Loja Azul <contato@loja-azul.example>"})
-}
-
-async fn run_of(s: &TestServer, event: Value) -> Value {
-    let (status, body) = send(s.admin(Method::POST, "/api/events").json(&event)).await;
-    assert_eq!(status, 202, "{body}");
-    settled(s, body["runIds"][0].as_str().unwrap()).await
-}
-
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|s| s["stepId"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {run}"))
 }
 
 async fn messages(s: &TestServer, query: &str) -> Vec<Value> {

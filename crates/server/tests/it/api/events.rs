@@ -21,6 +21,24 @@ pub fn simple(name: &str, event_type: &str) -> Value {
         "steps": [{"id": "s1", "type": "store_context_data", "config": {"data": {"who": "{{trigger.fullName}}"}}, "outputVar": "out"}]})
 }
 
+/// Sends an event and waits for the one run it starts.
+pub async fn run_of(s: &TestServer, event: Value) -> Value {
+    let (status, body) = send(s.admin(Method::POST, "/api/events").json(&event)).await;
+    assert_eq!(status, 202, "{body}");
+    settled(s, body["runIds"][0].as_str().unwrap()).await
+}
+
+/// The last record of step `id` in a run.
+pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|s| s["stepId"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {run}"))
+}
+
 /// Polls a run until it settles.
 pub async fn settled(s: &TestServer, run_id: &str) -> Value {
     for _ in 0..200 {

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::events::{create, settled};
+use super::events::{create, run_of, step};
 use crate::harness::*;
 use crate::target::{Target, flaky};
 
@@ -60,23 +60,6 @@ async fn post(s: &TestServer, path: &str, body: Value) -> Value {
     let (status, out) = send(s.admin(Method::POST, path).json(&body)).await;
     assert_eq!(status, 201, "{path}: {out}");
     out
-}
-
-/// Sends an event and waits for the one run it starts.
-async fn run_of(s: &TestServer, event: Value) -> Value {
-    let (status, body) = send(s.admin(Method::POST, "/api/events").json(&event)).await;
-    assert_eq!(status, 202, "{body}");
-    settled(s, body["runIds"][0].as_str().unwrap()).await
-}
-
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|s| s["stepId"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {run}"))
 }
 
 fn pointers(body: &Value) -> Vec<String> {
