@@ -20,6 +20,8 @@ use crate::time::{now_ms, rfc3339_millis};
 
 /// How long an `Idempotency-Key` is remembered.
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long an inbound provider message's id is remembered: Meta redelivers for days.
+const REDELIVERY_WINDOW_MS: i64 = 30 * IDEMPOTENCY_WINDOW_MS;
 
 /// A workflow version a trigger starts.
 pub struct Target {
@@ -154,6 +156,10 @@ pub async fn start(
     let run_ids: Vec<String> = aheads.iter().map(|r| r.run_id().to_owned()).collect();
     let response = respond(&event_id, &run_ids);
     let request_hash = hex::encode(Sha256::digest(request.fingerprint));
+    let window = match request.message {
+        Some(_) => REDELIVERY_WINDOW_MS,
+        None => IDEMPOTENCY_WINDOW_MS,
+    };
     let event = NewEvent {
         id: event_id.clone(),
         store_id: request.store_id.to_owned(),
@@ -162,7 +168,7 @@ pub async fn start(
         idempotency: request.idempotency_key.map(|key| Idempotency {
             key,
             request_hash: request_hash.clone(),
-            since: now - IDEMPOTENCY_WINDOW_MS,
+            since: now - window,
         }),
         response,
         message: request.message,
