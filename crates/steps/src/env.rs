@@ -116,20 +116,7 @@ impl StepEnv<'_> {
     pub fn template(&self, t: &Template) -> Result<Value, StepError> {
         eval::template(t, &self.scope).map_err(expression_error)
     }
-}
 
-/// The answer of a step type whose execution arrives with a later part of the product.
-pub fn unavailable(step_type: &str, part: &str) -> StepRun {
-    StepRun::failed(
-        Value::Null,
-        StepError::new(
-            "step_unavailable",
-            format!("the {step_type} step cannot run in this build yet: it comes with {part}"),
-        ),
-    )
-}
-
-impl StepEnv<'_> {
     /// Ends a channel step with the provider's answer: a sent message is recorded and gives
     /// `output`; the HTTP exchange (if any) goes into the step record either way.
     pub async fn delivered(
@@ -167,4 +154,15 @@ impl StepEnv<'_> {
             http,
         }
     }
+}
+
+/// The answer of a step type whose execution arrives with a later part of the product.
+pub fn unavailable(step_type: &str, part: &str) -> StepRun {
+    StepRun::failed(
+        Value::Null,
+        StepError::new(
+            "step_unavailable",
+            format!("the {step_type} step cannot run in this build yet: it comes with {part}"),
+        ),
+    )
 }

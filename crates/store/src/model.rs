@@ -411,6 +411,29 @@ pub struct MessageStatus {
     pub now: i64,
 }
 
+impl MessageStatus {
+    /// The record this report creates when it is the first word on its message (the send is
+    /// recorded later and completes it).
+    pub fn first_record(&self) -> MessageRecord {
+        MessageRecord {
+            id: self.new_id.clone(),
+            store_id: self.store_id.clone(),
+            channel: self.channel.clone(),
+            direction: "outbound".into(),
+            contact: self.contact.clone(),
+            provider_id: Some(self.provider_id.clone()),
+            status: self.status.clone(),
+            status_rank: self.status_rank,
+            content: serde_json::json!({}),
+            error: self.error.clone(),
+            run_id: None,
+            step_id: None,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessageFilter {
     pub contact: Option<String>,

@@ -85,22 +85,7 @@ pub async fn message_status(
     c: &mut PgConnection,
     u: MessageStatus,
 ) -> Result<Option<MessageRecord>> {
-    let fresh = MessageRecord {
-        id: u.new_id.clone(),
-        store_id: u.store_id.clone(),
-        channel: u.channel.clone(),
-        direction: "outbound".into(),
-        contact: u.contact.clone(),
-        provider_id: Some(u.provider_id.clone()),
-        status: u.status.clone(),
-        status_rank: u.status_rank,
-        content: serde_json::json!({}),
-        error: u.error.clone(),
-        run_id: None,
-        step_id: None,
-        created_at: u.now,
-        updated_at: u.now,
-    };
+    let fresh = u.first_record();
     let changed = match insert(&mut *c, &fresh, "DO NOTHING").await? {
         Some(created) => Some(created),
         None => sqlx::query(&format!(

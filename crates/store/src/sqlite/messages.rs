@@ -95,22 +95,7 @@ pub fn record_message(c: &Connection, m: &MessageRecord) -> Result<MessageRecord
 /// Applies a status report when it moves the message forward (creating the record if the report
 /// came first), and records its event.
 pub fn message_status(c: &Connection, u: &MessageStatus) -> Result<Option<MessageRecord>> {
-    let fresh = MessageRecord {
-        id: u.new_id.clone(),
-        store_id: u.store_id.clone(),
-        channel: u.channel.clone(),
-        direction: "outbound".into(),
-        contact: u.contact.clone(),
-        provider_id: Some(u.provider_id.clone()),
-        status: u.status.clone(),
-        status_rank: u.status_rank,
-        content: serde_json::json!({}),
-        error: u.error.clone(),
-        run_id: None,
-        step_id: None,
-        created_at: u.now,
-        updated_at: u.now,
-    };
+    let fresh = u.first_record();
     let changed = match insert(c, &fresh, "DO NOTHING")? {
         Some(created) => Some(created),
         None => c
