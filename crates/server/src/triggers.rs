@@ -11,7 +11,7 @@ use switchboard_core::ids;
 use switchboard_core::run::contact_of;
 use switchboard_core::template::Scope;
 use switchboard_script::eval;
-use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun};
+use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun, ScheduleSettle};
 
 use crate::api::error::ApiError;
 use crate::engine::{Graph, Start};
@@ -52,6 +52,9 @@ pub struct Request<'a> {
     pub fingerprint: &'a [u8],
     /// An inbound message the event carries, recorded with it.
     pub message: Option<switchboard_store::MessageRecord>,
+    /// The schedule this event fires, settled in the same transaction (its `run_id` is filled
+    /// in here).
+    pub schedule: Option<ScheduleSettle>,
 }
 
 /// Adds `timestamp` (RFC 3339 UTC, now) unless the data has one.
@@ -172,6 +175,10 @@ pub async fn start(
         }),
         response,
         message: request.message,
+        schedule: request.schedule.map(|settle| ScheduleSettle {
+            run_id: run_ids.first().cloned(),
+            ..settle
+        }),
         now,
     };
     match state.store.accept(event, runs).await? {

@@ -70,3 +70,12 @@ pub(crate) fn run_conflict(run: &crate::RunRecord, action: &str) -> StoreError {
 pub(crate) fn cancelled(why: &str) -> String {
     serde_json::json!({"code": "cancelled", "message": why}).to_string()
 }
+
+/// A schedule that is no longer pending at the due time seen: another node fired (or someone
+/// cancelled) it.
+pub(crate) fn schedule_gone() -> StoreError {
+    StoreError::Conflict {
+        field: "schedule",
+        message: "the schedule was fired or changed meanwhile".into(),
+    }
+}

@@ -53,15 +53,18 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         update: WorkflowUpdate,
     ) -> Result<Option<WorkflowRecord>>;
-    /// Turns the workflow on or off without a new version.
+    /// Turns the workflow on or off without a new version. Turning on a `schedule` workflow
+    /// schedules `next_tick` (unless a tick is pending); turning it off removes its pending tick.
     async fn set_workflow_active(
         &self,
         store_id: &str,
         id: &str,
         active: bool,
+        next_tick: Option<i64>,
         now: i64,
     ) -> Result<Option<WorkflowRecord>>;
-    /// Soft delete: history and versions stay; the name is free again.
+    /// Soft delete: history and versions stay; the name is free again. Its waiting runs and
+    /// pending schedules are cancelled.
     async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool>;
     async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>>;
     async fn list_workflows(
@@ -189,6 +192,35 @@ pub trait Store: Send + Sync + 'static {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Page<MessageRecord>>;
+
+    /// Schedules a call of a callable workflow; the call an earlier attempt of the same step
+    /// visit made (same `origin_key`) when there is one.
+    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord>;
+    /// Pending schedules due at `now`, earliest first.
+    async fn due_schedules(&self, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>>;
+    /// Applies `settle` if the schedule is still pending at that due time; gives whether it did.
+    async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool>;
+    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>>;
+    /// In id (creation) order.
+    async fn list_schedules(
+        &self,
+        store_id: &str,
+        filter: &ScheduleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRecord>>;
+
+    /// Installs or upgrades an app: its record and all its workflow changes in one transaction
+    /// (a workflow name taken outside the app → conflict, and nothing changes).
+    async fn install_app(&self, install: AppInstall) -> Result<ResourceRecord>;
+    /// Deletes an app's record and its workflows in one transaction; `false` when there is no
+    /// such app.
+    async fn uninstall_app(
+        &self,
+        store_id: &str,
+        app_id: &str,
+        workflow_ids: Vec<String>,
+        now: i64,
+    ) -> Result<bool>;
 
     /// The store's inbound signing secret (sealed by the caller), if one was set.
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;

@@ -62,6 +62,8 @@ pub struct NewWorkflow {
     pub store_id: String,
     pub active: bool,
     pub content: WorkflowContent,
+    /// A `schedule` workflow's first tick, scheduled with it when it is active.
+    pub next_tick: Option<i64>,
     pub now: i64,
 }
 
@@ -85,6 +87,9 @@ pub struct WorkflowUpdate {
     pub content: WorkflowContent,
     /// `None` keeps the current setting.
     pub active: Option<bool>,
+    /// A `schedule` workflow's next tick: it replaces the pending one unless that one is due
+    /// already (then it fires, with the new version). `None` (or an inactive workflow) removes it.
+    pub next_tick: Option<i64>,
     pub now: i64,
 }
 
@@ -112,6 +117,8 @@ pub struct VersionRecord {
 pub enum ResourceKind {
     /// Credentials for outbound calls; deleting one removes it (and its secrets).
     Connector,
+    /// An installed Kustomer app: its definition and the ids its workflows were given.
+    App,
     /// A saved HTTP request; deleting one is soft, so it can be restored.
     Webhook,
     /// A store's settings of one channel (`whatsapp`, `email`, `voice`), named after it.
@@ -124,6 +131,7 @@ impl ResourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Connector => "connector",
+            ResourceKind::App => "app",
             ResourceKind::Webhook => "webhook",
             ResourceKind::Channel => "channel",
             ResourceKind::EmailTemplate => "email_template",
@@ -232,6 +240,9 @@ pub struct NewEvent {
     pub response: Value,
     /// An inbound message the event carries, recorded with it.
     pub message: Option<MessageRecord>,
+    /// The schedule this event fires (a scheduled call, a cron tick). When it is no longer pending
+    /// at that due time, another node fired it: nothing is written and the answer is a conflict.
+    pub schedule: Option<ScheduleSettle>,
     pub now: i64,
 }
 
@@ -447,4 +458,84 @@ pub struct StatusEvent {
     pub event_type: String,
     /// The event's payload, made from the updated record.
     pub payload: fn(&MessageRecord) -> Value,
+}
+
+/// `call`: one call of a callable workflow, made by a `schedule_workflow` step. `cron`: the next
+/// tick of an active `schedule` workflow (one per workflow, moved on at every tick).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRecord {
+    pub id: String,
+    pub store_id: String,
+    pub workflow_id: String,
+    pub kind: String,
+    /// `pending`, `fired`, `cancelled` or `failed`.
+    pub status: String,
+    pub due_at: i64,
+    /// A call's inputs: the callee's trigger data.
+    pub inputs: Option<Value>,
+    pub origin_run_id: Option<String>,
+    pub origin_step_id: Option<String>,
+    /// The run it started (for a cron tick, the latest).
+    pub run_id: Option<String>,
+    pub fired_at: Option<i64>,
+    /// Why a call could not start (`failed`).
+    pub error: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ScheduleRecord {
+    /// A new schedule's id (`sch_…`, time-ordered like every id).
+    pub fn new_id() -> String {
+        format!("sch_{}", uuid::Uuid::now_v7().simple())
+    }
+}
+
+/// A call to schedule. `origin_key` (`{runId}:{stepId}:{visit}`) makes it idempotent: a step run
+/// again after a crash finds the call it made before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCall {
+    pub id: String,
+    pub store_id: String,
+    pub workflow_id: String,
+    pub due_at: i64,
+    pub inputs: Value,
+    pub origin_key: String,
+    pub origin_run_id: String,
+    pub origin_step_id: String,
+    pub now: i64,
+}
+
+/// What becomes of a pending schedule. It applies only while the schedule is pending and due at
+/// `due_at`, so however many nodes look at a due schedule, exactly one changes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleSettle {
+    pub id: String,
+    pub due_at: i64,
+    /// A cron schedule's next tick: it stays pending, due then.
+    pub next: Option<i64>,
+    /// Without `next`: `fired`, `cancelled` or `failed`.
+    pub status: &'static str,
+    pub run_id: Option<String>,
+    pub error: Option<Value>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScheduleFilter {
+    /// Default: `pending`.
+    pub status: Option<String>,
+    pub workflow_id: Option<String>,
+}
+
+/// An app installed (or upgraded) in one transaction: its record and its workflows' changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppInstall {
+    /// The app's record: created, or replacing the installed one of the same id.
+    pub app: ResourceRecord,
+    pub create: Vec<NewWorkflow>,
+    /// `(workflow id, update)`.
+    pub update: Vec<(String, WorkflowUpdate)>,
+    /// Workflows the new version no longer has.
+    pub delete: Vec<String>,
 }

@@ -12,7 +12,9 @@ mod native;
 
 use serde_json::Value;
 
+use crate::inputs::InputSchema;
 use crate::problem::Report;
+use crate::schedule::CronSchedule;
 use crate::template::Expr;
 pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, Script, TValue, quoted};
 pub use kustomer::{REST_ACTION, SCHEDULE_ACTION, callable_id};
@@ -64,14 +66,10 @@ pub enum Trigger {
         channel: String,
         pattern: Option<regex::Regex>,
     },
-    Schedule {
-        cron: String,
-        timezone: String,
-        catch_up: String,
-    },
+    Schedule(CronSchedule),
     Manual,
     Callable {
-        schema: Option<Value>,
+        schema: Option<InputSchema>,
     },
 }
 
@@ -80,7 +78,7 @@ impl Trigger {
         match self {
             Trigger::Webhook { .. } => "webhook",
             Trigger::CustomerMessage { .. } => "customer_message",
-            Trigger::Schedule { .. } => "schedule",
+            Trigger::Schedule(_) => "schedule",
             Trigger::Manual => "manual",
             Trigger::Callable { .. } => "callable",
         }

@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::fields::{Context, Fields, OPTIONAL, REQUIRED, kind};
 use super::graph::{Draft, DraftEdge, DraftNode, DraftOnError, Target};
 use super::{Condition, Retry, StepCatalog, Trigger};
+use crate::inputs::InputSchema;
 use crate::problem::child;
+use crate::schedule::{CatchUp, CronSchedule};
 use crate::template::Expr;
 
 const TRIGGER_TYPES: [&str; 5] = [
@@ -92,25 +94,21 @@ pub(crate) fn read_trigger(value: &Value, ctx: &mut Context) -> Option<Trigger> 
             Some(Trigger::CustomerMessage { channel, pattern })
         }
         "schedule" => {
-            let cron = f.string("cron", REQUIRED)?;
-            let count = cron.split_whitespace().count();
-            if !(5..=6).contains(&count) {
-                f.error(
-                    "cron",
-                    format!("'cron' must have 5 or 6 fields, not {count}"),
-                );
-            }
+            let cron = f.string("cron", REQUIRED);
             let timezone = f
                 .string("timezone", OPTIONAL)
                 .unwrap_or_else(|| "UTC".into());
             let catch_up = f
-                .one_of("catchUp", OPTIONAL, &["latest", "none"])
-                .unwrap_or_else(|| "latest".into());
-            Some(Trigger::Schedule {
-                cron,
-                timezone,
-                catch_up,
-            })
+                .one_of("catchUp", OPTIONAL, &CatchUp::NAMES)
+                .and_then(|c| CatchUp::parse(&c))
+                .unwrap_or(CatchUp::Latest);
+            match CronSchedule::parse(&cron?, &timezone, catch_up) {
+                Ok(schedule) => Some(Trigger::Schedule(schedule)),
+                Err(e) => {
+                    f.error(e.field, e.message);
+                    None
+                }
+            }
         }
         "callable" => read_schema(&mut f).map(|schema| Trigger::Callable { schema }),
         _ => Some(Trigger::Manual),
@@ -120,10 +118,16 @@ pub(crate) fn read_trigger(value: &Value, ctx: &mut Context) -> Option<Trigger> 
 }
 
 /// A callable trigger's optional JSON Schema of its inputs.
-pub(crate) fn read_schema(f: &mut Fields<'_, '_>) -> Option<Option<Value>> {
+pub(crate) fn read_schema(f: &mut Fields<'_, '_>) -> Option<Option<InputSchema>> {
     match f.raw("schema", OPTIONAL) {
         None => Some(None),
-        Some(s @ (Value::Object(_) | Value::Bool(_))) => Some(Some(s.clone())),
+        Some(s @ (Value::Object(_) | Value::Bool(_))) => match InputSchema::compile(s) {
+            Ok(schema) => Some(Some(schema)),
+            Err(e) => {
+                f.error("schema", e);
+                None
+            }
+        },
         Some(other) => {
             f.error(
                 "schema",

@@ -162,6 +162,7 @@ pub async fn accept(
         idempotency_key,
         fingerprint: &fingerprint,
         message: None,
+        schedule: None,
     };
     let outcome = triggers::start(
         state,

@@ -89,6 +89,7 @@ async fn execute_workflow(
         idempotency_key: idempotency_key(&headers)?,
         fingerprint: &fingerprint,
         message: None,
+        schedule: None,
     };
     let outcome = triggers::start(
         &state,

@@ -193,6 +193,7 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
         idempotency_key: Some(format!("whatsapp:{}", m.id)),
         fingerprint: m.id.as_bytes(),
         message: Some(record),
+        schedule: None,
     };
     let wamid = m.id.clone();
     let outcome = triggers::start(

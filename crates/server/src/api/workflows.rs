@@ -169,13 +169,15 @@ async fn create_workflow(
     State(state): State<Shared>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (content, active) = accept(&state, &scope.store, body).await?;
+    let now = now_ms();
+    let saved = accept(&state, &scope.store, body, now).await?;
     let new = NewWorkflow {
         id: ids::new_id(ids::WORKFLOW),
         store_id: scope.store.id,
-        active: active.unwrap_or(true),
-        content,
-        now: now_ms(),
+        active: saved.active.unwrap_or(true),
+        content: saved.content,
+        next_tick: saved.next_tick,
+        now,
     };
     let record = state.store.create_workflow(new).await?;
     state.caches.triggers.clear();
@@ -233,11 +235,13 @@ async fn replace_workflow(
     {
         return Err(ApiError::not_found("workflow"));
     }
-    let (content, active) = accept(&state, &scope.store, body).await?;
+    let now = now_ms();
+    let saved = accept(&state, &scope.store, body, now).await?;
     let update = WorkflowUpdate {
-        content,
-        active,
-        now: now_ms(),
+        content: saved.content,
+        active: saved.active,
+        next_tick: saved.next_tick,
+        now,
     };
     let record = state
         .store
@@ -278,9 +282,21 @@ async fn patch_workflow(
             ));
         }
     };
+    let current = state
+        .store
+        .get_workflow(&scope.store.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let now = now_ms();
+    let graph = state
+        .engine
+        .graphs
+        .get(&scope.store.id, &id, current.version)
+        .await?;
+    let next_tick = graph.and_then(|g| first_tick(&g.trigger, now));
     let record = state
         .store
-        .set_workflow_active(&scope.store.id, &id, active, now_ms())
+        .set_workflow_active(&scope.store.id, &id, active, next_tick, now)
         .await?
         .inspect(|_| state.caches.triggers.clear())
         .ok_or_else(|| ApiError::not_found("workflow"))?;
@@ -352,13 +368,32 @@ fn version_view(v: VersionRecord, with_definition: bool) -> VersionView {
     }
 }
 
-/// Validates a posted definition; on success, what to store and the `active` it asked for.
-async fn accept(
-    state: &Shared,
-    store: &StoreRecord,
-    body: Value,
-) -> ApiResult<(WorkflowContent, Option<bool>)> {
-    match check(state, store, &body).await? {
+/// A definition that passed validation: what to store.
+pub(super) struct Saved {
+    pub content: WorkflowContent,
+    /// The `active` the definition asked for.
+    pub active: Option<bool>,
+    /// A `schedule` workflow's first tick after now.
+    pub next_tick: Option<i64>,
+}
+
+/// The first tick after `now` of a `schedule` trigger.
+pub(super) fn first_tick(trigger: &Trigger, now: i64) -> Option<i64> {
+    match trigger {
+        Trigger::Schedule(schedule) => schedule.next_after(now),
+        _ => None,
+    }
+}
+
+/// Validates a posted definition; on success, what to store.
+async fn accept(state: &Shared, store: &StoreRecord, body: Value, now: i64) -> ApiResult<Saved> {
+    let checked = check(state, store, &body).await?;
+    saved(body, checked, now)
+}
+
+/// What to store of a checked definition, or its problems as a validation error.
+pub(super) fn saved(body: Value, checked: Checked, now: i64) -> ApiResult<Saved> {
+    match checked {
         Err(report) => Err(ApiError::validation(
             "the workflow definition is invalid",
             &report.errors,
@@ -379,6 +414,7 @@ async fn accept(
                 }
                 other => (other.kind(), None),
             };
+            let next_tick = first_tick(&workflow.trigger, now);
             let content = WorkflowContent {
                 name: workflow.name,
                 description: workflow.description,
@@ -388,12 +424,16 @@ async fn accept(
                 definition,
                 warnings: json!(report.warnings),
             };
-            Ok((content, active))
+            Ok(Saved {
+                content,
+                active,
+                next_tick,
+            })
         }
     }
 }
 
-type Checked = Result<(switchboard_core::workflow::Workflow<StepSpec>, Report), Report>;
+pub(super) type Checked = Result<(switchboard_core::workflow::Workflow<StepSpec>, Report), Report>;
 
 /// Compiles a definition and resolves what it refers to in the store.
 async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> ApiResult<Checked> {

@@ -4,6 +4,8 @@
 mod messages;
 mod resources;
 mod runs;
+mod schedules;
+mod workflows;
 mod writer;
 
 use sqlx::postgres::{PgPoolOptions, PgRow};
@@ -25,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../../migrations/postgres/0003_messages.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../../migrations/postgres/0004_schedules.sql"),
     ),
 ];
 /// Serialises migrations when several nodes start at once.
@@ -300,37 +306,7 @@ impl Store for PgStore {
 
     async fn create_workflow(&self, w: NewWorkflow) -> Result<WorkflowRecord> {
         self.writer
-            .write(move |c| {
-                Box::pin(async move {
-                    let k = &w.content;
-                    let definition = k.definition.to_string();
-                    sqlx::query(
-                        "INSERT INTO workflows (id, store_id, name, description, format, version, active, trigger_kind, trigger_key, definition, warnings, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $11)",
-                    )
-                    .bind(&w.id)
-                    .bind(&w.store_id)
-                    .bind(&k.name)
-                    .bind(&k.description)
-                    .bind(&k.format)
-                    .bind(w.active)
-                    .bind(&k.trigger_kind)
-                    .bind(&k.trigger_key)
-                    .bind(&definition)
-                    .bind(k.warnings.to_string())
-                    .bind(w.now)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(unique("name", crate::error::name_taken(&k.name)))?;
-                    sqlx::query("INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, 1, $2, $3)")
-                        .bind(&w.id)
-                        .bind(&definition)
-                        .bind(w.now)
-                        .execute(&mut *c)
-                        .await?;
-                    Ok(w.into_record())
-                })
-            })
+            .write(move |c| Box::pin(async move { workflows::create(c, &w).await }))
             .await
     }
 
@@ -343,41 +319,7 @@ impl Store for PgStore {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| {
-                Box::pin(async move {
-                    let k = &u.content;
-                    let definition = k.definition.to_string();
-                    let done = sqlx::query(
-                        "UPDATE workflows SET name = $3, description = $4, format = $5, version = version + 1, active = COALESCE($6, active),
-                           trigger_kind = $7, trigger_key = $8, definition = $9, warnings = $10, updated_at = $11
-                         WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL",
-                    )
-                    .bind(&store_id)
-                    .bind(&id)
-                    .bind(&k.name)
-                    .bind(&k.description)
-                    .bind(&k.format)
-                    .bind(u.active)
-                    .bind(&k.trigger_kind)
-                    .bind(&k.trigger_key)
-                    .bind(&definition)
-                    .bind(k.warnings.to_string())
-                    .bind(u.now)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(unique("name", crate::error::name_taken(&k.name)))?;
-                    if done.rows_affected() == 0 {
-                        return Ok(None);
-                    }
-                    sqlx::query(
-                        "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) SELECT id, version, $2, $3 FROM workflows WHERE id = $1",
-                    )
-                    .bind(&id)
-                    .bind(&definition)
-                    .bind(u.now)
-                    .execute(&mut *c)
-                    .await?;
-                    get_workflow(&mut *c, &store_id, &id).await
-                })
+                Box::pin(async move { workflows::update(c, &store_id, &id, &u).await })
             })
             .await
     }
@@ -387,20 +329,14 @@ impl Store for PgStore {
         store_id: &str,
         id: &str,
         active: bool,
+        next_tick: Option<i64>,
         now: i64,
     ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE workflows SET active = $3, updated_at = $4 WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL")
-                        .bind(&store_id)
-                        .bind(&id)
-                        .bind(active)
-                        .bind(now)
-                        .execute(&mut *c)
-                        .await?;
-                    get_workflow(&mut *c, &store_id, &id).await
+                    workflows::set_active(c, &store_id, &id, active, next_tick, now).await
                 })
             })
             .await
@@ -410,19 +346,7 @@ impl Store for PgStore {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
             .write(move |c| {
-                Box::pin(async move {
-                    let done = sqlx::query("UPDATE workflows SET deleted_at = $3, updated_at = $3 WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL")
-                        .bind(&store_id)
-                        .bind(&id)
-                        .bind(now)
-                        .execute(&mut *c)
-                        .await?;
-                    let deleted = done.rows_affected() > 0;
-                    if deleted {
-                        runs::cancel_workflow_runs(c, &id, now).await?;
-                    }
-                    Ok(deleted)
-                })
+                Box::pin(async move { workflows::delete(c, &store_id, &id, now).await })
             })
             .await
     }
@@ -693,6 +617,90 @@ impl Store for PgStore {
         page: &PageRequest,
     ) -> Result<Page<MessageRecord>> {
         messages::list(&self.pool, store_id, filter, page).await
+    }
+
+    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord> {
+        self.writer
+            .write(move |c| Box::pin(async move { schedules::schedule_call(c, &call).await }))
+            .await
+    }
+
+    async fn due_schedules(&self, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>> {
+        schedules::due(&self.pool, now, limit).await
+    }
+
+    async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool> {
+        self.writer
+            .write(move |c| Box::pin(async move { schedules::settle(c, &settle).await }))
+            .await
+    }
+
+    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>> {
+        schedules::get(&self.pool, store_id, id).await
+    }
+
+    async fn list_schedules(
+        &self,
+        store_id: &str,
+        filter: &ScheduleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRecord>> {
+        schedules::list(&self.pool, store_id, filter, page).await
+    }
+
+    async fn install_app(&self, install: AppInstall) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let AppInstall {
+                        app,
+                        create,
+                        update,
+                        delete,
+                    } = install;
+                    let now = app.updated_at;
+                    let record = match resources::update(&mut *c, app.clone()).await? {
+                        Some(r) => r,
+                        None => resources::create(&mut *c, app).await?,
+                    };
+                    for id in &delete {
+                        workflows::delete(&mut *c, &record.store_id, id, now).await?;
+                    }
+                    for (id, u) in &update {
+                        workflows::update(&mut *c, &record.store_id, id, u).await?;
+                    }
+                    for w in &create {
+                        workflows::create(&mut *c, w).await?;
+                    }
+                    Ok(record)
+                })
+            })
+            .await
+    }
+
+    async fn uninstall_app(
+        &self,
+        store_id: &str,
+        app_id: &str,
+        workflow_ids: Vec<String>,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, app_id) = (store_id.to_owned(), app_id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    if !resources::delete(&mut *c, &store_id, ResourceKind::App, &app_id, now)
+                        .await?
+                    {
+                        return Ok(false);
+                    }
+                    for id in &workflow_ids {
+                        workflows::delete(&mut *c, &store_id, id, now).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .await
     }
 
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {

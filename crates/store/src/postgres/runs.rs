@@ -62,6 +62,11 @@ pub(super) fn accept(
     runs: Vec<NewRun>,
 ) -> BoxFuture<'_, Result<Acceptance>> {
     Box::pin(async move {
+        if let Some(settle) = &event.schedule
+            && !super::schedules::settle(&mut *c, settle).await?
+        {
+            return Err(crate::error::schedule_gone());
+        }
         if let Some(key) = &event.idempotency {
             let seen = sqlx::query("SELECT request_hash, response, created_at FROM events WHERE store_id = $1 AND idempotency_key = $2")
                 .bind(&event.store_id)

@@ -5,6 +5,8 @@ mod messages;
 mod resources;
 mod rows;
 mod runs;
+mod schedules;
+mod workflows;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../../migrations/sqlite/0003_messages.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../../migrations/sqlite/0004_schedules.sql"),
     ),
 ];
 
@@ -283,23 +289,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_workflow(&self, w: NewWorkflow) -> Result<WorkflowRecord> {
-        self.writer
-            .write(move |c| {
-                let k = &w.content;
-                let definition = k.definition.to_string();
-                c.execute(
-                    "INSERT INTO workflows (id, store_id, name, description, format, version, active, trigger_kind, trigger_key, definition, warnings, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-                    params![w.id, w.store_id, k.name, k.description, k.format, w.active, k.trigger_kind, k.trigger_key, definition, k.warnings.to_string(), w.now],
-                )
-                .map_err(unique("name", crate::error::name_taken(&k.name)))?;
-                c.execute(
-                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES (?1, 1, ?2, ?3)",
-                    params![w.id, definition, w.now],
-                )?;
-                Ok(w.into_record())
-            })
-            .await
+        self.writer.write(move |c| workflows::create(c, &w)).await
     }
 
     async fn update_workflow(
@@ -310,27 +300,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
-            .write(move |c| {
-                let k = &u.content;
-                let definition = k.definition.to_string();
-                let changed = c
-                    .execute(
-                        "UPDATE workflows SET name = ?3, description = ?4, format = ?5, version = version + 1, active = COALESCE(?6, active),
-                           trigger_kind = ?7, trigger_key = ?8, definition = ?9, warnings = ?10, updated_at = ?11
-                         WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
-                        params![store_id, id, k.name, k.description, k.format, u.active, k.trigger_kind, k.trigger_key, definition, k.warnings.to_string(), u.now],
-                    )
-                    .map_err(unique("name", crate::error::name_taken(&k.name)))?;
-                if changed == 0 {
-                    return Ok(None);
-                }
-                c.execute(
-                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_at)
-                     SELECT id, version, ?2, ?3 FROM workflows WHERE id = ?1",
-                    params![id, definition, u.now],
-                )?;
-                get_workflow(c, &store_id, &id)
-            })
+            .write(move |c| workflows::update(c, &store_id, &id, &u))
             .await
     }
 
@@ -339,33 +309,19 @@ impl Store for SqliteStore {
         store_id: &str,
         id: &str,
         active: bool,
+        next_tick: Option<i64>,
         now: i64,
     ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
-            .write(move |c| {
-                c.execute(
-                    "UPDATE workflows SET active = ?3, updated_at = ?4 WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
-                    params![store_id, id, active, now],
-                )?;
-                get_workflow(c, &store_id, &id)
-            })
+            .write(move |c| workflows::set_active(c, &store_id, &id, active, next_tick, now))
             .await
     }
 
     async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
-            .write(move |c| {
-                let deleted = c.execute(
-                    "UPDATE workflows SET deleted_at = ?3, updated_at = ?3 WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
-                    params![store_id, id, now],
-                )? > 0;
-                if deleted {
-                    runs::cancel_workflow_runs(c, &id, now)?;
-                }
-                Ok(deleted)
-            })
+            .write(move |c| workflows::delete(c, &store_id, &id, now))
             .await
     }
 
@@ -640,6 +596,87 @@ impl Store for SqliteStore {
     ) -> Result<Page<MessageRecord>> {
         let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
         self.read(move |c| messages::list(c, &store_id, &filter, &page))
+            .await
+    }
+
+    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord> {
+        self.writer
+            .write(move |c| schedules::schedule_call(c, &call))
+            .await
+    }
+
+    async fn due_schedules(&self, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>> {
+        self.read(move |c| schedules::due(c, now, limit)).await
+    }
+
+    async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool> {
+        self.writer
+            .write(move |c| schedules::settle(c, &settle))
+            .await
+    }
+
+    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| schedules::get(c, &store_id, &id)).await
+    }
+
+    async fn list_schedules(
+        &self,
+        store_id: &str,
+        filter: &ScheduleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRecord>> {
+        let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
+        self.read(move |c| schedules::list(c, &store_id, &filter, &page))
+            .await
+    }
+
+    async fn install_app(&self, install: AppInstall) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| {
+                let AppInstall {
+                    app,
+                    create,
+                    update,
+                    delete,
+                } = install;
+                let now = app.updated_at;
+                let record = match resources::update(c, app.clone())? {
+                    Some(r) => r,
+                    None => resources::create(c, app)?,
+                };
+                for id in &delete {
+                    workflows::delete(c, &record.store_id, id, now)?;
+                }
+                for (id, u) in &update {
+                    workflows::update(c, &record.store_id, id, u)?;
+                }
+                for w in &create {
+                    workflows::create(c, w)?;
+                }
+                Ok(record)
+            })
+            .await
+    }
+
+    async fn uninstall_app(
+        &self,
+        store_id: &str,
+        app_id: &str,
+        workflow_ids: Vec<String>,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, app_id) = (store_id.to_owned(), app_id.to_owned());
+        self.writer
+            .write(move |c| {
+                if !resources::delete(c, &store_id, ResourceKind::App, &app_id, now)? {
+                    return Ok(false);
+                }
+                for id in &workflow_ids {
+                    workflows::delete(c, &store_id, id, now)?;
+                }
+                Ok(true)
+            })
             .await
     }
 

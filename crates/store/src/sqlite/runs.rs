@@ -113,6 +113,11 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             None => {}
         }
     }
+    if let Some(settle) = &event.schedule
+        && !super::schedules::settle(c, settle)?
+    {
+        return Err(crate::error::schedule_gone());
+    }
     c.prepare_cached("INSERT INTO events (id, store_id, event_type, payload, idempotency_key, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?
         .execute(params![
             event.id,
