@@ -8,6 +8,7 @@ mod config;
 mod engine;
 mod first_start;
 mod outbound;
+mod schedules;
 mod secrets;
 mod server;
 mod signatures;

@@ -133,6 +133,7 @@ impl Server {
             },
         );
         engine.start().await?;
+        crate::schedules::spawn(engine.clone(), Duration::from_millis(settings.poll_ms));
         let state = AppState {
             store: boot.store,
             admin_hash: boot.admin_hash,

@@ -14,7 +14,7 @@ use switchboard_script::eval;
 use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun, ScheduleSettle};
 
 use crate::api::error::ApiError;
-use crate::engine::{Graph, Start};
+use crate::engine::{Engine, Graph, Start};
 use crate::server::AppState;
 use crate::time::{now_ms, rfc3339_millis};
 
@@ -114,7 +114,7 @@ pub async fn targets(
 /// Records the event and creates one run per target whose entry condition holds (a Kustomer
 /// trigger whose transitions all fail starts nothing), then executes them.
 pub async fn start(
-    state: &AppState,
+    engine: &Arc<Engine>,
     request: Request<'_>,
     targets: Vec<Target>,
     respond: impl FnOnce(&str, &[String]) -> Value,
@@ -144,7 +144,7 @@ pub async fn start(
             contact: contact.clone(),
             first,
         };
-        let (ahead, state) = state.engine.run_ahead(start).await;
+        let (ahead, state) = engine.run_ahead(start).await;
         runs.push(NewRun {
             store_id: request.store_id.to_owned(),
             workflow_id: target.workflow_id,
@@ -181,11 +181,11 @@ pub async fn start(
         }),
         now,
     };
-    match state.store.accept(event, runs).await? {
+    match engine.store.accept(event, runs).await? {
         Acceptance::Accepted => {
             metrics::counter!("switchboard_events_accepted_total").increment(1);
             metrics::counter!("switchboard_runs_started_total").increment(aheads.len() as u64);
-            state.engine.launch(aheads);
+            engine.launch(aheads);
             Ok(Outcome::Created { event_id, run_ids })
         }
         Acceptance::Replayed {

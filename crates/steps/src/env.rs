@@ -39,6 +39,30 @@ pub trait Services: Send + Sync {
     /// Records a message a step sent. A failure to record is logged, not returned: the message
     /// went out, and failing the step would send it again.
     async fn record_message(&self, message: SentMessage);
+    /// Schedules a call of the store's callable workflow, its inputs checked against the
+    /// callee's schema first (`schema_mismatch`, nothing scheduled). The same `origin_key` gives
+    /// back the call made before.
+    async fn schedule_call(&self, call: CallRequest) -> Result<ScheduledCall, StepError>;
+}
+
+/// A call a `schedule_workflow` step asks for.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub workflow_id: String,
+    /// When it is due, ms since the epoch.
+    pub due_ms: i64,
+    /// The callee's trigger data.
+    pub inputs: Value,
+    /// The step visit's idempotency key.
+    pub origin_key: String,
+    pub run_id: String,
+    pub step_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduledCall {
+    pub id: String,
+    pub due_ms: i64,
 }
 
 /// A message a step sent, for the store's message history.

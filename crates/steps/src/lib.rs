@@ -3,7 +3,9 @@
 
 mod env;
 
-pub use env::{SentMessage, Services, StepEnv, StepRun, expression_error};
+pub use env::{
+    CallRequest, ScheduledCall, SentMessage, Services, StepEnv, StepRun, expression_error,
+};
 use switchboard_core::workflow::{Fields, Retry, StepCatalog};
 
 macro_rules! registry {

@@ -56,6 +56,67 @@ fn parse_run_at(value: &Value, f: &mut Fields<'_, '_>) -> Option<RunAt> {
 
 pub const EFFECTS: crate::Effects = crate::Effects::Internal;
 
-pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
-    crate::env::unavailable("schedule_workflow", "scheduled workflows (issue 6)")
+/// Resolves the call and hands it to the scheduler, which checks the inputs against the callee's
+/// schema before anything is scheduled. The call's key is this visit's idempotency key, so the
+/// step run again (after a crash) finds its call instead of making a second one.
+pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
+    use serde_json::json;
+    use switchboard_core::run::{Outcome, StepError};
+    let mut input = json!({});
+    let resolved = (|| -> Result<crate::CallRequest, StepError> {
+        let workflow_id = env.text(&config.workflow_id)?;
+        input["workflowId"] = json!(workflow_id);
+        let due_ms = match &config.run_at {
+            RunAt::Relative(v) => {
+                let value = env.value(v)?;
+                input["runAt"] = json!({"type": "relative", "value": value});
+                let seconds = value
+                    .as_f64()
+                    .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| invalid(format!("a relative 'runAt' is a number of seconds (0 or more), not {value}")))?;
+                env.now_ms + switchboard_core::transition::scaled(seconds * 1000.0, env.time_scale)
+            }
+            RunAt::Absolute(t) => {
+                let text = env.text(t)?;
+                input["runAt"] = json!({"type": "absolute", "value": text});
+                chrono::DateTime::parse_from_rfc3339(text.trim())
+                    .map_err(|e| invalid(format!("an absolute 'runAt' is an RFC 3339 time, not '{text}': {e}")))?
+                    .timestamp_millis()
+            }
+        };
+        let inputs = match &config.inputs {
+            None => json!({}),
+            Some(v) => match env.value(v)? {
+                Value::Null => json!({}),
+                o @ Value::Object(_) => o,
+                other => return Err(invalid(format!("'inputs' must give an object, not {other}"))),
+            },
+        };
+        input["inputs"] = inputs.clone();
+        Ok(crate::CallRequest {
+            workflow_id,
+            due_ms,
+            inputs,
+            origin_key: env.idempotency_key.clone(),
+            run_id: env.run_id.to_owned(),
+            step_id: env.step_id.to_owned(),
+        })
+    })();
+    let call = match resolved {
+        Ok(call) => call,
+        Err(e) => return crate::StepRun::failed(input, e),
+    };
+    let result = env.services.schedule_call(call).await.map(|scheduled| {
+        let run_at = chrono::DateTime::from_timestamp_millis(scheduled.due_ms).unwrap_or_default();
+        Outcome::Next(json!({
+            "scheduleId": scheduled.id,
+            "runAt": run_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }))
+    });
+    crate::StepRun { input, result, logs: Vec::new(), http: None }
+}
+
+fn invalid(message: String) -> switchboard_core::run::StepError {
+    switchboard_core::run::StepError::new("invalid_input", message)
 }

@@ -98,6 +98,7 @@ mod suite {
             store_id: store_id.into(),
             active: true,
             content: content(name),
+            next_tick: None,
             now: 2_000,
         }
     }
@@ -204,6 +205,7 @@ mod suite {
                 WorkflowUpdate {
                     content: next,
                     active: None,
+                    next_tick: None,
                     now: 3_000,
                 },
             )
@@ -222,7 +224,7 @@ mod suite {
         );
 
         let off = s
-            .set_workflow_active("st_a", "wf_1", false, 4_000)
+            .set_workflow_active("st_a", "wf_1", false, None, 4_000)
             .await
             .unwrap()
             .unwrap();
@@ -257,6 +259,7 @@ mod suite {
         let none = WorkflowUpdate {
             content: content("x"),
             active: None,
+            next_tick: None,
             now: 6_000,
         };
         assert_eq!(s.update_workflow("st_a", "wf_1", none).await.unwrap(), None);
@@ -294,6 +297,7 @@ mod suite {
         let rename = WorkflowUpdate {
             content: content("Same"),
             active: None,
+            next_tick: None,
             now: 3_000,
         };
         assert!(matches!(
@@ -339,11 +343,12 @@ mod suite {
         let u = WorkflowUpdate {
             content: content("Stolen"),
             active: Some(false),
+            next_tick: None,
             now: 3_000,
         };
         assert_eq!(s.update_workflow("st_b", "wf_1", u).await.unwrap(), None);
         assert_eq!(
-            s.set_workflow_active("st_b", "wf_1", false, 3_000)
+            s.set_workflow_active("st_b", "wf_1", false, None, 3_000)
                 .await
                 .unwrap(),
             None
@@ -495,6 +500,7 @@ mod suite {
             }),
             response: json!({"eventId": id}),
             message: None,
+            schedule: None,
             now,
         }
     }

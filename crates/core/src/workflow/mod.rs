@@ -83,6 +83,17 @@ impl Trigger {
             Trigger::Callable { .. } => "callable",
         }
     }
+
+    /// How `inputs` fail a callable trigger's schema, each at its pointer (nothing for other
+    /// triggers, or without a schema).
+    pub fn check_inputs(&self, inputs: &Value) -> Vec<crate::Problem> {
+        match self {
+            Trigger::Callable {
+                schema: Some(schema),
+            } => schema.check(inputs),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The compiled graph of one workflow version.

@@ -165,7 +165,7 @@ pub async fn accept(
         schedule: None,
     };
     let outcome = triggers::start(
-        state,
+        &state.engine,
         request,
         targets,
         |event_id, run_ids| json!({"eventId": event_id, "runIds": run_ids}),

@@ -76,6 +76,13 @@ async fn execute_workflow(
         .get(&scope.store.id, &id, workflow.version)
         .await?
         .ok_or_else(|| ApiError::internal("the workflow's current version cannot be compiled"))?;
+    let problems = graph.trigger.check_inputs(&trigger);
+    if !problems.is_empty() {
+        return Err(ApiError::validation(
+            "the trigger data does not match the workflow's input schema",
+            &problems,
+        ));
+    }
     let target = Target {
         workflow_id: id.clone(),
         version: workflow.version,
@@ -92,7 +99,7 @@ async fn execute_workflow(
         schedule: None,
     };
     let outcome = triggers::start(
-        &state,
+        &state.engine,
         request,
         vec![target],
         |_, runs| json!({"runId": runs.first(), "status": "queued"}),

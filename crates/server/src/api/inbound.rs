@@ -197,7 +197,7 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
     };
     let wamid = m.id.clone();
     let outcome = triggers::start(
-        state,
+        &state.engine,
         request,
         targets,
         |event_id, run_ids| json!({"messageId": wamid, "eventId": event_id, "runIds": run_ids}),

@@ -41,6 +41,7 @@ pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint
         store: engine.store.as_ref(),
         store_id: &live.store_id.clone(),
         outbound: &engine.outbound,
+        graphs: &engine.graphs,
     };
     let clock = Instant::now();
     let mut ran = 0;

@@ -229,6 +229,7 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
         store: engine.store.as_ref(),
         store_id: &live.store_id.clone(),
         outbound: &engine.outbound,
+        graphs: &engine.graphs,
     };
     loop {
         if engine.stopping() && !matches!(live.position, Position::Done) {

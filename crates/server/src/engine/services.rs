@@ -7,8 +7,8 @@ use switchboard_core::ids;
 use switchboard_core::run::StepError;
 use switchboard_steps::send_email::StoredTemplate;
 use switchboard_steps::webhook::{self, SavedRef};
-use switchboard_steps::{SentMessage, Services};
-use switchboard_store::{ConversationPatch, MessageRecord, Store};
+use switchboard_steps::{CallRequest, ScheduledCall, SentMessage, Services};
+use switchboard_store::{ConversationPatch, MessageRecord, NewCall, ScheduleRecord, Store};
 
 use crate::channels;
 use crate::time::now_ms;
@@ -17,6 +17,7 @@ pub(super) struct EngineServices<'a> {
     pub(super) store: &'a dyn Store,
     pub(super) store_id: &'a str,
     pub(super) outbound: &'a crate::outbound::Outbound,
+    pub(super) graphs: &'a super::Graphs,
 }
 
 #[async_trait::async_trait]
@@ -124,5 +125,33 @@ impl Services for EngineServices<'_> {
         if let Err(e) = self.store.record_message(record).await {
             tracing::error!(store_id = self.store_id, error = %e, "a sent message could not be recorded");
         }
+    }
+
+    async fn schedule_call(&self, call: CallRequest) -> Result<ScheduledCall, StepError> {
+        let graph = crate::schedules::callee(self.store, self.graphs, self.store_id, &call.workflow_id)
+            .await?;
+        let problems = graph.trigger.check_inputs(&call.inputs);
+        if !problems.is_empty() {
+            return Err(crate::schedules::schema_mismatch(&call.workflow_id, &problems));
+        }
+        let scheduled = self
+            .store
+            .schedule_call(NewCall {
+                id: ScheduleRecord::new_id(),
+                store_id: self.store_id.to_owned(),
+                workflow_id: call.workflow_id,
+                due_at: call.due_ms,
+                inputs: call.inputs,
+                origin_key: call.origin_key,
+                origin_run_id: call.run_id,
+                origin_step_id: call.step_id,
+                now: now_ms(),
+            })
+            .await
+            .map_err(crate::outbound::unavailable)?;
+        Ok(ScheduledCall {
+            id: scheduled.id,
+            due_ms: scheduled.due_at,
+        })
     }
 }

@@ -133,7 +133,8 @@ fn problems(report: &switchboard_core::Report) -> String {
         .join("; ")
 }
 
-fn unavailable(e: switchboard_store::StoreError) -> StepError {
+/// A store failure as a step error: retryable.
+pub(crate) fn unavailable(e: switchboard_store::StoreError) -> StepError {
     StepError::new(
         "store_unavailable",
         format!("the store could not be read: {e}"),

@@ -1,0 +1,226 @@
+//! The scheduler: fires due scheduled calls (made by `schedule_workflow` steps) and cron ticks
+//! (of active `schedule` workflows). A schedule fires in the transaction that records its event
+//! and creates its run, and only while it is still pending at the due time this node saw, so it
+//! fires exactly once across restarts and nodes. A call that cannot start (its workflow was
+//! deactivated, is no longer callable, or its inputs no longer fit the schema) is settled
+//! `failed` with the reason, never dropped silently.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_core::Problem;
+use switchboard_core::run::StepError;
+use switchboard_core::workflow::Trigger;
+use switchboard_store::{ScheduleRecord, ScheduleSettle, Store, WorkflowRecord};
+
+use crate::engine::{Engine, Graph, Graphs};
+use crate::time::{now_ms, rfc3339};
+use crate::triggers::{self, Outcome, Request, Target};
+
+/// Due schedules fired per store round trip (concurrently, so their writes share commits).
+const BATCH: u32 = 256;
+
+/// Fires due schedules every `poll` until the engine stops.
+pub fn spawn(engine: Arc<Engine>, poll: Duration) {
+    tokio::spawn(async move {
+        while !engine.stopping() {
+            tokio::time::sleep(poll).await;
+            if let Err(e) = fire_due(&engine).await {
+                tracing::warn!(error = %e, "firing due schedules failed; trying again");
+            }
+        }
+    });
+}
+
+async fn fire_due(engine: &Arc<Engine>) -> anyhow::Result<()> {
+    loop {
+        let now = now_ms();
+        let due = engine.store.due_schedules(now, BATCH).await?;
+        let full = due.len() as u32 == BATCH;
+        let mut firing = tokio::task::JoinSet::new();
+        for schedule in due {
+            let engine = engine.clone();
+            firing.spawn(async move { fire(&engine, schedule, now).await });
+        }
+        while let Some(done) = firing.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "a due schedule could not be fired; it stays due");
+            }
+        }
+        if !full || engine.stopping() {
+            return Ok(());
+        }
+    }
+}
+
+async fn fire(engine: &Arc<Engine>, s: ScheduleRecord, now: i64) -> anyhow::Result<()> {
+    let settle = |next: Option<i64>, status: &'static str, error: Option<Value>| ScheduleSettle {
+        id: s.id.clone(),
+        due_at: s.due_at,
+        next,
+        status,
+        run_id: None,
+        error,
+        now,
+    };
+    let workflow = engine
+        .store
+        .get_workflow(&s.store_id, &s.workflow_id)
+        .await?;
+    let graph = match &workflow {
+        Some(w) => engine.graphs.get(&s.store_id, &w.id, w.version).await?,
+        None => None,
+    };
+    let (Some(workflow), Some(graph)) = (workflow, graph) else {
+        let error = reason("workflow_missing", "the workflow was deleted or cannot be loaded");
+        engine
+            .store
+            .settle_schedule(settle(None, "failed", Some(error)))
+            .await?;
+        return Ok(());
+    };
+    let (event_type, trigger, settled) = if s.kind == "cron" {
+        let tick = match (&graph.trigger, workflow.active) {
+            (Trigger::Schedule(cron), true) => cron.due(s.due_at, now),
+            _ => {
+                // Deactivating or changing the trigger removes the tick in the same
+                // transaction; this is one that raced with it.
+                let error = reason("not_scheduled", "the workflow is no longer an active schedule");
+                engine
+                    .store
+                    .settle_schedule(settle(None, "cancelled", Some(error)))
+                    .await?;
+                return Ok(());
+            }
+        };
+        let Some(at) = tick.fire else {
+            // Missed while no node ran, and the catch-up policy is `none`.
+            engine
+                .store
+                .settle_schedule(settle(tick.next, "fired", None))
+                .await?;
+            return Ok(());
+        };
+        let trigger = json!({ "scheduledAt": rfc3339(at) });
+        ("schedule.tick", trigger, settle(tick.next, "fired", None))
+    } else {
+        let inputs = s.inputs.clone().unwrap_or_else(|| json!({}));
+        if let Err(error) = callable_now(&workflow, &graph, &inputs) {
+            engine
+                .store
+                .settle_schedule(settle(None, "failed", Some(error.to_json())))
+                .await?;
+            return Ok(());
+        }
+        ("schedule.call", inputs, settle(None, "fired", None))
+    };
+    let target = Target {
+        workflow_id: workflow.id.clone(),
+        version: workflow.version,
+        graph,
+    };
+    let request = Request {
+        store_id: &s.store_id,
+        event_type,
+        trigger,
+        idempotency_key: None,
+        fingerprint: b"",
+        message: None,
+        schedule: Some(settled),
+    };
+    match triggers::start(engine, request, vec![target], |_, _| Value::Null).await {
+        Ok(Outcome::Created { run_ids, .. }) => {
+            metrics::counter!("switchboard_schedules_fired_total", "kind" => s.kind.clone())
+                .increment(1);
+            tracing::debug!(schedule_id = %s.id, ?run_ids, "schedule fired");
+        }
+        Ok(Outcome::Replayed(_)) => {}
+        Err(e) if e.code == "conflict" => {
+            tracing::debug!(schedule_id = %s.id, "the schedule was fired or changed elsewhere")
+        }
+        Err(e) => anyhow::bail!("{}", e.message),
+    }
+    Ok(())
+}
+
+/// Whether a due call may start now: its workflow is active, still callable, and the inputs fit
+/// the schema of its current version.
+fn callable_now(workflow: &WorkflowRecord, graph: &Graph, inputs: &Value) -> Result<(), StepError> {
+    if !workflow.active {
+        return Err(StepError::new(
+            "workflow_inactive",
+            format!("workflow '{}' was inactive when the call was due", workflow.id),
+        ));
+    }
+    if !matches!(graph.trigger, Trigger::Callable { .. }) {
+        return Err(not_callable(&workflow.id, graph.trigger.kind()));
+    }
+    let problems = graph.trigger.check_inputs(inputs);
+    if !problems.is_empty() {
+        return Err(schema_mismatch(&workflow.id, &problems));
+    }
+    Ok(())
+}
+
+/// The store's callable workflow `id`, at its current version.
+pub async fn callee(
+    store: &dyn Store,
+    graphs: &Graphs,
+    store_id: &str,
+    id: &str,
+) -> Result<Arc<Graph>, StepError> {
+    let unavailable = crate::outbound::unavailable;
+    let record = store
+        .get_workflow(store_id, id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            StepError::new(
+                "workflow_not_found",
+                format!("no workflow with id '{id}' in this store"),
+            )
+        })?;
+    let graph = graphs
+        .get(store_id, id, record.version)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            StepError::new(
+                "workflow_missing",
+                format!("workflow '{id}' cannot be loaded"),
+            )
+        })?;
+    match graph.trigger {
+        Trigger::Callable { .. } => Ok(graph),
+        ref other => Err(not_callable(id, other.kind())),
+    }
+}
+
+fn not_callable(id: &str, kind: &str) -> StepError {
+    StepError::new(
+        "workflow_not_callable",
+        format!("workflow '{id}' cannot be scheduled: its trigger is '{kind}', not 'callable'"),
+    )
+}
+
+/// The step error for inputs that fail a callee's schema: each problem with its pointer.
+pub fn schema_mismatch(id: &str, problems: &[Problem]) -> StepError {
+    let summary: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{} {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))
+        .collect();
+    let mut error = StepError::new(
+        "schema_mismatch",
+        format!(
+            "the inputs do not match the schema of workflow '{id}': {}",
+            summary.join("; ")
+        ),
+    );
+    error.details.insert("errors".into(), json!(problems));
+    error
+}
+
+fn reason(code: &str, message: &str) -> Value {
+    json!({ "code": code, "message": message })
+}
