@@ -39,6 +39,10 @@ pub struct Settings {
     pub log_format: String,
     /// Durations (delays, retry backoffs) are divided by it, for tests and demos.
     pub time_scale: f64,
+    /// An RFC 3339 time the server's clock starts at (running at normal speed from there), for
+    /// tests and demos of cron schedules: a DST change or hours of downtime without waiting.
+    /// Signature timestamps are always checked against the real clock.
+    pub clock_start: Option<String>,
     /// Time limit of a template expression or condition, ms.
     pub script_timeout_ms: u64,
     /// Time limit of a `custom_code` step unless it sets `timeoutMs`, ms.
@@ -68,6 +72,7 @@ impl Default for Settings {
             log: "info".into(),
             log_format: "text".into(),
             time_scale: 1.0,
+            clock_start: None,
             script_timeout_ms: 50,
             code_timeout_ms: 1000,
             script_memory_mb: 32,
@@ -108,6 +113,11 @@ impl Settings {
                 "time_scale must be a positive number, not {}",
                 settings.time_scale
             );
+        }
+        if let Some(start) = &settings.clock_start
+            && crate::time::parse_rfc3339(start).is_none()
+        {
+            bail!("clock_start must be an RFC 3339 time like 2026-03-08T06:59:50Z, not '{start}'");
         }
         if settings.script_timeout_ms == 0
             || settings.code_timeout_ms == 0

@@ -2,6 +2,7 @@
 //! conditions, `action` + `params`, `errorCases`, and `/#steps.<id>.<path>` references, which are
 //! rewritten into ordinary templates (`steps.1` is the trigger data).
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -412,4 +413,59 @@ pub fn callable_id(event_name: &str) -> Option<&str> {
         .captures(event_name)
         .and_then(|c| c.get(1))
         .map(|m| m.as_str())
+}
+
+/// An app's definition with its app-local workflow ids replaced by global ones (`global`: local →
+/// global): `workflowId` values that name a workflow of the app, and the ids inside
+/// `kustomer.workflow.<id>.call` event names. Anything else stays as it is.
+pub fn remap_workflow_ids(value: &Value, global: &HashMap<String, String>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) if k == "workflowId" && global.contains_key(s) => {
+                            Value::String(global[s].clone())
+                        }
+                        other => remap_workflow_ids(other, global),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| remap_workflow_ids(v, global))
+                .collect(),
+        ),
+        Value::String(s) => match callable_id(s).and_then(|local| global.get(local)) {
+            Some(id) => Value::String(format!("kustomer.workflow.{id}.call")),
+            None => value.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    #[test]
+    fn local_ids_are_remapped_where_the_app_refers_to_them() {
+        let global = HashMap::from([("5f8e".to_owned(), "wf_1".to_owned())]);
+        let def = json!({
+            "trigger": {"eventName": "kustomer.workflow.5f8e.call"},
+            "steps": [{"params": {"workflowId": "5f8e", "other": "5f8e", "x": "kustomer.workflow.zz.call"}}]
+        });
+        assert_eq!(
+            super::remap_workflow_ids(&def, &global),
+            json!({
+                "trigger": {"eventName": "kustomer.workflow.wf_1.call"},
+                "steps": [{"params": {"workflowId": "wf_1", "other": "5f8e", "x": "kustomer.workflow.zz.call"}}]
+            })
+        );
+    }
 }

@@ -17,7 +17,7 @@ use crate::problem::Report;
 use crate::schedule::CronSchedule;
 use crate::template::Expr;
 pub use fields::{Context, Fields, OPTIONAL, Options, REQUIRED, Script, TValue, quoted};
-pub use kustomer::{REST_ACTION, SCHEDULE_ACTION, callable_id};
+pub use kustomer::{REST_ACTION, SCHEDULE_ACTION, callable_id, remap_workflow_ids};
 
 /// Reads the config of each step type. Implemented by the step registry.
 pub trait StepCatalog {

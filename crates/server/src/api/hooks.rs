@@ -141,7 +141,7 @@ async fn post_hook(
             "this store has no inbound secret: create one with POST /api/inbound-secret",
         ));
     }
-    signatures::verify(&keys, &signed, &body, now_ms() / 1000)
+    signatures::verify(&keys, &signed, &body, crate::time::wall_ms() / 1000)
         .map_err(|why| ApiError::unauthorized(why.to_string()))?;
     let payload = typed_payload(&body, &event_type)?;
     let key = signed.id.map(|id| format!("webhook-id:{id}"));

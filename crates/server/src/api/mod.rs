@@ -1,6 +1,7 @@
 //! The HTTP API (API.md). Each resource has its module with a `router()`; the OpenAPI document is
 //! generated from the handlers' annotations.
 
+mod apps;
 mod auth;
 pub mod body;
 mod channels;
@@ -74,6 +75,7 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(messages::router())
         .merge(inbound::router())
         .merge(schedules::router())
+        .merge(apps::router())
         .split_for_parts();
     let router = router
         .fallback(error::no_route)

@@ -62,6 +62,16 @@ impl TestServer {
         self.base = base;
     }
 
+    /// Like [`restart`](Self::restart), with these settings changed (e.g. a later
+    /// `SWITCHBOARD_CLOCK_START`: hours of downtime in a moment).
+    pub fn restart_with(&mut self, changed: &[(&str, &str)]) {
+        for (k, v) in changed {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push((k.to_string(), v.to_string()));
+        }
+        self.restart();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -6,5 +6,6 @@ mod hooks;
 mod ops;
 mod outbound;
 mod runs;
+mod schedules;
 mod stores;
 mod workflows;
