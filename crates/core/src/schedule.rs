@@ -9,8 +9,8 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
-/// A tick is on time when it fires within this long of its time; older ticks were missed (the
-/// server was down), and the workflow's catch-up policy decides.
+/// A tick is missed (the server was down) once a later tick has come due, or once it is this late;
+/// then the workflow's catch-up policy decides. A tick that is merely late fires as itself.
 pub const MISSED_AFTER_MS: i64 = 60_000;
 
 /// What happens to ticks missed while no node was running.
@@ -148,14 +148,14 @@ impl CronSchedule {
     }
 
     /// The tick that was due at `due`, seen at `now` (≥ `due`). Normally it fires as itself. After
-    /// downtime several ticks may have passed: with `latest` the latest of them fires once; with
-    /// `none` it fires only if it is not yet [`MISSED_AFTER_MS`] late. The next tick is the first
-    /// after `now`, so missed ticks never pile up.
+    /// downtime it may have been missed (see [`MISSED_AFTER_MS`]): with `latest` the latest tick
+    /// that came due fires once; with `none` nothing fires. The next tick is the first after `now`,
+    /// so missed ticks never pile up.
     pub fn due(&self, due: i64, now: i64) -> Tick {
         let latest = self.latest_at_or_before(now).filter(|t| *t >= due);
         let fire = match self.catch_up {
             CatchUp::Latest => latest,
-            CatchUp::None => latest.filter(|t| now - t <= MISSED_AFTER_MS),
+            CatchUp::None => latest.filter(|t| *t == due && now - due <= MISSED_AFTER_MS),
         };
         Tick {
             fire,
@@ -194,7 +194,8 @@ mod tests {
         );
         let every_5s = CronSchedule::parse("*/5 * * * * *", "UTC", CatchUp::Latest).unwrap();
         assert_eq!(
-            every_5s.upcoming(ms("2026-11-21T10:00:01Z"), 3)
+            every_5s
+                .upcoming(ms("2026-11-21T10:00:01Z"), 3)
                 .into_iter()
                 .map(utc)
                 .collect::<Vec<_>>(),
@@ -298,9 +299,14 @@ mod tests {
         let tick = none.due(due, back);
         assert_eq!(tick.fire, None);
         assert_eq!(tick.next.map(utc).unwrap(), "2026-11-21T14:00:00Z");
-        // Back within a minute of the latest tick: that one is merely late, not missed.
-        let tick = none.due(due, ms("2026-11-21T13:00:30Z"));
-        assert_eq!(tick.fire.map(utc).unwrap(), "2026-11-21T13:00:00Z");
+        // Back within a minute, before the next tick: merely late, not missed.
+        let tick = none.due(due, ms("2026-11-21T10:00:30Z"));
+        assert_eq!(tick.fire.map(utc).unwrap(), "2026-11-21T10:00:00Z");
+        // A later tick came due: missed, however recent the later one is.
+        let every_2s = CronSchedule::parse("*/2 * * * * *", "UTC", CatchUp::None).unwrap();
+        let tick = every_2s.due(due, due + 4_100);
+        assert_eq!(tick.fire, None);
+        assert_eq!(tick.next, Some(due + 6_000));
     }
 
     #[test]

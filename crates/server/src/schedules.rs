@@ -73,7 +73,10 @@ async fn fire(engine: &Arc<Engine>, s: ScheduleRecord, now: i64) -> anyhow::Resu
         None => None,
     };
     let (Some(workflow), Some(graph)) = (workflow, graph) else {
-        let error = reason("workflow_missing", "the workflow was deleted or cannot be loaded");
+        let error = reason(
+            "workflow_missing",
+            "the workflow was deleted or cannot be loaded",
+        );
         engine
             .store
             .settle_schedule(settle(None, "failed", Some(error)))
@@ -86,7 +89,10 @@ async fn fire(engine: &Arc<Engine>, s: ScheduleRecord, now: i64) -> anyhow::Resu
             _ => {
                 // Deactivating or changing the trigger removes the tick in the same
                 // transaction; this is one that raced with it.
-                let error = reason("not_scheduled", "the workflow is no longer an active schedule");
+                let error = reason(
+                    "not_scheduled",
+                    "the workflow is no longer an active schedule",
+                );
                 engine
                     .store
                     .settle_schedule(settle(None, "cancelled", Some(error)))
@@ -150,7 +156,10 @@ fn callable_now(workflow: &WorkflowRecord, graph: &Graph, inputs: &Value) -> Res
     if !workflow.active {
         return Err(StepError::new(
             "workflow_inactive",
-            format!("workflow '{}' was inactive when the call was due", workflow.id),
+            format!(
+                "workflow '{}' was inactive when the call was due",
+                workflow.id
+            ),
         ));
     }
     if !matches!(graph.trigger, Trigger::Callable { .. }) {
@@ -208,7 +217,17 @@ fn not_callable(id: &str, kind: &str) -> StepError {
 pub fn schema_mismatch(id: &str, problems: &[Problem]) -> StepError {
     let summary: Vec<String> = problems
         .iter()
-        .map(|p| format!("{} {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))
+        .map(|p| {
+            format!(
+                "{} {}",
+                if p.pointer.is_empty() {
+                    "/"
+                } else {
+                    &p.pointer
+                },
+                p.message
+            )
+        })
         .collect();
     let mut error = StepError::new(
         "schema_mismatch",

@@ -62,7 +62,11 @@ pub type Shared = Arc<AppState>;
 pub async fn serve(flags: ServeFlags) -> anyhow::Result<()> {
     let settings = Settings::load(&flags)?;
     init_tracing(&settings);
-    if let Some(start) = settings.clock_start.as_deref().and_then(crate::time::parse_rfc3339) {
+    if let Some(start) = settings
+        .clock_start
+        .as_deref()
+        .and_then(crate::time::parse_rfc3339)
+    {
         crate::time::start_clock_at(start);
         tracing::warn!(clock = %crate::time::rfc3339(start), "the server's clock starts at a set time (clock_start)");
     }

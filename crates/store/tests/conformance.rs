@@ -57,6 +57,9 @@ conformance!(
     resources_by_kind_name_and_store,
     soft_deleted_resources_list_apart_and_restore,
     message_statuses_only_move_forward,
+    scheduled_calls_are_idempotent_and_fire_once,
+    cron_ticks_follow_their_workflow,
+    apps_install_and_uninstall_in_one_transaction,
 );
 
 mod suite {
@@ -1412,5 +1415,325 @@ mod suite {
                 .len(),
             1
         );
+    }
+
+    fn call(id: &str, key: &str, due_at: i64) -> NewCall {
+        NewCall {
+            id: id.into(),
+            store_id: "st_a".into(),
+            workflow_id: "wf_1".into(),
+            due_at,
+            inputs: json!({"foo": "Ana"}),
+            origin_key: key.into(),
+            origin_run_id: "run_origin".into(),
+            origin_step_id: "later".into(),
+            now: 5_000,
+        }
+    }
+
+    fn settle(id: &str, due_at: i64, next: Option<i64>, run_id: Option<&str>) -> ScheduleSettle {
+        ScheduleSettle {
+            id: id.into(),
+            due_at,
+            next,
+            status: "fired",
+            run_id: run_id.map(Into::into),
+            error: None,
+            now: 20_000,
+        }
+    }
+
+    fn pending(s: &Arc<dyn Store>) -> impl std::future::Future<Output = Vec<ScheduleRecord>> + '_ {
+        async move {
+            s.list_schedules("st_a", &ScheduleFilter::default(), &PageRequest::default())
+                .await
+                .unwrap()
+                .items
+        }
+    }
+
+    pub async fn scheduled_calls_are_idempotent_and_fire_once(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        with_store(&s, "st_b").await;
+        s.create_workflow(workflow("wf_1", "st_a", "W"))
+            .await
+            .unwrap();
+        let first = s
+            .schedule_call(call("sch_1", "run_origin:later:1", 10_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.kind.as_str(), first.status.as_str()),
+            ("call", "pending")
+        );
+        assert_eq!(first.inputs, Some(json!({"foo": "Ana"})));
+        // The same step visit again (after a crash) finds its call.
+        let again = s
+            .schedule_call(call("sch_2", "run_origin:later:1", 99_000))
+            .await
+            .unwrap();
+        assert_eq!((again.id.as_str(), again.due_at), ("sch_1", 10_000));
+        s.schedule_call(call("sch_3", "run_origin:later:2", 30_000))
+            .await
+            .unwrap();
+        assert_eq!(pending(&s).await.len(), 2);
+        assert!(
+            s.get_schedule("st_b", "sch_1").await.unwrap().is_none(),
+            "stores are isolated"
+        );
+
+        let due = s.due_schedules(15_000, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["sch_1"]
+        );
+
+        // Two nodes fire it at once: one event and run are committed, the other changes nothing.
+        let fire = |event_id: &str, run_id: &str| {
+            let mut e = event(event_id, "st_a", None, 20_000);
+            e.schedule = Some(settle("sch_1", 10_000, None, Some(run_id)));
+            let mut run = new_run("st_a", "wf_1", state(run_id, "queued", Vec::new()));
+            run.event_id = Some(event_id.into());
+            (e, run)
+        };
+        let (e1, r1) = fire("evt_a", "run_a");
+        let (e2, r2) = fire("evt_b", "run_b");
+        let (a, b) = tokio::join!(s.accept(e1, vec![r1]), s.accept(e2, vec![r2]));
+        let won: Vec<bool> = [&a, &b].iter().map(|r| r.is_ok()).collect();
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{a:?} {b:?}");
+        let loser = if won[0] { b } else { a };
+        assert!(matches!(
+            loser,
+            Err(StoreError::Conflict {
+                field: "schedule",
+                ..
+            })
+        ));
+        let winner = if won[0] { "run_a" } else { "run_b" };
+        let fired = s.get_schedule("st_a", "sch_1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                fired.status.as_str(),
+                fired.run_id.as_deref(),
+                fired.fired_at
+            ),
+            ("fired", Some(winner), Some(20_000))
+        );
+        let loser_run = if won[0] { "run_b" } else { "run_a" };
+        assert!(
+            s.get_run("st_a", loser_run).await.unwrap().is_none(),
+            "nothing of the loser"
+        );
+        assert!(
+            s.due_schedules(50_000, 10)
+                .await
+                .unwrap()
+                .iter()
+                .all(|d| d.id != "sch_1")
+        );
+
+        // Cancelling applies only while pending at that due time.
+        assert!(
+            !s.settle_schedule(settle("sch_3", 29_999, None, None))
+                .await
+                .unwrap()
+        );
+        let cancel = ScheduleSettle {
+            status: "cancelled",
+            ..settle("sch_3", 30_000, None, None)
+        };
+        assert!(s.settle_schedule(cancel.clone()).await.unwrap());
+        assert!(!s.settle_schedule(cancel).await.unwrap());
+        assert!(pending(&s).await.is_empty());
+        let filter = ScheduleFilter {
+            status: Some("cancelled".into()),
+            workflow_id: Some("wf_1".into()),
+        };
+        let listed = s
+            .list_schedules("st_a", &filter, &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.items[0].id, "sch_3");
+
+        // Deleting the workflow cancels its pending calls.
+        s.schedule_call(call("sch_4", "run_origin:later:3", 40_000))
+            .await
+            .unwrap();
+        assert!(s.delete_workflow("st_a", "wf_1", 21_000).await.unwrap());
+        let orphan = s.get_schedule("st_a", "sch_4").await.unwrap().unwrap();
+        assert_eq!(orphan.status, "cancelled");
+        assert_eq!(orphan.error.unwrap()["code"], "cancelled");
+    }
+
+    pub async fn cron_ticks_follow_their_workflow(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        let mut w = workflow("wf_1", "st_a", "W");
+        w.next_tick = Some(60_000);
+        s.create_workflow(w).await.unwrap();
+        let tick = pending(&s).await.pop().unwrap();
+        assert_eq!(
+            (tick.kind.as_str(), tick.due_at, tick.workflow_id.as_str()),
+            ("cron", 60_000, "wf_1")
+        );
+        let inactive = NewWorkflow {
+            active: false,
+            next_tick: Some(60_000),
+            ..workflow("wf_2", "st_a", "X")
+        };
+        s.create_workflow(inactive).await.unwrap();
+        assert_eq!(
+            pending(&s).await.len(),
+            1,
+            "an inactive workflow has no tick"
+        );
+
+        // A tick fires and moves on; the same due time cannot fire again.
+        assert!(
+            s.settle_schedule(settle(&tick.id, 60_000, Some(120_000), Some("run_x")))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.settle_schedule(settle(&tick.id, 60_000, Some(120_000), Some("run_y")))
+                .await
+                .unwrap()
+        );
+        let moved = s.get_schedule("st_a", &tick.id).await.unwrap().unwrap();
+        assert_eq!(
+            (moved.status.as_str(), moved.due_at, moved.run_id.as_deref()),
+            ("pending", 120_000, Some("run_x"))
+        );
+
+        // An update moves a tick that is not due yet; one that is due stays and fires.
+        let update = |next: Option<i64>, now: i64| WorkflowUpdate {
+            content: content("W"),
+            active: None,
+            next_tick: next,
+            now,
+        };
+        s.update_workflow("st_a", "wf_1", update(Some(100_000), 90_000))
+            .await
+            .unwrap();
+        assert_eq!(pending(&s).await[0].due_at, 100_000);
+        s.update_workflow("st_a", "wf_1", update(Some(180_000), 150_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            pending(&s).await[0].due_at,
+            100_000,
+            "due already: it fires"
+        );
+        // No longer a schedule: the tick goes.
+        s.update_workflow("st_a", "wf_1", update(None, 150_000))
+            .await
+            .unwrap();
+        assert!(pending(&s).await.is_empty());
+
+        // Deactivation removes it, activation brings it back, deletion removes it for good.
+        s.update_workflow("st_a", "wf_1", update(Some(200_000), 150_000))
+            .await
+            .unwrap();
+        s.set_workflow_active("st_a", "wf_1", false, Some(200_000), 160_000)
+            .await
+            .unwrap();
+        assert!(pending(&s).await.is_empty());
+        s.set_workflow_active("st_a", "wf_1", true, Some(240_000), 170_000)
+            .await
+            .unwrap();
+        assert_eq!(pending(&s).await[0].due_at, 240_000);
+        s.delete_workflow("st_a", "wf_1", 180_000).await.unwrap();
+        assert!(pending(&s).await.is_empty());
+    }
+
+    pub async fn apps_install_and_uninstall_in_one_transaction(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        s.create_workflow(workflow("wf_taken", "st_a", "Taken"))
+            .await
+            .unwrap();
+        let app = |version: &str, now: i64| {
+            ResourceRecord::new(
+                "st_a",
+                ResourceKind::App,
+                "app_1".into(),
+                "demo".into(),
+                json!({"version": version}),
+                now,
+            )
+        };
+        // A workflow name taken outside the app: nothing is installed.
+        let clash = AppInstall {
+            app: app("1", 2_000),
+            create: vec![
+                workflow("wf_a", "st_a", "A"),
+                workflow("wf_b", "st_a", "Taken"),
+            ],
+            update: Vec::new(),
+            delete: Vec::new(),
+        };
+        assert!(matches!(
+            s.install_app(clash).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(s.get_workflow("st_a", "wf_a").await.unwrap().is_none());
+        assert!(
+            s.resource_by_name("st_a", ResourceKind::App, "demo")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let install = AppInstall {
+            app: app("1", 2_000),
+            create: vec![workflow("wf_a", "st_a", "A"), workflow("wf_b", "st_a", "B")],
+            update: Vec::new(),
+            delete: Vec::new(),
+        };
+        s.install_app(install).await.unwrap();
+        // The upgrade updates A in place and drops B.
+        let upgrade = AppInstall {
+            app: app("2", 3_000),
+            create: Vec::new(),
+            update: vec![(
+                "wf_a".into(),
+                WorkflowUpdate {
+                    content: content("A"),
+                    active: None,
+                    next_tick: None,
+                    now: 3_000,
+                },
+            )],
+            delete: vec!["wf_b".into()],
+        };
+        let record = s.install_app(upgrade).await.unwrap();
+        assert_eq!(
+            (
+                record.body["version"].as_str(),
+                record.created_at,
+                record.updated_at
+            ),
+            (Some("2"), 2_000, 3_000)
+        );
+        assert_eq!(
+            s.get_workflow("st_a", "wf_a")
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            2
+        );
+        assert!(s.get_workflow("st_a", "wf_b").await.unwrap().is_none());
+
+        assert!(
+            s.uninstall_app("st_a", "app_1", vec!["wf_a".into()], 4_000)
+                .await
+                .unwrap()
+        );
+        assert!(s.get_workflow("st_a", "wf_a").await.unwrap().is_none());
+        assert!(
+            !s.uninstall_app("st_a", "app_1", vec![], 5_000)
+                .await
+                .unwrap()
+        );
+        assert!(s.get_workflow("st_a", "wf_taken").await.unwrap().is_some());
     }
 }

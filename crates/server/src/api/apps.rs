@@ -251,7 +251,10 @@ fn read_app(body: &Value) -> ApiResult<App> {
             n.to_owned()
         }
         None => {
-            problem("/app", "'app' (the app's name) is required, as a string".into());
+            problem(
+                "/app",
+                "'app' (the app's name) is required, as a string".into(),
+            );
             String::new()
         }
     };
@@ -336,7 +339,10 @@ async fn check_all(
         .workflows
         .iter()
         .map(|w| {
-            let compiled = switchboard_steps::compile(&remap_workflow_ids(&w.definition, global), &state.validation);
+            let compiled = switchboard_steps::compile(
+                &remap_workflow_ids(&w.definition, global),
+                &state.validation,
+            );
             let is_callable = compiled
                 .workflow
                 .is_some_and(|g| matches!(g.trigger, Trigger::Callable { .. }));
@@ -358,7 +364,10 @@ async fn check_all(
         for r in own.iter().filter(|r| !callable[r.key.as_str()]) {
             report.error(
                 &r.pointer,
-                format!("workflow '{}' of this app cannot be scheduled: its trigger is not callable", r.key),
+                format!(
+                    "workflow '{}' of this app cannot be scheduled: its trigger is not callable",
+                    r.key
+                ),
             );
         }
         report
@@ -408,5 +417,4 @@ mod tests {
         assert!(!super::newer("0.0.1", "0.0.1"));
         assert!(!super::newer("0.9.0", "1.0.0"));
     }
-
 }

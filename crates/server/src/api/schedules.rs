@@ -48,7 +48,10 @@ async fn list_schedules(
     if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
         return Err(ApiError::invalid_field(
             "",
-            format!("status must be one of {}, not '{status}'", STATUSES.join(", ")),
+            format!(
+                "status must be one of {}, not '{status}'",
+                STATUSES.join(", ")
+            ),
         ));
     }
     let filter = ScheduleFilter {
@@ -141,7 +144,11 @@ async fn find(state: &AppState, store_id: &str, id: &str) -> ApiResult<ScheduleR
 
 /// The trigger of the schedule's workflow at its current version.
 async fn workflow_trigger(state: &AppState, s: &ScheduleRecord) -> ApiResult<Option<Trigger>> {
-    let Some(w) = state.store.get_workflow(&s.store_id, &s.workflow_id).await? else {
+    let Some(w) = state
+        .store
+        .get_workflow(&s.store_id, &s.workflow_id)
+        .await?
+    else {
         return Ok(None);
     };
     let graph = state

@@ -128,11 +128,15 @@ impl Services for EngineServices<'_> {
     }
 
     async fn schedule_call(&self, call: CallRequest) -> Result<ScheduledCall, StepError> {
-        let graph = crate::schedules::callee(self.store, self.graphs, self.store_id, &call.workflow_id)
-            .await?;
+        let graph =
+            crate::schedules::callee(self.store, self.graphs, self.store_id, &call.workflow_id)
+                .await?;
         let problems = graph.trigger.check_inputs(&call.inputs);
         if !problems.is_empty() {
-            return Err(crate::schedules::schema_mismatch(&call.workflow_id, &problems));
+            return Err(crate::schedules::schema_mismatch(
+                &call.workflow_id,
+                &problems,
+            ));
         }
         let scheduled = self
             .store

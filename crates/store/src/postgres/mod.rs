@@ -318,9 +318,7 @@ impl Store for PgStore {
     ) -> Result<Option<WorkflowRecord>> {
         let (store_id, id) = (store_id.to_owned(), id.to_owned());
         self.writer
-            .write(move |c| {
-                Box::pin(async move { workflows::update(c, &store_id, &id, &u).await })
-            })
+            .write(move |c| Box::pin(async move { workflows::update(c, &store_id, &id, &u).await }))
             .await
     }
 

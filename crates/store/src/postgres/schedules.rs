@@ -1,8 +1,8 @@
 //! Scheduled calls and cron ticks on PostgreSQL (see migration 0004).
 
+use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use serde_json::Value;
 
 use crate::Result;
 use crate::error::parse_opt;
@@ -91,14 +91,20 @@ pub async fn schedule_call(c: &mut PgConnection, call: &NewCall) -> Result<Sched
     .bind(call.now)
     .execute(&mut *c)
     .await?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM schedules WHERE origin_key = $1"))
-        .bind(&call.origin_key)
-        .fetch_one(&mut *c)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM schedules WHERE origin_key = $1"
+    ))
+    .bind(&call.origin_key)
+    .fetch_one(&mut *c)
+    .await?;
     record(&row)
 }
 
-pub async fn due<'e>(exec: impl sqlx::PgExecutor<'e>, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>> {
+pub async fn due<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<ScheduleRecord>> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM schedules WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $2"))
         .bind(now)
         .bind(i64::from(limit))
@@ -127,15 +133,21 @@ pub async fn settle(c: &mut PgConnection, s: &ScheduleSettle) -> Result<bool> {
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn get<'e>(exec: impl sqlx::PgExecutor<'e>, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM schedules WHERE store_id = $1 AND id = $2"))
-        .bind(store_id)
-        .bind(id)
-        .fetch_optional(exec)
-        .await?
-        .as_ref()
-        .map(record)
-        .transpose()
+pub async fn get<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    store_id: &str,
+    id: &str,
+) -> Result<Option<ScheduleRecord>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM schedules WHERE store_id = $1 AND id = $2"
+    ))
+    .bind(store_id)
+    .bind(id)
+    .fetch_optional(exec)
+    .await?
+    .as_ref()
+    .map(record)
+    .transpose()
 }
 
 pub async fn list<'e>(

@@ -96,7 +96,9 @@ pub fn schedule_call(c: &Connection, call: &NewCall) -> Result<ScheduleRecord> {
 }
 
 pub fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM schedules WHERE status = 'pending' AND due_at <= ?1 ORDER BY due_at LIMIT ?2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM schedules WHERE status = 'pending' AND due_at <= ?1 ORDER BY due_at LIMIT ?2"
+    );
     many(c, &sql, params![now, limit])
 }
 
@@ -126,8 +128,20 @@ pub fn list(
     f: &ScheduleFilter,
     page: &PageRequest,
 ) -> Result<Page<ScheduleRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM schedules WHERE store_id = ?1 AND status = ?2 AND (?3 IS NULL OR workflow_id = ?3) AND id > ?4 ORDER BY id LIMIT ?5");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM schedules WHERE store_id = ?1 AND status = ?2 AND (?3 IS NULL OR workflow_id = ?3) AND id > ?4 ORDER BY id LIMIT ?5"
+    );
     let status = f.status.clone().unwrap_or_else(|| "pending".into());
-    let rows = many(c, &sql, params![store_id, status, f.workflow_id, page.after_key(), page.limit + 1])?;
+    let rows = many(
+        c,
+        &sql,
+        params![
+            store_id,
+            status,
+            f.workflow_id,
+            page.after_key(),
+            page.limit + 1
+        ],
+    )?;
     Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
 }

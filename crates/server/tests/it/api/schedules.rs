@@ -155,10 +155,12 @@ async fn seed_003_app_schedules_a_call_that_calls_out(s: TestServer) {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].method, "POST");
     assert_eq!(got[0].body, "", "the action has no body");
-    assert!(get(&s, "/api/schedules").await["data"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        get(&s, "/api/schedules").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // Inputs that fail the callee's schema fail the step, and nothing is scheduled.
     let run = run_of(
@@ -170,10 +172,12 @@ async fn seed_003_app_schedules_a_call_that_calls_out(s: TestServer) {
     let error = &step(&run, "egu-awuO4")["error"];
     assert_eq!(error["code"], "schema_mismatch", "{error}");
     assert_eq!(error["errors"][0]["pointer"], "/foo");
-    assert!(get(&s, "/api/schedules").await["data"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        get(&s, "/api/schedules").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // `/execute` checks the same schema.
     let (status, body) = send(
         s.admin(Method::POST, &format!("/api/workflows/{callee}/execute"))
@@ -193,7 +197,10 @@ async fn seed_003_app_schedules_a_call_that_calls_out(s: TestServer) {
         "ids are kept"
     );
     let stored = get(&s, &format!("/api/workflows/{callee}")).await;
-    assert_eq!((stored["version"].as_i64(), &stored["description"]), (Some(2), &json!("now described")));
+    assert_eq!(
+        (stored["version"].as_i64(), &stored["description"]),
+        (Some(2), &json!("now described"))
+    );
     let (status, body) = send(s.admin(Method::POST, "/api/apps").json(&app)).await;
     assert_eq!((status, pointers(&body)), (409, vec!["/version"]), "{body}");
     let apps = get(&s, "/api/apps").await;
@@ -204,8 +211,20 @@ async fn seed_003_app_schedules_a_call_that_calls_out(s: TestServer) {
     assert_eq!(status, 200, "{body}");
     let (status, _) = send(s.admin(Method::GET, &format!("/api/workflows/{callee}"))).await;
     assert_eq!(status, 404);
-    assert_eq!(get(&s, &format!("/api/runs/{}", callee_run["id"].as_str().unwrap())).await["status"], "completed");
-    assert!(get(&s, "/api/apps").await["data"].as_array().unwrap().is_empty());
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/runs/{}", callee_run["id"].as_str().unwrap())
+        )
+        .await["status"],
+        "completed"
+    );
+    assert!(
+        get(&s, "/api/apps").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let (status, _) = send(s.admin(Method::DELETE, "/api/apps/schedulerdemo")).await;
     assert_eq!(status, 404);
 }
@@ -230,11 +249,18 @@ async fn caller_and_callee(s: &TestServer, seconds: u64) -> (String, String) {
 
 async fn schedule(s: &TestServer, caller: &str, x: &str) -> String {
     let (status, run) = send(
-        s.admin(Method::POST, &format!("/api/workflows/{caller}/execute?wait=10"))
-            .json(&json!({"x": x})),
+        s.admin(
+            Method::POST,
+            &format!("/api/workflows/{caller}/execute?wait=10"),
+        )
+        .json(&json!({"x": x})),
     )
     .await;
-    assert_eq!((status, &run["status"]), (200, &json!("completed")), "{run}");
+    assert_eq!(
+        (status, &run["status"]),
+        (200, &json!("completed")),
+        "{run}"
+    );
     step(&run, "later")["output"]["scheduleId"]
         .as_str()
         .unwrap()
@@ -246,19 +272,31 @@ async fn pending_calls_survive_a_restart_and_can_be_cancelled(mut s: TestServer)
     let kept = schedule(&s, &caller, "kept").await;
     let cancelled = schedule(&s, &caller, "cancelled").await;
 
-    let (status, body) = send(s.admin(Method::DELETE, &format!("/api/schedules/{cancelled}"))).await;
-    assert_eq!((status, &body["status"]), (200, &json!("cancelled")), "{body}");
+    let (status, body) =
+        send(s.admin(Method::DELETE, &format!("/api/schedules/{cancelled}"))).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("cancelled")),
+        "{body}"
+    );
     let (status, _) = send(s.admin(Method::DELETE, &format!("/api/schedules/{cancelled}"))).await;
     assert_eq!(status, 409, "cancelled already");
 
     // Killed while the call is pending: the restarted server fires it, once.
     s.restart();
-    let fired = until(&s, &format!("/api/schedules/{kept}"), |b| b["status"] == "fired").await;
+    let fired = until(&s, &format!("/api/schedules/{kept}"), |b| {
+        b["status"] == "fired"
+    })
+    .await;
     let run = settled(&s, fired["runId"].as_str().unwrap()).await;
     assert_eq!(run["trigger"]["x"], "kept");
     tokio::time::sleep(Duration::from_millis(600)).await;
     let runs = runs_of(&s, &callee).await;
-    assert_eq!(runs.len(), 1, "one run, not one per restart or for the cancelled call: {runs:?}");
+    assert_eq!(
+        runs.len(),
+        1,
+        "one run, not one per restart or for the cancelled call: {runs:?}"
+    );
     let cancelled = get(&s, &format!("/api/schedules/{cancelled}")).await;
     assert_eq!(cancelled["status"], "cancelled");
     let listed = get(&s, "/api/schedules?status=fired").await;
@@ -279,7 +317,13 @@ async fn seed_001_app_runs_its_saved_webhook_action(s: TestServer) {
     let (status, body) = send(s.admin(Method::POST, "/api/apps").json(&app)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(pointers(&body), ["/workflows/0/steps/0/action"]);
-    assert!(get(&s, "/api/apps").await["data"].as_array().unwrap().is_empty(), "nothing installed");
+    assert!(
+        get(&s, "/api/apps").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing installed"
+    );
 
     let (status, hook) = send(s.admin(Method::POST, "/api/webhooks").json(&json!({
         "name": "kustomer.company.create", "method": "POST", "url": t.url("/echo/companies")
@@ -314,11 +358,20 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
     })
     .await;
     let run = settled(&s, runs["data"][0]["id"].as_str().unwrap()).await;
-    assert_eq!(run["trigger"]["scheduledAt"], "2026-03-08T07:00:00Z", "{run}");
+    assert_eq!(
+        run["trigger"]["scheduledAt"], "2026-03-08T07:00:00Z",
+        "{run}"
+    );
     let pending = get(&s, &format!("/api/schedules?workflowId={nightly}")).await;
     let tick = &pending["data"][0];
-    assert_eq!((&tick["kind"], &tick["status"]), (&json!("cron"), &json!("pending")));
-    assert_eq!(tick["runAt"], "2026-03-09T06:30:00.000Z", "02:30 EDT the next day");
+    assert_eq!(
+        (&tick["kind"], &tick["status"]),
+        (&json!("cron"), &json!("pending"))
+    );
+    assert_eq!(
+        tick["runAt"], "2026-03-09T06:30:00.000Z",
+        "02:30 EDT the next day"
+    );
     assert_eq!(tick["cron"]["timezone"], "America/New_York");
 
     // Two hourly workflows; the server is down from before 08:00 until 11:30 UTC.
@@ -334,10 +387,16 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
     })
     .await;
     let run = settled(&s, runs["data"][0]["id"].as_str().unwrap()).await;
-    assert_eq!(run["trigger"]["scheduledAt"], "2026-03-08T11:00:00Z", "only the latest missed tick");
+    assert_eq!(
+        run["trigger"]["scheduledAt"], "2026-03-08T11:00:00Z",
+        "only the latest missed tick"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(runs_of(&s, &latest).await.len(), 1);
-    assert!(runs_of(&s, &none).await.is_empty(), "catchUp none skips missed ticks");
+    assert!(
+        runs_of(&s, &none).await.is_empty(),
+        "catchUp none skips missed ticks"
+    );
     for id in [&latest, &none] {
         let pending = get(&s, &format!("/api/schedules?workflowId={id}")).await;
         assert_eq!(pending["data"][0]["runAt"], "2026-03-08T12:00:00.000Z");
@@ -353,14 +412,23 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, skipped) = send(s.admin(Method::DELETE, &format!("/api/schedules/{tick_id}"))).await;
+    let (status, skipped) =
+        send(s.admin(Method::DELETE, &format!("/api/schedules/{tick_id}"))).await;
     assert_eq!(status, 200, "{skipped}");
     assert_eq!(
         (&skipped["skipped"], &skipped["runAt"], &skipped["status"]),
-        (&json!("2026-03-08T12:00:00Z"), &json!("2026-03-08T13:00:00.000Z"), &json!("pending"))
+        (
+            &json!("2026-03-08T12:00:00Z"),
+            &json!("2026-03-08T13:00:00.000Z"),
+            &json!("pending")
+        )
     );
     let path = format!("/api/workflows/{latest}");
-    let (status, _) = send(s.admin(Method::PATCH, &path).json(&json!({"active": false}))).await;
+    let (status, _) = send(
+        s.admin(Method::PATCH, &path)
+            .json(&json!({"active": false})),
+    )
+    .await;
     assert_eq!(status, 200);
     let pending = get(&s, &format!("/api/schedules?workflowId={latest}")).await;
     assert!(pending["data"].as_array().unwrap().is_empty(), "{pending}");
@@ -376,30 +444,71 @@ async fn bad_schedules_are_refused_with_pointers(s: TestServer) {
             "steps": [{"id": "s", "type": "store_context_data", "config": {"data": {}}}]})
     };
     for (trigger, pointer) in [
-        (json!({"type": "schedule", "cron": "* * * *"}), "/trigger/cron"),
-        (json!({"type": "schedule", "cron": "0 61 * * *"}), "/trigger/cron"),
-        (json!({"type": "schedule", "cron": "0 9 * * *", "timezone": "Mars/Olympus"}), "/trigger/timezone"),
-        (json!({"type": "schedule", "cron": "0 9 * * *", "catchUp": "all"}), "/trigger/catchUp"),
-        (json!({"type": "callable", "schema": {"type": "strin"}}), "/trigger/schema"),
+        (
+            json!({"type": "schedule", "cron": "* * * *"}),
+            "/trigger/cron",
+        ),
+        (
+            json!({"type": "schedule", "cron": "0 61 * * *"}),
+            "/trigger/cron",
+        ),
+        (
+            json!({"type": "schedule", "cron": "0 9 * * *", "timezone": "Mars/Olympus"}),
+            "/trigger/timezone",
+        ),
+        (
+            json!({"type": "schedule", "cron": "0 9 * * *", "catchUp": "all"}),
+            "/trigger/catchUp",
+        ),
+        (
+            json!({"type": "callable", "schema": {"type": "strin"}}),
+            "/trigger/schema",
+        ),
     ] {
-        let (status, body) = send(s.admin(Method::POST, "/api/workflows").json(&def(trigger.clone()))).await;
-        assert_eq!((status, pointers(&body)), (400, vec![pointer]), "{trigger}: {body}");
+        let (status, body) = send(
+            s.admin(Method::POST, "/api/workflows")
+                .json(&def(trigger.clone())),
+        )
+        .await;
+        assert_eq!(
+            (status, pointers(&body)),
+            (400, vec![pointer]),
+            "{trigger}: {body}"
+        );
     }
     // Scheduling a workflow that does not exist, or is not callable, is refused when saved.
     let manual = create(&s, &def(json!({"type": "manual"}))).await;
-    for (target, says) in [("wf_missing", "no workflow"), (manual.as_str(), "not 'callable'")] {
+    for (target, says) in [
+        ("wf_missing", "no workflow"),
+        (manual.as_str(), "not 'callable'"),
+    ] {
         let (status, body) = send(s.admin(Method::POST, "/api/workflows").json(&json!({
             "name": "scheduler", "trigger": {"type": "manual"},
             "steps": [{"id": "later", "type": "schedule_workflow", "config": {"workflowId": target, "runAt": {"type": "relative", "value": 5}}}]
         }))).await;
-        assert_eq!((status, pointers(&body)), (400, vec!["/steps/0/config/workflowId"]), "{body}");
-        assert!(body["error"]["details"][0]["message"].as_str().unwrap().contains(says), "{body}");
+        assert_eq!(
+            (status, pointers(&body)),
+            (400, vec!["/steps/0/config/workflowId"]),
+            "{body}"
+        );
+        assert!(
+            body["error"]["details"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{body}"
+        );
     }
     // Apps: each problem at its pointer; nothing installed.
     let (status, body) = send(s.admin(Method::POST, "/api/apps").json(&json!({
         "app": "bad app!", "version": "one", "workflows": []
-    }))).await;
-    assert_eq!((status, pointers(&body)), (400, vec!["/app", "/version", "/workflows"]), "{body}");
+    })))
+    .await;
+    assert_eq!(
+        (status, pointers(&body)),
+        (400, vec!["/app", "/version", "/workflows"]),
+        "{body}"
+    );
     let (status, _) = send(s.admin(Method::GET, "/api/schedules?status=later")).await;
     assert_eq!(status, 400);
     let (status, _) = send(s.admin(Method::DELETE, "/api/schedules/sch_missing")).await;
