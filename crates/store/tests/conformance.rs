@@ -1443,13 +1443,11 @@ mod suite {
         }
     }
 
-    fn pending(s: &Arc<dyn Store>) -> impl std::future::Future<Output = Vec<ScheduleRecord>> + '_ {
-        async move {
-            s.list_schedules("st_a", &ScheduleFilter::default(), &PageRequest::default())
-                .await
-                .unwrap()
-                .items
-        }
+    async fn pending(s: &Arc<dyn Store>) -> Vec<ScheduleRecord> {
+        s.list_schedules("st_a", &ScheduleFilter::default(), &PageRequest::default())
+            .await
+            .unwrap()
+            .items
     }
 
     pub async fn scheduled_calls_are_idempotent_and_fire_once(s: Arc<dyn Store>) {

@@ -66,7 +66,7 @@ pub enum Trigger {
         channel: String,
         pattern: Option<regex::Regex>,
     },
-    Schedule(CronSchedule),
+    Schedule(Box<CronSchedule>),
     Manual,
     Callable {
         schema: Option<InputSchema>,

@@ -103,7 +103,7 @@ pub(crate) fn read_trigger(value: &Value, ctx: &mut Context) -> Option<Trigger> 
                 .and_then(|c| CatchUp::parse(&c))
                 .unwrap_or(CatchUp::Latest);
             match CronSchedule::parse(&cron?, &timezone, catch_up) {
-                Ok(schedule) => Some(Trigger::Schedule(schedule)),
+                Ok(schedule) => Some(Trigger::Schedule(Box::new(schedule))),
                 Err(e) => {
                     f.error(e.field, e.message);
                     None
