@@ -186,6 +186,61 @@ fn op_conditions_follow_the_table() {
     assert!(op(
         json!({"op": "not", "values": [{"op": "neq", "values": [1, 1]}]})
     ));
+    // The rest of WORKFLOWS.md's table, each both ways.
+    for (def, holds) in [
+        (json!({"op": "gte", "values": ["{{trigger.n}}", 5]}), true),
+        (json!({"op": "gte", "values": ["{{trigger.n}}", 6]}), false),
+        (json!({"op": "lte", "values": ["{{trigger.n}}", 5]}), true),
+        (json!({"op": "lte", "values": ["b", "a"]}), false),
+        (
+            json!({"op": "neq", "values": ["{{trigger.s}}", "Hello"]}),
+            false,
+        ),
+        (
+            json!({"op": "eq", "values": ["{{trigger.tags}}", ["vip", 3]]}),
+            true,
+        ),
+        (
+            json!({"op": "contains", "values": ["{{trigger.tags}}", "vip"]}),
+            true,
+        ),
+        (
+            json!({"op": "not_contains", "values": ["{{trigger.tags}}", "spam"]}),
+            true,
+        ),
+        (
+            json!({"op": "not_contains", "values": ["{{trigger.s}}", "ell"]}),
+            false,
+        ),
+        (
+            json!({"op": "in", "values": ["spam", "{{trigger.tags}}"]}),
+            false,
+        ),
+        (json!({"op": "exists", "values": ["{{trigger.s}}"]}), true),
+        (
+            json!({"op": "exists", "values": ["{{trigger.missing.deeper}}"]}),
+            false,
+        ),
+        (
+            json!({"op": "not_exists", "values": ["{{trigger.n}}"]}),
+            false,
+        ),
+        (
+            json!({"op": "regex", "values": ["{{trigger.s}}", "^hel"]}),
+            false,
+        ),
+        (
+            json!({"op": "or", "values": [{"op": "false"}, {"op": "eq", "values": [1, 1]}]}),
+            true,
+        ),
+        (
+            json!({"op": "or", "values": [{"op": "false"}, {"op": "false"}]}),
+            false,
+        ),
+        (json!({"op": "false", "values": [true]}), false),
+    ] {
+        assert_eq!(op(def.clone()), holds, "{def}");
+    }
 }
 
 fn to_op(def: &Value, ctx: &mut Context) -> OpCondition {
@@ -197,12 +252,17 @@ fn to_op(def: &Value, ctx: &mut Context) -> OpCondition {
         "eq" => Op::Eq,
         "neq" => Op::Neq,
         "gt" => Op::Gt,
+        "gte" => Op::Gte,
         "lt" => Op::Lt,
+        "lte" => Op::Lte,
         "contains" => Op::Contains,
+        "not_contains" => Op::NotContains,
         "in" => Op::In,
+        "exists" => Op::Exists,
         "not_exists" => Op::NotExists,
         "regex" => Op::Regex,
         "and" => Op::And,
+        "or" => Op::Or,
         "not" => Op::Not,
         other => panic!("{other}"),
     };

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use switchboard_core::run::{RunContext, RunStatus, StepError, StepStatus};
+use switchboard_core::run::{Outcome, RunContext, RunStatus, StepError, StepStatus};
 use switchboard_core::template::Scope;
 use switchboard_core::transition::{Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
@@ -331,6 +331,25 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
     let step = node.spec.run(&env).await;
     metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
         .record(clock.elapsed().as_secs_f64());
+    // A step's output is in scope for its own transitions (Kustomer's `/#steps.<own id>.…`).
+    let applied_early = match &step.result {
+        Ok(Outcome::Next(out)) => {
+            let merges = merges_state(&node.spec);
+            live.ctx
+                .apply(&node.id, node.output_var.as_deref(), merges, out);
+            true
+        }
+        _ => false,
+    };
+    let scope = Scope {
+        trigger: &live.trigger,
+        state: &live.ctx.state,
+        variables: &live.ctx.variables,
+        steps: &live.ctx.steps,
+        store: &live.store_root,
+        error: None,
+        params: None,
+    };
     let retry = retry_policy(&node.spec, node.retry.as_ref());
     let inputs = Inputs {
         now_ms: now_ms(),
@@ -352,12 +371,13 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
         (adv, taken.get())
     };
     let mut output = adv.output;
-    if matches!(node.spec, StepSpec::Conditional(_)) && adv.status == StepStatus::Completed {
+    let is_conditional = matches!(node.spec, StepSpec::Conditional(_));
+    if is_conditional && adv.status == StepStatus::Completed {
         output = Some(conditional::output(taken));
     }
     let finished =
         matches!(adv.status, StepStatus::Completed | StepStatus::Failed).then_some(inputs.now_ms);
-    if let Some(out) = &output {
+    if let Some(out) = output.as_ref().filter(|_| !applied_early || is_conditional) {
         live.ctx.apply(
             &node.id,
             node.output_var.as_deref(),

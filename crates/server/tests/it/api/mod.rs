@@ -3,6 +3,7 @@ pub mod channels;
 mod conversations;
 pub mod events;
 mod hooks;
+mod kustomer;
 mod ops;
 mod outbound;
 mod runs;
