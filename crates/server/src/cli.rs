@@ -92,4 +92,7 @@ pub enum BenchScenario {
     /// The lead workflow plus a webhook step POSTing JSON to a local sink the bench starts, whose
     /// answer a last step reads.
     Webhook,
+    /// Events whose run schedules a call of a callable workflow 5 s ahead (`schedule_workflow`):
+    /// how late the calls start (run created − due), p50/p99/max, once all have fired.
+    Schedule,
 }

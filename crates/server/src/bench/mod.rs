@@ -5,6 +5,7 @@
 //! - `lead` / `code`: `POST /api/events` starting workflow (a) or (b) of issue 3; reports events/s
 //!   accepted, runs/s completed, ack latency, trigger → first step, peak RSS.
 //! - `webhook`: workflow (a) plus a webhook step calling a local sink the bench starts.
+//! - `schedule`: events scheduling a call 5 s ahead; reports how late the calls start.
 //! - `--waiting N`: see [`waiting`].
 
 mod waiting;
@@ -89,6 +90,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .build()?;
     let auth = format!("Bearer {admin}");
     let definition = match args.scenario {
+        BenchScenario::Schedule => {
+            let callee = create(&client, &base, &auth, &json!({"name": "bench callee", "trigger": {"type": "callable"},
+                "steps": [{"id": "got", "type": "store_context_data", "config": {"data": {"name": "{{trigger.name}}"}}}]}).to_string()).await?;
+            json!({"name": "bench scheduler", "trigger": {"type": "webhook", "eventType": "Lead_Workflow_phase_1"},
+                "steps": [{"id": "later", "type": "schedule_workflow", "config": {"workflowId": callee,
+                    "runAt": {"type": "relative", "value": CALL_AHEAD_S}, "inputs": {"name": "{{trigger.fullName}}"}}}]}).to_string()
+        }
         BenchScenario::Api => API_WORKFLOW.to_owned(),
         BenchScenario::Lead => lead_workflow("bench lead", vec![]).to_string(),
         BenchScenario::Code => lead_workflow("bench lead with code", vec![json!({"id": "score", "type": "custom_code", "outputVar": "score", "config": {
@@ -101,20 +109,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             json!({"id": "promo", "type": "store_context_data", "config": {"data": {"promo": "{{variables.crm.body.promocode}}"}}}),
         ]).to_string(),
     };
-    let created: Value = client
-        .post(format!("{base}/api/workflows"))
-        .header("Authorization", &auth)
-        .header("StoreId", DEFAULT_STORE_ID)
-        .header("Content-Type", "application/json")
-        .body(definition)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = created["id"]
-        .as_str()
-        .context("the bench workflow was not created")?
-        .to_owned();
+    let id = create(&client, &base, &auth, &definition).await?;
 
     let measure = Duration::from_secs(args.seconds.max(1));
     let completed_before = counter(&client, &base, "switchboard_runs_completed_total").await?;
@@ -123,6 +118,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let load_elapsed = load_started.elapsed();
     if matches!(args.scenario, BenchScenario::Api) {
         report_api(&args, backend, measure, load)?;
+    } else if matches!(args.scenario, BenchScenario::Schedule) {
+        report_schedules(&args, backend, measure, load, &store).await?;
     } else {
         let completed_during =
             counter(&client, &base, "switchboard_runs_completed_total").await? - completed_before;
@@ -151,6 +148,120 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(());
     running.await??;
+    Ok(())
+}
+
+/// How far ahead the `schedule` scenario schedules its calls, seconds.
+const CALL_AHEAD_S: u64 = 5;
+
+/// Creates a workflow; gives its id.
+async fn create(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    definition: &str,
+) -> anyhow::Result<String> {
+    let created: Value = client
+        .post(format!("{base}/api/workflows"))
+        .header("Authorization", auth)
+        .header("StoreId", DEFAULT_STORE_ID)
+        .header("Content-Type", "application/json")
+        .body(definition.to_owned())
+        .send()
+        .await?
+        .json()
+        .await?;
+    created["id"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("the bench workflow was not created: {created}"))
+}
+
+/// Waits until every scheduled call has fired, then reports how late they started: the callee
+/// run's creation − the call's due time, in ms, for every call.
+async fn report_schedules(
+    args: &BenchArgs,
+    backend: &str,
+    measure: Duration,
+    load: Load,
+    store: &std::sync::Arc<dyn switchboard_store::Store>,
+) -> anyhow::Result<()> {
+    use switchboard_store::{PageRequest, ScheduleFilter};
+    let pending = ScheduleFilter::default();
+    let waited = Instant::now();
+    loop {
+        let left = store
+            .list_schedules(
+                DEFAULT_STORE_ID,
+                &pending,
+                &PageRequest {
+                    limit: 1,
+                    after: None,
+                },
+            )
+            .await?;
+        if left.items.is_empty() {
+            break;
+        }
+        if waited.elapsed() > Duration::from_secs(120) {
+            bail!("scheduled calls still pending after 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let fired = ScheduleFilter {
+        status: Some("fired".into()),
+        workflow_id: None,
+    };
+    let mut late_ms = Vec::new();
+    let mut page = PageRequest {
+        limit: 500,
+        after: None,
+    };
+    loop {
+        let batch = store
+            .list_schedules(DEFAULT_STORE_ID, &fired, &page)
+            .await?;
+        for s in &batch.items {
+            if let Some(run) = match &s.run_id {
+                Some(id) => store.get_run(DEFAULT_STORE_ID, id).await?,
+                None => None,
+            } {
+                late_ms.push((run.created_at - s.due_at).max(0) as u64 * 1000);
+            }
+        }
+        match batch.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    if late_ms.is_empty() {
+        bail!("no scheduled call fired");
+    }
+    late_ms.sort_unstable();
+    let l = &load.latencies_us;
+    println!(
+        "scenario     POST /api/events → schedule_workflow {CALL_AHEAD_S} s ahead → callable workflow"
+    );
+    println!(
+        "backend      {backend}    clients {}    rate {}    measured {}s after 1s warm-up",
+        args.concurrency,
+        args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
+        measure.as_secs()
+    );
+    println!(
+        "events       {} accepted    {} errors    ack p99 {:.2} ms",
+        l.len(),
+        load.errors,
+        pct(l, 0.99)
+    );
+    println!(
+        "calls        {} fired    start − due ms   p50 {:.0}    p90 {:.0}    p99 {:.0}    max {:.0}",
+        late_ms.len(),
+        pct(&late_ms, 0.5),
+        pct(&late_ms, 0.9),
+        pct(&late_ms, 0.99),
+        pct(&late_ms, 1.0)
+    );
     Ok(())
 }
 
@@ -203,7 +314,7 @@ async fn load(
                     seq += 1;
                     let request = match scenario {
                         BenchScenario::Api => client.get(format!("{base}/api/workflows/{id}")),
-                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook => {
+                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook | BenchScenario::Schedule => {
                             let companies = if seq.is_multiple_of(2) { json!(["Acme", "Globex"]) } else { json!([]) };
                             let body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
                                 "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies});
