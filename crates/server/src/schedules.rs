@@ -5,6 +5,7 @@
 //! deactivated, is no longer callable, or its inputs no longer fit the schema) is settled
 //! `failed` with the reason, never dropped silently.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::time::{now_ms, rfc3339};
 use crate::triggers::{self, Outcome, Request, Target};
 
 /// Due schedules fired per store round trip (concurrently, so their writes share commits).
-const BATCH: u32 = 256;
+const BATCH: u32 = 512;
 
 /// Fires due schedules every `poll` until the engine stops.
 pub fn spawn(engine: Arc<Engine>, poll: Duration) {
@@ -38,10 +39,20 @@ async fn fire_due(engine: &Arc<Engine>) -> anyhow::Result<()> {
         let now = now_ms();
         let due = engine.store.due_schedules(now, BATCH).await?;
         let full = due.len() as u32 == BATCH;
+        // Each workflow is read once per batch, however many of its calls are due.
+        let mut workflows: HashMap<(String, String), Callee> = HashMap::new();
+        for s in &due {
+            let key = (s.store_id.clone(), s.workflow_id.clone());
+            if let std::collections::hash_map::Entry::Vacant(entry) = workflows.entry(key) {
+                entry.insert(current(engine, &s.store_id, &s.workflow_id).await?);
+            }
+        }
         let mut firing = tokio::task::JoinSet::new();
         for schedule in due {
             let engine = engine.clone();
-            firing.spawn(async move { fire(&engine, schedule, now).await });
+            let callee =
+                workflows[&(schedule.store_id.clone(), schedule.workflow_id.clone())].clone();
+            firing.spawn(async move { fire(&engine, schedule, callee, now).await });
         }
         while let Some(done) = firing.join_next().await {
             if let Ok(Err(e)) = done {
@@ -54,7 +65,26 @@ async fn fire_due(engine: &Arc<Engine>) -> anyhow::Result<()> {
     }
 }
 
-async fn fire(engine: &Arc<Engine>, s: ScheduleRecord, now: i64) -> anyhow::Result<()> {
+/// A live workflow at its current version, compiled; `None` when deleted or unloadable.
+type Callee = Option<(WorkflowRecord, Arc<Graph>)>;
+
+async fn current(engine: &Engine, store_id: &str, workflow_id: &str) -> anyhow::Result<Callee> {
+    let Some(workflow) = engine.store.get_workflow(store_id, workflow_id).await? else {
+        return Ok(None);
+    };
+    let graph = engine
+        .graphs
+        .get(store_id, workflow_id, workflow.version)
+        .await?;
+    Ok(graph.map(|g| (workflow, g)))
+}
+
+async fn fire(
+    engine: &Arc<Engine>,
+    s: ScheduleRecord,
+    callee: Callee,
+    now: i64,
+) -> anyhow::Result<()> {
     let settle = |next: Option<i64>, status: &'static str, error: Option<Value>| ScheduleSettle {
         id: s.id.clone(),
         due_at: s.due_at,
@@ -64,15 +94,7 @@ async fn fire(engine: &Arc<Engine>, s: ScheduleRecord, now: i64) -> anyhow::Resu
         error,
         now,
     };
-    let workflow = engine
-        .store
-        .get_workflow(&s.store_id, &s.workflow_id)
-        .await?;
-    let graph = match &workflow {
-        Some(w) => engine.graphs.get(&s.store_id, &w.id, w.version).await?,
-        None => None,
-    };
-    let (Some(workflow), Some(graph)) = (workflow, graph) else {
+    let Some((workflow, graph)) = callee else {
         let error = reason(
             "workflow_missing",
             "the workflow was deleted or cannot be loaded",

@@ -509,6 +509,23 @@ async fn bad_schedules_are_refused_with_pointers(s: TestServer) {
         (400, vec!["/app", "/version", "/workflows"]),
         "{body}"
     );
+    // Seed 003 as written, with its trailing comma: a clear invalid_json with the position.
+    let text =
+        std::fs::read_to_string(fixture_path("kustomer_app_003_trailing_comma.txt")).unwrap();
+    let res = s
+        .admin(Method::POST, "/api/apps")
+        .header("Content-Type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json", "{body}");
+    assert!(
+        body["error"]["details"][0]["line"].as_u64().unwrap() > 60,
+        "{body}"
+    );
     let (status, _) = send(s.admin(Method::GET, "/api/schedules?status=later")).await;
     assert_eq!(status, 400);
     let (status, _) = send(s.admin(Method::DELETE, "/api/schedules/sch_missing")).await;
