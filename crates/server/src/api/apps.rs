@@ -335,28 +335,34 @@ async fn check_all(
     global: &HashMap<String, String>,
     now: i64,
 ) -> ApiResult<Vec<Saved>> {
-    let callable: HashMap<&str, bool> = app
+    // Each workflow compiled once, with its ids remapped; then which of them are callable.
+    let compiled: Vec<(Value, _)> = app
         .workflows
         .iter()
         .map(|w| {
-            let compiled = switchboard_steps::compile(
-                &remap_workflow_ids(&w.definition, global),
-                &state.validation,
-            );
-            let is_callable = compiled
+            let mut definition = remap_workflow_ids(&w.definition, global);
+            if let Value::Object(map) = &mut definition {
+                map.remove("id");
+            }
+            let compiled = switchboard_steps::compile(&definition, &state.validation);
+            (definition, compiled)
+        })
+        .collect();
+    let callable: HashMap<&str, bool> = app
+        .workflows
+        .iter()
+        .zip(&compiled)
+        .map(|(w, (_, c))| {
+            let is_callable = c
                 .workflow
+                .as_ref()
                 .is_some_and(|g| matches!(g.trigger, Trigger::Callable { .. }));
             (global[&w.local].as_str(), is_callable)
         })
         .collect();
     let mut problems = Vec::new();
     let mut saved_all = Vec::new();
-    for (i, w) in app.workflows.iter().enumerate() {
-        let mut definition = remap_workflow_ids(&w.definition, global);
-        if let Value::Object(map) = &mut definition {
-            map.remove("id");
-        }
-        let compiled = switchboard_steps::compile(&definition, &state.validation);
+    for (i, (definition, compiled)) in compiled.into_iter().enumerate() {
         let mut report = compiled.report;
         let (own, others): (Vec<_>, Vec<_>) = compiled.references.into_iter().partition(|r| {
             r.kind == ReferenceKind::Workflow && callable.contains_key(r.key.as_str())
