@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use switchboard_core::Problem;
 use switchboard_core::run::StepError;
 use switchboard_core::workflow::Trigger;
-use switchboard_store::{ScheduleRecord, ScheduleSettle, Store, WorkflowRecord};
+use switchboard_store::{ScheduleRecord, ScheduleSettle, Store, StoreError, WorkflowRecord};
 
 use crate::engine::{Engine, Graph, Graphs};
 use crate::time::{now_ms, rfc3339};
@@ -44,7 +44,14 @@ async fn fire_due(engine: &Arc<Engine>) -> anyhow::Result<()> {
         for s in &due {
             let key = (s.store_id.clone(), s.workflow_id.clone());
             if let std::collections::hash_map::Entry::Vacant(entry) = workflows.entry(key) {
-                entry.insert(current(engine, &s.store_id, &s.workflow_id).await?);
+                let found = current(
+                    engine.store.as_ref(),
+                    &engine.graphs,
+                    &s.store_id,
+                    &s.workflow_id,
+                )
+                .await?;
+                entry.insert(found.and_then(|(w, g)| g.map(|g| (w, g))));
             }
         }
         let mut firing = tokio::task::JoinSet::new();
@@ -68,15 +75,18 @@ async fn fire_due(engine: &Arc<Engine>) -> anyhow::Result<()> {
 /// A live workflow at its current version, compiled; `None` when deleted or unloadable.
 type Callee = Option<(WorkflowRecord, Arc<Graph>)>;
 
-async fn current(engine: &Engine, store_id: &str, workflow_id: &str) -> anyhow::Result<Callee> {
-    let Some(workflow) = engine.store.get_workflow(store_id, workflow_id).await? else {
+/// A live workflow and, when it compiles, the graph of its current version.
+async fn current(
+    store: &dyn Store,
+    graphs: &Graphs,
+    store_id: &str,
+    workflow_id: &str,
+) -> Result<Option<(WorkflowRecord, Option<Arc<Graph>>)>, StoreError> {
+    let Some(workflow) = store.get_workflow(store_id, workflow_id).await? else {
         return Ok(None);
     };
-    let graph = engine
-        .graphs
-        .get(store_id, workflow_id, workflow.version)
-        .await?;
-    Ok(graph.map(|g| (workflow, g)))
+    let graph = graphs.get(store_id, workflow_id, workflow.version).await?;
+    Ok(Some((workflow, graph)))
 }
 
 async fn fire(
@@ -201,27 +211,21 @@ pub async fn callee(
     store_id: &str,
     id: &str,
 ) -> Result<Arc<Graph>, StepError> {
-    let unavailable = crate::outbound::unavailable;
-    let record = store
-        .get_workflow(store_id, id)
+    let (_, graph) = current(store, graphs, store_id, id)
         .await
-        .map_err(unavailable)?
+        .map_err(crate::outbound::unavailable)?
         .ok_or_else(|| {
             StepError::new(
                 "workflow_not_found",
                 format!("no workflow with id '{id}' in this store"),
             )
         })?;
-    let graph = graphs
-        .get(store_id, id, record.version)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| {
-            StepError::new(
-                "workflow_missing",
-                format!("workflow '{id}' cannot be loaded"),
-            )
-        })?;
+    let graph = graph.ok_or_else(|| {
+        StepError::new(
+            "workflow_missing",
+            format!("workflow '{id}' cannot be loaded"),
+        )
+    })?;
     match graph.trigger {
         Trigger::Callable { .. } => Ok(graph),
         ref other => Err(not_callable(id, other.kind())),
