@@ -22,12 +22,7 @@ pub fn start_clock_at(start: i64) {
     OFFSET_MS.store(start - wall_ms(), Ordering::Relaxed);
 }
 
-/// RFC 3339 UTC with second precision, e.g. `2026-11-21T13:05:00Z`.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use switchboard_store::outbox::rfc3339;
 
 /// RFC 3339 UTC with milliseconds, for times that order events (`timestamp` of a trigger).
 pub fn rfc3339_millis(ms: i64) -> String {

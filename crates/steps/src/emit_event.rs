@@ -25,6 +25,33 @@ pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
 
 pub const EFFECTS: crate::Effects = crate::Effects::Internal;
 
-pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
-    crate::env::unavailable("emit_event", "subscriptions (issue 7)")
+/// Publishes the event under this visit's idempotency key, so a step run again after a crash
+/// gives back the event it published instead of a second one. The contact that orders it is the
+/// data's `phoneNumber` (or `phone`, `contact`).
+pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
+    use serde_json::{Value, json};
+    let data = match config.data.as_ref().map(|d| env.value(d)).transpose() {
+        Ok(d) => d.unwrap_or_else(|| json!({})),
+        Err(e) => return crate::StepRun::failed(json!({ "event": config.event }), e),
+    };
+    let input = json!({ "event": config.event, "data": data });
+    let contact = ["phoneNumber", "phone", "contact"]
+        .iter()
+        .find_map(|k| match data.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+        .map(|p| switchboard_core::run::phone_key(&p))
+        .filter(|p| !p.is_empty());
+    let request = crate::EmitRequest {
+        event: config.event.clone(),
+        data,
+        contact,
+        origin_key: env.idempotency_key.clone(),
+    };
+    match env.services.emit_event(request).await {
+        Ok(id) => crate::StepRun::done(input, json!({ "eventId": id })),
+        Err(e) => crate::StepRun::failed(input, e),
+    }
 }

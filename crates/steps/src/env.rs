@@ -43,6 +43,20 @@ pub trait Services: Send + Sync {
     /// callee's schema first (`schema_mismatch`, nothing scheduled). The same `origin_key` gives
     /// back the call made before.
     async fn schedule_call(&self, call: CallRequest) -> Result<ScheduledCall, StepError>;
+    /// Publishes an event to the store's matching subscriptions; gives its id. The same
+    /// `origin_key` gives back the event published before.
+    async fn emit_event(&self, event: EmitRequest) -> Result<String, StepError>;
+}
+
+/// An event an `emit_event` step publishes.
+#[derive(Debug, Clone)]
+pub struct EmitRequest {
+    pub event: String,
+    pub data: Value,
+    /// Phone digits: ordered subscriptions keep this contact's deliveries in order.
+    pub contact: Option<String>,
+    /// The step visit's idempotency key.
+    pub origin_key: String,
 }
 
 /// A call a `schedule_workflow` step asks for.
@@ -178,15 +192,4 @@ impl StepEnv<'_> {
             http,
         }
     }
-}
-
-/// The answer of a step type whose execution arrives with a later part of the product.
-pub fn unavailable(step_type: &str, part: &str) -> StepRun {
-    StepRun::failed(
-        Value::Null,
-        StepError::new(
-            "step_unavailable",
-            format!("the {step_type} step cannot run in this build yet: it comes with {part}"),
-        ),
-    )
 }

@@ -11,6 +11,7 @@
 mod batch;
 mod error;
 mod model;
+pub mod outbox;
 mod postgres;
 mod sqlite;
 
@@ -181,7 +182,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a message sent on a channel, or completes the record that an early status report
     /// created for its provider id (a status only ever moves forward).
-    async fn record_message(&self, message: MessageRecord) -> Result<MessageRecord>;
+    /// With `event`, the `message.*` event the record is worth is published when it moved the
+    /// status forward.
+    async fn record_message(
+        &self,
+        message: MessageRecord,
+        event: Option<String>,
+    ) -> Result<MessageRecord>;
     /// Applies a provider's status report; gives the record when the status moved forward (and
     /// then records the report's event in the same transaction).
     async fn message_status(&self, update: MessageStatus) -> Result<Option<MessageRecord>>;
@@ -221,6 +228,73 @@ pub trait Store: Send + Sync + 'static {
         workflow_ids: Vec<String>,
         now: i64,
     ) -> Result<bool>;
+
+    /// Creates a subscription (secrets sealed by the caller).
+    async fn create_subscription(&self, s: SubscriptionRecord) -> Result<SubscriptionRecord>;
+    async fn get_subscription(
+        &self,
+        store_id: &str,
+        id: &str,
+    ) -> Result<Option<SubscriptionRecord>>;
+    /// Live subscriptions in id order.
+    async fn list_subscriptions(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<SubscriptionRecord>>;
+    /// Replaces a live subscription, its filter included. `None` when there is no such one.
+    async fn update_subscription(
+        &self,
+        s: SubscriptionRecord,
+    ) -> Result<Option<SubscriptionRecord>>;
+    /// Deletes a subscription: its pending deliveries are cancelled, its history stays.
+    async fn delete_subscription(&self, store_id: &str, id: &str, now: i64) -> Result<bool>;
+    /// Publishes an event a workflow emits; with an `origin_key` used before, publishes nothing
+    /// and gives the id of the event published then.
+    async fn emit_event(&self, event: outbox::Outgoing) -> Result<String>;
+    /// Leases up to `limit` due deliveries of active subscriptions; of an ordered subscription,
+    /// only the oldest pending delivery of each contact. With `steal`, other owners' leases are
+    /// ignored (a lone node restarting on SQLite).
+    async fn claim_deliveries(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<DeliveryJob>>;
+    /// Logs an attempt and moves the delivery on (a failing subscription may be disabled, with
+    /// its `subscription.disabled` event); `false` when the lease was lost.
+    async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<bool>;
+    async fn get_delivery(&self, store_id: &str, id: &str) -> Result<Option<DeliveryRecord>>;
+    /// A delivery's attempts, first first.
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>>;
+    /// A subscription's deliveries, newest first.
+    async fn list_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryRecord>>;
+    /// Makes a pending delivery due now, or queues one manual attempt of a finished one (a
+    /// cancelled one → conflict).
+    async fn retry_delivery(
+        &self,
+        store_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<DeliveryRecord>>;
+    /// Queues one manual attempt of each failed delivery of the subscription created in
+    /// `[since, until)`; gives how many.
+    async fn recover_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        since: i64,
+        until: Option<i64>,
+        now: i64,
+    ) -> Result<u64>;
+    /// Notified after each commit that published deliveries, so the worker starts at once.
+    fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;
 
     /// The store's inbound signing secret (sealed by the caller), if one was set.
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;

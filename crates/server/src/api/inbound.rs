@@ -233,7 +233,6 @@ async fn status(
         event: status_event(channel, status).map(|event_type| StatusEvent {
             id: ids::new_id(ids::EVENT),
             event_type: event_type.into(),
-            payload: super::messages::view,
         }),
         now: now_ms(),
     };

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use switchboard_core::run::phone_key;
 use switchboard_store::{MessageFilter, MessageRecord};
 use utoipa::IntoParams;
@@ -15,7 +15,6 @@ use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use crate::server::Shared;
-use crate::time::rfc3339;
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(list_messages))
@@ -35,27 +34,7 @@ struct MessageQuery {
 
 /// A message as the API shows it and `message.*` events carry it.
 pub fn view(m: &MessageRecord) -> Value {
-    let mut out = Map::new();
-    out.insert("id".into(), m.id.clone().into());
-    out.insert("channel".into(), m.channel.clone().into());
-    out.insert("direction".into(), m.direction.clone().into());
-    let contact_key = if m.channel == "email" {
-        "email"
-    } else {
-        "phoneNumber"
-    };
-    out.insert(contact_key.into(), m.contact.clone().into());
-    out.insert("providerMessageId".into(), m.provider_id.clone().into());
-    out.insert("status".into(), m.status.clone().into());
-    out.insert("content".into(), m.content.clone());
-    if let Some(e) = &m.error {
-        out.insert("error".into(), e.clone());
-    }
-    out.insert("runId".into(), m.run_id.clone().into());
-    out.insert("stepId".into(), m.step_id.clone().into());
-    out.insert("createdAt".into(), rfc3339(m.created_at).into());
-    out.insert("updatedAt".into(), rfc3339(m.updated_at).into());
-    Value::Object(out)
+    switchboard_store::outbox::message_view(m)
 }
 
 /// Messages sent and received, oldest first, with their delivery status.

@@ -7,7 +7,8 @@ use switchboard_core::ids;
 use switchboard_core::run::StepError;
 use switchboard_steps::send_email::StoredTemplate;
 use switchboard_steps::webhook::{self, SavedRef};
-use switchboard_steps::{CallRequest, ScheduledCall, SentMessage, Services};
+use switchboard_steps::{CallRequest, EmitRequest, ScheduledCall, SentMessage, Services};
+use switchboard_store::outbox::Outgoing;
 use switchboard_store::{ConversationPatch, MessageRecord, NewCall, ScheduleRecord, Store};
 
 use crate::channels;
@@ -106,6 +107,7 @@ impl Services for EngineServices<'_> {
 
     async fn record_message(&self, sent: SentMessage) {
         let now = now_ms();
+        let event = switchboard_channels::status_event(sent.channel, &sent.status).map(String::from);
         let record = MessageRecord {
             id: ids::new_id("msg"),
             store_id: self.store_id.to_owned(),
@@ -122,7 +124,7 @@ impl Services for EngineServices<'_> {
             created_at: now,
             updated_at: now,
         };
-        if let Err(e) = self.store.record_message(record).await {
+        if let Err(e) = self.store.record_message(record, event).await {
             tracing::error!(store_id = self.store_id, error = %e, "a sent message could not be recorded");
         }
     }
@@ -157,5 +159,14 @@ impl Services for EngineServices<'_> {
             id: scheduled.id,
             due_ms: scheduled.due_at,
         })
+    }
+
+    async fn emit_event(&self, e: EmitRequest) -> Result<String, StepError> {
+        let mut event = Outgoing::new(self.store_id, &e.event, e.data, e.contact, now_ms());
+        event.origin_key = Some(e.origin_key);
+        self.store
+            .emit_event(event)
+            .await
+            .map_err(crate::outbound::unavailable)
     }
 }

@@ -6,6 +6,13 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
+use crate::outbox::{Outgoing, message_contact, message_view};
+
+/// Publishes a `message.*` event with the record as it now stands.
+async fn publish(c: &mut PgConnection, event: &str, m: &MessageRecord, now: i64) -> Result<()> {
+    let e = Outgoing::new(&m.store_id, event, serde_json::Value::Null, message_contact(m), now);
+    super::outbox::publish(c, e, || message_view(m)).await
+}
 
 const COLUMNS: &str = "id, store_id, channel, direction, contact, provider_id, status, status_rank, content, error, run_id, step_id, created_at, updated_at";
 
@@ -58,16 +65,29 @@ async fn insert(
         .transpose()
 }
 
-/// Records an inbound message unless its provider id is known already.
-pub async fn insert_new(c: &mut PgConnection, m: &MessageRecord) -> Result<()> {
-    insert(c, m, "DO NOTHING").await?;
-    Ok(())
+/// Records an inbound message unless its provider id is known already; gives it when recorded.
+pub async fn insert_new(c: &mut PgConnection, m: &MessageRecord) -> Result<Option<MessageRecord>> {
+    insert(c, m, "DO NOTHING").await
 }
 
-/// Records a message, or completes the record an early status report created.
-pub async fn record_message(c: &mut PgConnection, m: MessageRecord) -> Result<MessageRecord> {
+/// Records a message, or completes the record an early status report created. With `event`, it
+/// is published when the status moved forward.
+pub async fn record_message(
+    c: &mut PgConnection,
+    m: MessageRecord,
+    event: Option<String>,
+) -> Result<MessageRecord> {
+    let before: Option<i64> = match (&event, &m.provider_id) {
+        (Some(_), Some(provider_id)) => sqlx::query_scalar("SELECT status_rank FROM messages WHERE store_id = $1 AND channel = $2 AND provider_id = $3")
+            .bind(&m.store_id)
+            .bind(&m.channel)
+            .bind(provider_id)
+            .fetch_optional(&mut *c)
+            .await?,
+        _ => None,
+    };
     let merged = insert(
-        c,
+        &mut *c,
         &m,
         "DO UPDATE SET direction = excluded.direction, contact = COALESCE(excluded.contact, messages.contact), \
          content = excluded.content, run_id = COALESCE(excluded.run_id, messages.run_id), \
@@ -76,7 +96,13 @@ pub async fn record_message(c: &mut PgConnection, m: MessageRecord) -> Result<Me
          status_rank = GREATEST(excluded.status_rank, messages.status_rank), updated_at = excluded.updated_at",
     )
     .await?;
-    Ok(merged.expect("an upsert returns its row"))
+    let merged = merged.expect("an upsert returns its row");
+    if let Some(event) = event
+        && before.is_none_or(|rank| rank < m.status_rank)
+    {
+        publish(c, &event, &merged, m.updated_at).await?;
+    }
+    Ok(merged)
 }
 
 /// Applies a status report when it moves the message forward (creating the record if the report
@@ -109,10 +135,11 @@ pub async fn message_status(
             .bind(&event.id)
             .bind(&u.store_id)
             .bind(&event.event_type)
-            .bind((event.payload)(m).to_string())
+            .bind(message_view(m).to_string())
             .bind(u.now)
             .execute(&mut *c)
             .await?;
+        publish(c, &event.event_type, m, u.now).await?;
     }
     Ok(changed)
 }

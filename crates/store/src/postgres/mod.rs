@@ -2,6 +2,7 @@
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
 mod messages;
+mod outbox;
 mod resources;
 mod runs;
 mod schedules;
@@ -32,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../../migrations/postgres/0004_schedules.sql"),
     ),
+    (
+        5,
+        include_str!("../../../../migrations/postgres/0005_subscriptions.sql"),
+    ),
 ];
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
@@ -39,6 +44,7 @@ const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 pub struct PgStore {
     pool: PgPool,
     writer: Writer,
+    signal: writer::Signal,
 }
 
 impl PgStore {
@@ -49,9 +55,11 @@ impl PgStore {
             .await?;
         migrate(&pool).await?;
         let conn = PgConnection::connect(url).await?;
+        let signal = writer::Signal::default();
         Ok(PgStore {
             pool,
-            writer: Writer::start(url.to_owned(), conn),
+            writer: Writer::start(url.to_owned(), conn, signal.clone()),
+            signal,
         })
     }
 }
@@ -596,9 +604,13 @@ impl Store for PgStore {
             .await
     }
 
-    async fn record_message(&self, message: MessageRecord) -> Result<MessageRecord> {
+    async fn record_message(
+        &self,
+        message: MessageRecord,
+        event: Option<String>,
+    ) -> Result<MessageRecord> {
         self.writer
-            .write(move |c| Box::pin(messages::record_message(c, message)))
+            .write(move |c| Box::pin(messages::record_message(c, message, event)))
             .await
     }
 
@@ -699,6 +711,121 @@ impl Store for PgStore {
                 })
             })
             .await
+    }
+
+    async fn create_subscription(&self, s: SubscriptionRecord) -> Result<SubscriptionRecord> {
+        self.writer
+            .write(move |c| Box::pin(outbox::create_subscription(c, s)))
+            .await
+    }
+
+    async fn get_subscription(
+        &self,
+        store_id: &str,
+        id: &str,
+    ) -> Result<Option<SubscriptionRecord>> {
+        outbox::get_subscription(&self.pool, store_id, id).await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<SubscriptionRecord>> {
+        outbox::list_subscriptions(&self.pool, store_id, page).await
+    }
+
+    async fn update_subscription(
+        &self,
+        s: SubscriptionRecord,
+    ) -> Result<Option<SubscriptionRecord>> {
+        self.writer
+            .write(move |c| Box::pin(outbox::update_subscription(c, s)))
+            .await
+    }
+
+    async fn delete_subscription(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move { outbox::delete_subscription(c, &store_id, &id, now).await })
+            })
+            .await
+    }
+
+    async fn emit_event(&self, event: crate::outbox::Outgoing) -> Result<String> {
+        self.writer
+            .write(move |c| Box::pin(outbox::emit(c, event)))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<DeliveryJob>> {
+        self.writer
+            .write(move |c| Box::pin(outbox::claim(c, lease, limit, steal)))
+            .await
+    }
+
+    async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<bool> {
+        self.writer
+            .write(move |c| Box::pin(outbox::finish_attempt(c, outcome)))
+            .await
+    }
+
+    async fn get_delivery(&self, store_id: &str, id: &str) -> Result<Option<DeliveryRecord>> {
+        outbox::get_delivery(&self.pool, store_id, id).await
+    }
+
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
+        outbox::attempts(&self.pool, delivery_id).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryRecord>> {
+        outbox::list_deliveries(&self.pool, store_id, subscription_id, filter, page).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        store_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<DeliveryRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| Box::pin(async move { outbox::retry(c, &store_id, &id, now).await }))
+            .await
+    }
+
+    async fn recover_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        since: i64,
+        until: Option<i64>,
+        now: i64,
+    ) -> Result<u64> {
+        let (store_id, subscription_id) = (store_id.to_owned(), subscription_id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    outbox::recover(c, &store_id, &subscription_id, since, until, now).await
+                })
+            })
+            .await
+    }
+
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.signal.clone()
     }
 
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {

@@ -10,6 +10,7 @@ use super::writer::BoxFuture;
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
+use crate::outbox::{Outgoing, conversation_view, message_view, run_event, run_summary};
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
 const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
@@ -100,8 +101,12 @@ pub(super) fn accept(
             .bind(event.now)
             .execute(&mut *c)
             .await?;
-        if let Some(message) = &event.message {
-            super::messages::insert_new(&mut *c, message).await?;
+        if let Some(message) = &event.message
+            && let Some(m) = super::messages::insert_new(&mut *c, message).await?
+        {
+            let contact = crate::outbox::message_contact(&m);
+            let received = Outgoing::new(&m.store_id, "message.received", Value::Null, contact, event.now);
+            super::outbox::publish(&mut *c, received, || message_view(&m)).await?;
         }
         for r in &runs {
             let cp = &r.state;
@@ -125,7 +130,11 @@ pub(super) fn accept(
                 .bind(cp.finished_at)
                 .execute(&mut *c)
                 .await?;
-            write_progress(c, cp).await?;
+            write_progress(&mut *c, cp).await?;
+            for name in std::iter::once("run.started").chain(run_event(&cp.status)) {
+                let e = Outgoing::new(&r.store_id, name, Value::Null, r.contact.clone(), event.now);
+                super::outbox::publish(&mut *c, e, || run_summary(&r.record(event.now))).await?;
+            }
         }
         Ok(Acceptance::Accepted)
     })
@@ -134,7 +143,7 @@ pub(super) fn accept(
 pub(super) fn checkpoint(c: &mut PgConnection, cp: Checkpoint) -> BoxFuture<'_, Result<bool>> {
     Box::pin(async move {
         let owner = cp.lease_until.map(|_| cp.owner.as_str());
-        let updated = sqlx::query(&format!("UPDATE runs SET status = $3, next_node = $4, visits = $5, wake_at = $6, error = $7, finished_at = $8, lease_owner = $9, lease_until = $10, updated_at = $11 WHERE id = $1 AND lease_owner = $2 AND status IN ({LIVE_STATUSES})"))
+        let updated: Option<(String, Option<String>)> = sqlx::query_as(&format!("UPDATE runs SET status = $3, next_node = $4, visits = $5, wake_at = $6, error = $7, finished_at = $8, lease_owner = $9, lease_until = $10, updated_at = $11 WHERE id = $1 AND lease_owner = $2 AND status IN ({LIVE_STATUSES}) RETURNING store_id, contact"))
             .bind(&cp.run_id)
             .bind(&cp.owner)
             .bind(&cp.status)
@@ -146,14 +155,31 @@ pub(super) fn checkpoint(c: &mut PgConnection, cp: Checkpoint) -> BoxFuture<'_, 
             .bind(owner)
             .bind(cp.lease_until)
             .bind(cp.now)
-            .execute(&mut *c)
+            .fetch_optional(&mut *c)
             .await?;
-        if updated.rows_affected() == 0 {
+        let Some((store_id, contact)) = updated else {
             return Ok(false);
+        };
+        write_progress(&mut *c, &cp).await?;
+        if let Some(name) = run_event(&cp.status) {
+            publish_run(c, &store_id, &cp.run_id, name, contact, cp.now).await?;
         }
-        write_progress(c, &cp).await?;
         Ok(true)
     })
+}
+
+/// Publishes a run event with the run's summary as it now stands.
+async fn publish_run(
+    c: &mut PgConnection,
+    store_id: &str,
+    run_id: &str,
+    name: &str,
+    contact: Option<String>,
+    now: i64,
+) -> Result<()> {
+    let run = get_run(&mut *c, store_id, run_id).await?;
+    let e = Outgoing::new(store_id, name, Value::Null, contact, now);
+    super::outbox::publish(c, e, || run.as_ref().map(run_summary).unwrap_or_default()).await
 }
 
 /// The step records of a checkpoint and, on completion, the conversation merge.
@@ -299,6 +325,7 @@ pub(super) fn cancel_run(
         if done.rows_affected() == 0 {
             return Err(crate::error::run_conflict(&current, "cancelled"));
         }
+        publish_run(&mut *c, &store_id, &id, "run.cancelled", current.contact, now).await?;
         get_run(&mut *c, &store_id, &id).await
     })
 }
@@ -337,12 +364,15 @@ pub(super) async fn cancel_workflow_runs(
     now: i64,
 ) -> Result<()> {
     let error = crate::error::cancelled("the workflow was deleted");
-    sqlx::query(&format!("UPDATE runs SET status = 'cancelled', error = $2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3 WHERE workflow_id = $1 AND status IN ({LIVE_STATUSES})"))
+    let cancelled: Vec<(String, String, Option<String>)> = sqlx::query_as(&format!("UPDATE runs SET status = 'cancelled', error = $2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3 WHERE workflow_id = $1 AND status IN ({LIVE_STATUSES}) RETURNING store_id, id, contact"))
         .bind(workflow_id)
         .bind(error)
         .bind(now)
-        .execute(&mut *c)
+        .fetch_all(&mut *c)
         .await?;
+    for (store_id, id, contact) in cancelled {
+        publish_run(&mut *c, &store_id, &id, "run.cancelled", contact, now).await?;
+    }
     Ok(())
 }
 
@@ -394,10 +424,13 @@ pub(super) fn merge_conversation(
             .bind(now)
             .execute(&mut *c)
             .await?;
-        Ok(ConversationRecord {
+        let record = ConversationRecord {
             phone: p.phone,
             state,
             updated_at: now,
-        })
+        };
+        let e = Outgoing::new(&p.store_id, "conversation.updated", Value::Null, Some(record.phone.clone()), now);
+        super::outbox::publish(c, e, || conversation_view(&record)).await?;
+        Ok(record)
     })
 }

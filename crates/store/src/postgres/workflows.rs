@@ -7,6 +7,13 @@ use super::{get_workflow, runs, schedules, unique};
 use crate::Result;
 use crate::error::name_taken;
 use crate::model::*;
+use crate::outbox::{Outgoing, workflow_summary};
+
+/// Publishes `workflow.created|updated|deleted` with the workflow's summary.
+async fn publish(c: &mut PgConnection, name: &str, w: &WorkflowRecord, now: i64) -> Result<()> {
+    let e = Outgoing::new(&w.store_id, name, serde_json::Value::Null, None, now);
+    super::outbox::publish(c, e, || workflow_summary(w)).await
+}
 
 pub async fn create(c: &mut PgConnection, w: &NewWorkflow) -> Result<WorkflowRecord> {
     let k = &w.content;
@@ -36,8 +43,10 @@ pub async fn create(c: &mut PgConnection, w: &NewWorkflow) -> Result<WorkflowRec
         .execute(&mut *c)
         .await?;
     let tick = w.next_tick.filter(|_| w.active);
-    schedules::sync_cron(c, &w.store_id, &w.id, tick, w.now).await?;
-    Ok(w.clone().into_record())
+    schedules::sync_cron(&mut *c, &w.store_id, &w.id, tick, w.now).await?;
+    let record = w.clone().into_record();
+    publish(c, "workflow.created", &record, w.now).await?;
+    Ok(record)
 }
 
 pub async fn update(
@@ -81,7 +90,8 @@ pub async fn update(
     let record = get_workflow(&mut *c, store_id, id).await?;
     if let Some(w) = &record {
         let tick = u.next_tick.filter(|_| w.active);
-        schedules::sync_cron(c, store_id, id, tick, u.now).await?;
+        schedules::sync_cron(&mut *c, store_id, id, tick, u.now).await?;
+        publish(c, "workflow.updated", w, u.now).await?;
     }
     Ok(record)
 }
@@ -101,14 +111,17 @@ pub async fn set_active(
         .bind(now)
         .execute(&mut *c)
         .await?;
-    if done.rows_affected() > 0 {
+    let record = get_workflow(&mut *c, store_id, id).await?;
+    if let Some(w) = record.as_ref().filter(|_| done.rows_affected() > 0) {
         let tick = next_tick.filter(|_| active);
         schedules::sync_cron(&mut *c, store_id, id, tick, now).await?;
+        publish(c, "workflow.updated", w, now).await?;
     }
-    get_workflow(&mut *c, store_id, id).await
+    Ok(record)
 }
 
 pub async fn delete(c: &mut PgConnection, store_id: &str, id: &str, now: i64) -> Result<bool> {
+    let before = get_workflow(&mut *c, store_id, id).await?;
     let done = sqlx::query("UPDATE workflows SET deleted_at = $3, updated_at = $3 WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL")
         .bind(store_id)
         .bind(id)
@@ -118,7 +131,10 @@ pub async fn delete(c: &mut PgConnection, store_id: &str, id: &str, now: i64) ->
     let deleted = done.rows_affected() > 0;
     if deleted {
         runs::cancel_workflow_runs(&mut *c, id, now).await?;
-        schedules::cancel_for_workflow(c, id, now).await?;
+        schedules::cancel_for_workflow(&mut *c, id, now).await?;
+        if let Some(w) = &before {
+            publish(c, "workflow.deleted", w, now).await?;
+        }
     }
     Ok(deleted)
 }

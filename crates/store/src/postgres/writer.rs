@@ -19,10 +19,13 @@ pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
+/// Rung after a batch that published deliveries committed.
+pub type Signal = std::sync::Arc<tokio::sync::Notify>;
+
 impl Writer {
-    pub fn start(url: String, conn: PgConnection) -> Writer {
+    pub fn start(url: String, conn: PgConnection, signal: Signal) -> Writer {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(url, conn, rx));
+        tokio::spawn(run(url, conn, rx, signal));
         Writer { jobs }
     }
 
@@ -38,10 +41,17 @@ impl Writer {
     }
 }
 
-async fn run(url: String, mut conn: PgConnection, mut rx: mpsc::Receiver<Job>) {
+async fn run(url: String, mut conn: PgConnection, mut rx: mpsc::Receiver<Job>, signal: Signal) {
+    use super::outbox::PUBLISHED;
     while let Some(first) = rx.recv().await {
         let batch = drain(first, &mut rx);
-        let commit = run_batch(&mut conn, batch).await;
+        let published = std::cell::Cell::new(false);
+        let (commit, published) = PUBLISHED
+            .scope(published, async {
+                let commit = run_batch(&mut conn, batch).await;
+                (commit, PUBLISHED.with(|p| p.get()))
+            })
+            .await;
         let (answers, commit) = match commit {
             Ok(answers) => {
                 let c = exec(&mut conn, "COMMIT").await;
@@ -58,6 +68,9 @@ async fn run(url: String, mut conn: PgConnection, mut rx: mpsc::Receiver<Job>) {
                     Err(e) => tracing::error!(error = %e, "cannot reconnect the PostgreSQL writer"),
                 }
             }
+        }
+        if commit.is_ok() && published {
+            signal.notify_one();
         }
         for answer in answers {
             answer(commit.clone());

@@ -5,6 +5,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
+use crate::outbox::{Outgoing, message_contact, message_view};
+
+/// Publishes a `message.*` event with the record as it now stands.
+fn publish(c: &Connection, event: &str, m: &MessageRecord, now: i64) -> Result<()> {
+    let e = Outgoing::new(&m.store_id, event, serde_json::Value::Null, message_contact(m), now);
+    super::outbox::publish(c, e, || message_view(m))
+}
 
 const COLUMNS: &str = "id, store_id, channel, direction, contact, provider_id, status, status_rank, content, error, run_id, step_id, created_at, updated_at";
 
@@ -72,14 +79,21 @@ fn insert(c: &Connection, m: &MessageRecord, on_conflict: &str) -> Result<Option
         .transpose()
 }
 
-/// Records an inbound message unless its provider id is known already.
-pub fn insert_new(c: &Connection, m: &MessageRecord) -> Result<()> {
-    insert(c, m, "DO NOTHING")?;
-    Ok(())
+/// Records an inbound message unless its provider id is known already; gives it when recorded.
+pub fn insert_new(c: &Connection, m: &MessageRecord) -> Result<Option<MessageRecord>> {
+    insert(c, m, "DO NOTHING")
 }
 
-/// Records a message, or completes the record an early status report created.
-pub fn record_message(c: &Connection, m: &MessageRecord) -> Result<MessageRecord> {
+/// Records a message, or completes the record an early status report created. With `event`, it
+/// is published when the status moved forward.
+pub fn record_message(c: &Connection, m: &MessageRecord, event: Option<&str>) -> Result<MessageRecord> {
+    let before: Option<i64> = match (&event, &m.provider_id) {
+        (Some(_), Some(provider_id)) => c
+            .prepare_cached("SELECT status_rank FROM messages WHERE store_id = ?1 AND channel = ?2 AND provider_id = ?3")?
+            .query_row(params![m.store_id, m.channel, provider_id], |r| r.get(0))
+            .optional()?,
+        _ => None,
+    };
     let merged = insert(
         c,
         m,
@@ -89,7 +103,13 @@ pub fn record_message(c: &Connection, m: &MessageRecord) -> Result<MessageRecord
          status = CASE WHEN excluded.status_rank > messages.status_rank THEN excluded.status ELSE messages.status END, \
          status_rank = MAX(excluded.status_rank, messages.status_rank), updated_at = excluded.updated_at",
     )?;
-    Ok(merged.expect("an upsert returns its row"))
+    let merged = merged.expect("an upsert returns its row");
+    if let Some(event) = event
+        && before.is_none_or(|rank| rank < m.status_rank)
+    {
+        publish(c, event, &merged, m.updated_at)?;
+    }
+    Ok(merged)
 }
 
 /// Applies a status report when it moves the message forward (creating the record if the report
@@ -121,7 +141,8 @@ pub fn message_status(c: &Connection, u: &MessageStatus) -> Result<Option<Messag
     };
     if let (Some(m), Some(event)) = (&changed, &u.event) {
         c.prepare_cached("INSERT INTO events (id, store_id, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![event.id, u.store_id, event.event_type, (event.payload)(m).to_string(), u.now])?;
+            .execute(params![event.id, u.store_id, event.event_type, message_view(m).to_string(), u.now])?;
+        publish(c, &event.event_type, m, u.now)?;
     }
     Ok(changed)
 }

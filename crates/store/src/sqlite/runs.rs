@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
+use crate::outbox::{Outgoing, conversation_view, message_view, run_event, run_summary};
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
 const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
@@ -129,8 +130,12 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             event.idempotency.as_ref().map(|_| json(&event.response)),
             event.now
         ])?;
-    if let Some(message) = &event.message {
-        super::messages::insert_new(c, message)?;
+    if let Some(message) = &event.message
+        && let Some(m) = super::messages::insert_new(c, message)?
+    {
+        let contact = crate::outbox::message_contact(&m);
+        let received = Outgoing::new(&m.store_id, "message.received", Value::Null, contact, event.now);
+        super::outbox::publish(c, received, || message_view(&m))?;
     }
     let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")?;
     for r in new_runs {
@@ -155,6 +160,10 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             cp.finished_at
         ])?;
         write_progress(c, cp)?;
+        for name in std::iter::once("run.started").chain(run_event(&cp.status)) {
+            let e = Outgoing::new(&r.store_id, name, Value::Null, r.contact.clone(), event.now);
+            super::outbox::publish(c, e, || run_summary(&r.record(event.now)))?;
+        }
     }
     Ok(Acceptance::Accepted)
 }
@@ -164,9 +173,9 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
         Some(until) => (Some(cp.owner.as_str()), Some(until)),
         None => (None, None),
     };
-    let updated = c
-        .prepare_cached(&format!("UPDATE runs SET status = ?3, next_node = ?4, visits = ?5, wake_at = ?6, error = ?7, finished_at = ?8, lease_owner = ?9, lease_until = ?10, updated_at = ?11 WHERE id = ?1 AND lease_owner = ?2 AND status IN ({LIVE_STATUSES})"))?
-        .execute(params![
+    let updated: Option<(String, Option<String>)> = c
+        .prepare_cached(&format!("UPDATE runs SET status = ?3, next_node = ?4, visits = ?5, wake_at = ?6, error = ?7, finished_at = ?8, lease_owner = ?9, lease_until = ?10, updated_at = ?11 WHERE id = ?1 AND lease_owner = ?2 AND status IN ({LIVE_STATUSES}) RETURNING store_id, contact"))?
+        .query_row(params![
             cp.run_id,
             cp.owner,
             cp.status,
@@ -178,12 +187,23 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
             owner,
             until,
             cp.now
-        ])?;
-    if updated == 0 {
+        ], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((store_id, contact)) = updated else {
         return Ok(false);
-    }
+    };
     write_progress(c, cp)?;
+    if let Some(name) = run_event(&cp.status) {
+        publish_run(c, &store_id, &cp.run_id, name, contact, cp.now)?;
+    }
     Ok(true)
+}
+
+/// Publishes a run event with the run's summary as it now stands.
+fn publish_run(c: &Connection, store_id: &str, run_id: &str, name: &str, contact: Option<String>, now: i64) -> Result<()> {
+    let run = get_run(c, store_id, run_id)?;
+    let e = Outgoing::new(store_id, name, Value::Null, contact, now);
+    super::outbox::publish(c, e, || run.as_ref().map(run_summary).unwrap_or_default())
 }
 
 /// The step records of a checkpoint and, on completion, the conversation merge.
@@ -344,6 +364,7 @@ pub(super) fn cancel_run(
     if changed == 0 {
         return Err(crate::error::run_conflict(&current, "cancelled"));
     }
+    publish_run(c, store_id, id, "run.cancelled", current.contact, now)?;
     get_run(c, store_id, id)
 }
 
@@ -370,8 +391,13 @@ pub(super) fn retry_run(
 
 pub(super) fn cancel_workflow_runs(c: &Connection, workflow_id: &str, now: i64) -> Result<()> {
     let error = crate::error::cancelled("the workflow was deleted");
-    c.prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?3, updated_at = ?3 WHERE workflow_id = ?1 AND status IN ({LIVE_STATUSES})"))?
-        .execute(params![workflow_id, error, now])?;
+    let cancelled: Vec<(String, String, Option<String>)> = c
+        .prepare_cached(&format!("UPDATE runs SET status = 'cancelled', error = ?2, wake_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = ?3, updated_at = ?3 WHERE workflow_id = ?1 AND status IN ({LIVE_STATUSES}) RETURNING store_id, id, contact"))?
+        .query_map(params![workflow_id, error, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (store_id, id, contact) in cancelled {
+        publish_run(c, &store_id, &id, "run.cancelled", contact, now)?;
+    }
     Ok(())
 }
 
@@ -406,9 +432,12 @@ pub(super) fn merge_conversation(
     switchboard_core::run::merge_patch(&mut state, &p.patch);
     c.prepare_cached("INSERT INTO conversations (store_id, phone, state, updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (store_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at")?
         .execute(params![p.store_id, p.phone, json(&state), now])?;
-    Ok(ConversationRecord {
+    let record = ConversationRecord {
         phone: p.phone.clone(),
         state,
         updated_at: now,
-    })
+    };
+    let e = Outgoing::new(&p.store_id, "conversation.updated", Value::Null, Some(p.phone.clone()), now);
+    super::outbox::publish(c, e, || conversation_view(&record))?;
+    Ok(record)
 }

@@ -7,6 +7,13 @@ use super::{get_workflow, schedules, unique};
 use crate::Result;
 use crate::error::name_taken;
 use crate::model::*;
+use crate::outbox::{Outgoing, workflow_summary};
+
+/// Publishes `workflow.created|updated|deleted` with the workflow's summary.
+fn publish(c: &Connection, name: &str, w: &WorkflowRecord, now: i64) -> Result<()> {
+    let e = Outgoing::new(&w.store_id, name, serde_json::Value::Null, None, now);
+    super::outbox::publish(c, e, || workflow_summary(w))
+}
 
 pub fn create(c: &Connection, w: &NewWorkflow) -> Result<WorkflowRecord> {
     let k = &w.content;
@@ -23,7 +30,9 @@ pub fn create(c: &Connection, w: &NewWorkflow) -> Result<WorkflowRecord> {
     )?;
     let tick = w.next_tick.filter(|_| w.active);
     schedules::sync_cron(c, &w.store_id, &w.id, tick, w.now)?;
-    Ok(w.clone().into_record())
+    let record = w.clone().into_record();
+    publish(c, "workflow.created", &record, w.now)?;
+    Ok(record)
 }
 
 pub fn update(
@@ -53,6 +62,7 @@ pub fn update(
     let record = get_workflow(c, store_id, id)?;
     if let Some(w) = &record {
         schedules::sync_cron(c, store_id, id, u.next_tick.filter(|_| w.active), u.now)?;
+        publish(c, "workflow.updated", w, u.now)?;
     }
     Ok(record)
 }
@@ -69,13 +79,16 @@ pub fn set_active(
         "UPDATE workflows SET active = ?3, updated_at = ?4 WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
         params![store_id, id, active, now],
     )?;
-    if changed > 0 {
+    let record = get_workflow(c, store_id, id)?;
+    if let Some(w) = record.as_ref().filter(|_| changed > 0) {
         schedules::sync_cron(c, store_id, id, next_tick.filter(|_| active), now)?;
+        publish(c, "workflow.updated", w, now)?;
     }
-    get_workflow(c, store_id, id)
+    Ok(record)
 }
 
 pub fn delete(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<bool> {
+    let before = get_workflow(c, store_id, id)?;
     let deleted = c.execute(
         "UPDATE workflows SET deleted_at = ?3, updated_at = ?3 WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
         params![store_id, id, now],
@@ -83,6 +96,9 @@ pub fn delete(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<bool
     if deleted {
         super::runs::cancel_workflow_runs(c, id, now)?;
         schedules::cancel_for_workflow(c, id, now)?;
+        if let Some(w) = &before {
+            publish(c, "workflow.deleted", w, now)?;
+        }
     }
     Ok(deleted)
 }

@@ -17,12 +17,15 @@ pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
+/// Rung after a batch that published deliveries committed.
+pub type Signal = std::sync::Arc<tokio::sync::Notify>;
+
 impl Writer {
-    pub fn start(conn: Connection) -> Writer {
+    pub fn start(conn: Connection, signal: Signal) -> Writer {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, signal))
             .expect("spawn the SQLite writer thread");
         Writer { jobs }
     }
@@ -38,9 +41,11 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal) {
+    use super::outbox::PUBLISHED;
     while let Some(first) = rx.blocking_recv() {
         let batch = drain(first, &mut rx);
+        PUBLISHED.with(|p| p.set(false));
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs answers their callers with an error; nothing was written.
             tracing::error!(error = %e, "SQLite writer cannot begin a transaction");
@@ -53,6 +58,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let commit = conn.execute_batch("COMMIT").map_err(StoreError::backend);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        }
+        if commit.is_ok() && PUBLISHED.with(|p| p.get()) {
+            signal.notify_one();
         }
         for answer in answers {
             answer(commit.clone());

@@ -1,0 +1,401 @@
+//! Subscriptions, outgoing events and deliveries on SQLite (see migration 0005).
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use crate::Result;
+use crate::error::parse_json;
+use crate::model::*;
+use crate::outbox::{Outgoing, filters_matching, subscription_summary};
+
+const SUBSCRIPTION_COLUMNS: &str = "id, store_id, url, description, events, ordered, active, secret, previous_secret, previous_until, failing_since, disabled_at, disabled_reason, created_at, updated_at";
+const DELIVERY_COLUMNS: &str = "id, store_id, subscription_id, event_id, event, status, attempts, manual, next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at";
+
+fn subscription_row(r: &Row) -> rusqlite::Result<(SubscriptionRecord, String)> {
+    Ok((
+        SubscriptionRecord {
+            id: r.get(0)?,
+            store_id: r.get(1)?,
+            url: r.get(2)?,
+            description: r.get(3)?,
+            events: Vec::new(),
+            ordered: r.get(5)?,
+            active: r.get(6)?,
+            secret: r.get(7)?,
+            previous_secret: r.get(8)?,
+            previous_until: r.get(9)?,
+            failing_since: r.get(10)?,
+            disabled_at: r.get(11)?,
+            disabled_reason: r.get(12)?,
+            created_at: r.get(13)?,
+            updated_at: r.get(14)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn subscription((mut s, events): (SubscriptionRecord, String)) -> Result<SubscriptionRecord> {
+    s.events = serde_json::from_value(parse_json(events)?).map_err(crate::StoreError::backend)?;
+    Ok(s)
+}
+
+fn delivery_row(r: &Row) -> rusqlite::Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: r.get(0)?,
+        store_id: r.get(1)?,
+        subscription_id: r.get(2)?,
+        event_id: r.get(3)?,
+        event: r.get(4)?,
+        status: r.get(5)?,
+        attempts: r.get(6)?,
+        manual: r.get(7)?,
+        next_attempt_at: r.get(8)?,
+        last_status: r.get(9)?,
+        last_error: r.get(10)?,
+        delivered_at: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+thread_local! {
+    /// Set when a job of the writer's current batch published deliveries; the writer rings the
+    /// outbox signal after the batch commits.
+    pub static PUBLISHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Writes `event` with one delivery per matching active subscription; nothing when none matches
+/// and the event is not an emitted one. `data` is only made when it is needed.
+pub fn publish(c: &Connection, mut event: Outgoing, data: impl FnOnce() -> Value) -> Result<()> {
+    let [exact, group, all] = filters_matching(&event.event);
+    let targets: Vec<(String, bool)> = c
+        .prepare_cached(
+            "SELECT DISTINCT s.id, s.ordered FROM subscription_events e JOIN subscriptions s ON s.id = e.subscription_id \
+             WHERE e.store_id = ?1 AND e.event IN (?2, ?3, ?4) AND s.active = 1 AND s.deleted_at IS NULL",
+        )?
+        .query_map(params![event.store_id, exact, group, all], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if targets.is_empty() && event.origin_key.is_none() {
+        return Ok(());
+    }
+    if event.data.is_null() {
+        event.data = data();
+    }
+    c.prepare_cached("INSERT INTO outgoing_events (id, store_id, event, data, contact, origin_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+        .execute(params![event.id, event.store_id, event.event, event.data.to_string(), event.contact, event.origin_key, event.now])?;
+    let mut insert = c.prepare_cached(&format!(
+        "INSERT INTO deliveries ({DELIVERY_COLUMNS}, contact) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, NULL, NULL, NULL, ?6, ?6, ?7)"
+    ))?;
+    for (subscription_id, ordered) in &targets {
+        insert.execute(params![
+            DeliveryRecord::new_id(),
+            event.store_id,
+            subscription_id,
+            event.id,
+            event.event,
+            event.now,
+            event.contact.as_ref().filter(|_| *ordered)
+        ])?;
+    }
+    if !targets.is_empty() {
+        PUBLISHED.with(|p| p.set(true));
+    }
+    Ok(())
+}
+
+pub fn emit(c: &Connection, event: Outgoing) -> Result<String> {
+    if let Some(key) = &event.origin_key {
+        let seen: Option<String> = c
+            .prepare_cached("SELECT id FROM outgoing_events WHERE origin_key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = seen {
+            return Ok(id);
+        }
+    }
+    let id = event.id.clone();
+    publish(c, event, || Value::Null)?;
+    Ok(id)
+}
+
+fn write_filter(c: &Connection, s: &SubscriptionRecord) -> Result<()> {
+    c.prepare_cached("DELETE FROM subscription_events WHERE subscription_id = ?1")?
+        .execute([&s.id])?;
+    let mut insert = c.prepare_cached(
+        "INSERT OR IGNORE INTO subscription_events (subscription_id, store_id, event) VALUES (?1, ?2, ?3)",
+    )?;
+    for e in &s.events {
+        insert.execute(params![s.id, s.store_id, e])?;
+    }
+    Ok(())
+}
+
+fn events_json(s: &SubscriptionRecord) -> String {
+    serde_json::to_string(&s.events).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn create_subscription(c: &Connection, s: &SubscriptionRecord) -> Result<SubscriptionRecord> {
+    c.prepare_cached(&format!(
+        "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    ))?
+    .execute(params![
+        s.id,
+        s.store_id,
+        s.url,
+        s.description,
+        events_json(s),
+        s.ordered,
+        s.active,
+        s.secret,
+        s.previous_secret,
+        s.previous_until,
+        s.failing_since,
+        s.disabled_at,
+        s.disabled_reason,
+        s.created_at,
+        s.updated_at
+    ])?;
+    write_filter(c, s)?;
+    Ok(s.clone())
+}
+
+pub fn get_subscription(c: &Connection, store_id: &str, id: &str) -> Result<Option<SubscriptionRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL"
+    ))?
+    .query_row([store_id, id], subscription_row)
+    .optional()?
+    .map(subscription)
+    .transpose()
+}
+
+pub fn list_subscriptions(c: &Connection, store_id: &str, page: &PageRequest) -> Result<Page<SubscriptionRecord>> {
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE store_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
+        ))?
+        .query_map(params![store_id, page.after_key(), page.limit + 1], subscription_row)?
+        .map(|r| subscription(r?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
+}
+
+pub fn update_subscription(c: &Connection, s: &SubscriptionRecord) -> Result<Option<SubscriptionRecord>> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE subscriptions SET url = ?3, description = ?4, events = ?5, ordered = ?6, active = ?7, secret = ?8, previous_secret = ?9, \
+             previous_until = ?10, failing_since = ?11, disabled_at = ?12, disabled_reason = ?13, updated_at = ?14 \
+             WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+        )?
+        .execute(params![
+            s.store_id,
+            s.id,
+            s.url,
+            s.description,
+            events_json(s),
+            s.ordered,
+            s.active,
+            s.secret,
+            s.previous_secret,
+            s.previous_until,
+            s.failing_since,
+            s.disabled_at,
+            s.disabled_reason,
+            s.updated_at
+        ])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    write_filter(c, s)?;
+    get_subscription(c, &s.store_id, &s.id)
+}
+
+pub fn delete_subscription(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<bool> {
+    let changed = c
+        .prepare_cached("UPDATE subscriptions SET deleted_at = ?3, active = 0, updated_at = ?3 WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL")?
+        .execute(params![store_id, id, now])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    c.prepare_cached("DELETE FROM subscription_events WHERE subscription_id = ?1")?
+        .execute([id])?;
+    c.prepare_cached("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, last_error = 'the subscription was deleted', updated_at = ?2 WHERE subscription_id = ?1 AND status = 'pending'")?
+        .execute(params![id, now])?;
+    Ok(true)
+}
+
+pub fn claim(c: &Connection, lease: &Lease, limit: u32, steal: bool) -> Result<Vec<DeliveryJob>> {
+    let guard = if steal { "" } else { "AND (d.lease_until IS NULL OR d.lease_until < ?3)" };
+    let claimed: Vec<String> = c
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2 WHERE id IN (\
+               SELECT d.id FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= ?3 {guard} AND s.active = 1 \
+               AND NOT (d.contact IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries p WHERE p.subscription_id = d.subscription_id \
+                 AND p.contact = d.contact AND p.status = 'pending' AND p.event_id < d.event_id)) \
+               ORDER BY d.next_attempt_at LIMIT ?4) RETURNING id"
+        ))?
+        .query_map(params![lease.owner, lease.until, lease.now, limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut job = c.prepare_cached(&format!(
+        "SELECT {}, s.url, s.secret, CASE WHEN s.previous_until > ?2 THEN s.previous_secret END, e.created_at, e.data \
+         FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id JOIN outgoing_events e ON e.id = d.event_id WHERE d.id = ?1",
+        DELIVERY_COLUMNS.split(", ").map(|col| format!("d.{col}")).collect::<Vec<_>>().join(", ")
+    ))?;
+    claimed
+        .iter()
+        .map(|id| {
+            Ok(job.query_row(params![id, lease.now], |r| {
+                let mut secrets = vec![r.get::<_, String>(15)?];
+                secrets.extend(r.get::<_, Option<String>>(16)?);
+                Ok(DeliveryJob {
+                    delivery: delivery_row(r)?,
+                    url: r.get(14)?,
+                    secrets,
+                    event_created_at: r.get(17)?,
+                    data: r.get(18)?,
+                })
+            })?)
+        })
+        .collect()
+}
+
+pub fn finish_attempt(c: &Connection, o: &AttemptOutcome) -> Result<bool> {
+    let a = &o.attempt;
+    let status = if o.succeeded {
+        "'succeeded'"
+    } else if o.retry_at.is_some() {
+        "'pending'"
+    } else {
+        // A manual attempt at a delivery that succeeded before leaves it succeeded.
+        "CASE WHEN delivered_at IS NULL THEN 'failed' ELSE 'succeeded' END"
+    };
+    let subscription: Option<String> = c
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET status = {status}, attempts = attempts + 1, manual = CASE WHEN ?3 IS NULL THEN 0 ELSE manual END, next_attempt_at = ?3, \
+             lease_owner = NULL, lease_until = NULL, last_status = ?4, last_error = ?5, \
+             delivered_at = CASE WHEN ?6 THEN COALESCE(delivered_at, ?7) ELSE delivered_at END, updated_at = ?7 \
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending' RETURNING subscription_id"
+        ))?
+        .query_row(params![o.delivery_id, o.owner, o.retry_at, a.status, a.error, o.succeeded, o.now], |r| r.get(0))
+        .optional()?;
+    let Some(subscription_id) = subscription else {
+        return Ok(false);
+    };
+    c.prepare_cached("INSERT OR REPLACE INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, response, error, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?
+        .execute(params![o.delivery_id, a.attempt, a.started_at, a.duration_ms, a.status, a.response, a.error, a.manual])?;
+    if o.succeeded {
+        c.prepare_cached("UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
+            .execute([&subscription_id])?;
+        return Ok(true);
+    }
+    // Failing since the first failure after a success; a record older than twice the limit is
+    // forgiven (the endpoint had no traffic since), as Svix does.
+    let failing_since: i64 = c
+        .prepare_cached(
+            "UPDATE subscriptions SET failing_since = CASE WHEN failing_since IS NULL OR failing_since < ?2 - 2 * ?3 THEN ?2 ELSE failing_since END \
+             WHERE id = ?1 RETURNING failing_since",
+        )?
+        .query_row(params![subscription_id, o.now, o.disable_after], |r| r.get(0))?;
+    let reason = if o.gone {
+        Some("the endpoint answered 410 Gone".to_owned())
+    } else if o.now - failing_since >= o.disable_after {
+        Some(format!(
+            "every attempt has failed since {}",
+            crate::outbox::rfc3339(failing_since)
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        disable(c, &subscription_id, &reason, o.now)?;
+    }
+    Ok(true)
+}
+
+/// Disables an active subscription and publishes `subscription.disabled` to the store's others.
+fn disable(c: &Connection, id: &str, reason: &str, now: i64) -> Result<()> {
+    let store_id: Option<String> = c
+        .prepare_cached("UPDATE subscriptions SET active = 0, disabled_at = ?2, disabled_reason = ?3, updated_at = ?2 WHERE id = ?1 AND active = 1 RETURNING store_id")?
+        .query_row(params![id, now, reason], |r| r.get(0))
+        .optional()?;
+    let Some(store_id) = store_id else {
+        return Ok(());
+    };
+    let Some(s) = get_subscription(c, &store_id, id)? else {
+        return Ok(());
+    };
+    publish(c, Outgoing::new(&store_id, "subscription.disabled", Value::Null, None, now), || {
+        subscription_summary(&s)
+    })
+}
+
+pub fn get_delivery(c: &Connection, store_id: &str, id: &str) -> Result<Option<DeliveryRecord>> {
+    Ok(c.prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE store_id = ?1 AND id = ?2"))?
+        .query_row([store_id, id], delivery_row)
+        .optional()?)
+}
+
+pub fn attempts(c: &Connection, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
+    Ok(c.prepare_cached("SELECT attempt, started_at, duration_ms, status, response, error, manual FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt")?
+        .query_map([delivery_id], |r| {
+            Ok(AttemptRecord {
+                attempt: r.get(0)?,
+                started_at: r.get(1)?,
+                duration_ms: r.get(2)?,
+                status: r.get(3)?,
+                response: r.get(4)?,
+                error: r.get(5)?,
+                manual: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn list_deliveries(
+    c: &Connection,
+    store_id: &str,
+    subscription_id: &str,
+    f: &DeliveryFilter,
+    page: &PageRequest,
+) -> Result<Page<DeliveryRecord>> {
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE store_id = ?1 AND subscription_id = ?2 AND (?3 IS NULL OR status = ?3) \
+             AND (?4 IS NULL OR event = ?4) AND (?5 IS NULL OR id < ?5) ORDER BY id DESC LIMIT ?6"
+        ))?
+        .query_map(params![store_id, subscription_id, f.status, f.event, page.after, page.limit + 1], delivery_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page.limit, |d| d.id.clone()))
+}
+
+pub fn retry(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<Option<DeliveryRecord>> {
+    let Some(current) = get_delivery(c, store_id, id)? else {
+        return Ok(None);
+    };
+    if current.status == "cancelled" {
+        return Err(crate::StoreError::Conflict {
+            field: "status",
+            message: "the delivery was cancelled (its subscription was deleted)".into(),
+        });
+    }
+    c.prepare_cached(
+        "UPDATE deliveries SET manual = CASE WHEN status = 'pending' THEN manual ELSE 1 END, status = 'pending', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
+    PUBLISHED.with(|p| p.set(true));
+    get_delivery(c, store_id, id)
+}
+
+pub fn recover(c: &Connection, store_id: &str, subscription_id: &str, since: i64, until: Option<i64>, now: i64) -> Result<u64> {
+    let n = c
+        .prepare_cached(
+            "UPDATE deliveries SET status = 'pending', manual = 1, next_attempt_at = ?5, updated_at = ?5 \
+             WHERE store_id = ?1 AND subscription_id = ?2 AND status = 'failed' AND created_at >= ?3 AND (?4 IS NULL OR created_at < ?4)",
+        )?
+        .execute(params![store_id, subscription_id, since, until, now])?;
+    if n > 0 {
+        PUBLISHED.with(|p| p.set(true));
+    }
+    Ok(n as u64)
+}
