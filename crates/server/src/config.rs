@@ -53,6 +53,17 @@ pub struct Settings {
     pub lease_ms: u64,
     /// How often due runs (timers, orphans) are looked for, ms.
     pub poll_ms: u64,
+    /// The wait after each failed delivery attempt (Svix's schedule), comma-separated durations
+    /// with a unit (`ms`, `s`, `m`, `h`, `d`); attempts = waits + 1. Scaled by `time_scale`.
+    pub delivery_retry_schedule: String,
+    /// Each wait lands within ± this fraction of itself.
+    pub delivery_jitter: f64,
+    /// Time limit of one delivery attempt, ms.
+    pub delivery_timeout_ms: u64,
+    /// A subscription whose attempts have all failed for this long is disabled (a duration).
+    pub delivery_disable_after: String,
+    /// Deliveries in flight at once.
+    pub delivery_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -78,6 +89,11 @@ impl Default for Settings {
             script_memory_mb: 32,
             lease_ms: 15_000,
             poll_ms: 200,
+            delivery_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
+            delivery_jitter: 0.2,
+            delivery_timeout_ms: 15_000,
+            delivery_disable_after: "5d".into(),
+            delivery_concurrency: 64,
         }
     }
 }
@@ -128,6 +144,7 @@ impl Settings {
         if settings.lease_ms < 1000 || settings.poll_ms == 0 {
             bail!("lease_ms must be at least 1000 and poll_ms positive");
         }
+        settings.delivery_policy()?;
         if !matches!(settings.log_format.as_str(), "text" | "json") {
             bail!(
                 "log_format must be 'text' or 'json', not '{}'",
@@ -146,7 +163,76 @@ impl Settings {
         })
     }
 
+    /// The delivery worker's settings, checked.
+    pub fn delivery_policy(&self) -> anyhow::Result<crate::deliveries::Policy> {
+        let schedule_ms = self
+            .delivery_retry_schedule
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_duration(s).with_context(|| format!("delivery_retry_schedule: '{s}' is not a duration like 5s, 300ms, 5m, 2h or 1d")))
+            .collect::<anyhow::Result<Vec<u64>>>()?;
+        let disable_after_ms = parse_duration(&self.delivery_disable_after).with_context(|| {
+            format!(
+                "delivery_disable_after: '{}' is not a duration like 5d or 120h",
+                self.delivery_disable_after
+            )
+        })?;
+        if !(0.0..1.0).contains(&self.delivery_jitter) {
+            bail!(
+                "delivery_jitter must be at least 0 and below 1, not {}",
+                self.delivery_jitter
+            );
+        }
+        if self.delivery_timeout_ms == 0 || self.delivery_concurrency == 0 {
+            bail!("delivery_timeout_ms and delivery_concurrency must be positive");
+        }
+        Ok(crate::deliveries::Policy {
+            schedule_ms,
+            jitter: self.delivery_jitter,
+            timeout: std::time::Duration::from_millis(self.delivery_timeout_ms),
+            disable_after_ms,
+            concurrency: self.delivery_concurrency,
+            time_scale: self.time_scale,
+            lease_ms: self.lease_ms,
+            poll: std::time::Duration::from_millis(self.poll_ms),
+        })
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.database_url().starts_with("postgres")
+    }
+}
+
+/// A duration with a unit: `300ms`, `5s`, `5m`, `2h`, `5d`; in ms.
+fn parse_duration(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().context("no number")?;
+    let scale = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => bail!("unknown unit '{other}'"),
+    };
+    n.checked_mul(scale).context("too long")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("300ms").unwrap(), 300);
+        assert_eq!(super::parse_duration("5s").unwrap(), 5000);
+        assert_eq!(super::parse_duration("10h").unwrap(), 36_000_000);
+        assert_eq!(super::parse_duration("5d").unwrap(), 432_000_000);
+        assert!(super::parse_duration("5").is_err());
+        assert!(super::parse_duration("s").is_err());
+        assert!(super::parse_duration("5 weeks").is_err());
     }
 }

@@ -5,6 +5,7 @@ mod bench;
 mod channels;
 mod cli;
 mod config;
+mod deliveries;
 mod engine;
 mod first_start;
 mod outbound;

@@ -141,6 +141,13 @@ impl Server {
             },
         );
         engine.start().await?;
+        crate::deliveries::Worker::spawn(
+            boot.store.clone(),
+            engine.outbound.client.clone(),
+            boot.sealer.clone(),
+            settings.delivery_policy()?,
+            engine.node_id.clone(),
+        );
         crate::schedules::spawn(engine.clone(), Duration::from_millis(settings.poll_ms));
         let state = AppState {
             store: boot.store,
@@ -191,6 +198,9 @@ fn metrics_handle() -> PrometheusHandle {
                 "switchboard_runs_failed_total",
             ] {
                 metrics::counter!(name).absolute(0);
+            }
+            for outcome in ["succeeded", "retrying", "failed"] {
+                metrics::counter!("switchboard_deliveries_total", "outcome" => outcome).absolute(0);
             }
             metrics::gauge!("switchboard_runs_waiting").set(0.0);
             handle

@@ -27,10 +27,6 @@ pub fn secret_key(secret: &str) -> Option<Vec<u8>> {
 }
 
 /// The `v1,<base64>` signature token of `{id}.{timestamp}.{body}`.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "outgoing deliveries sign with it (issue 7)")
-)]
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!(
         "v1,{}",

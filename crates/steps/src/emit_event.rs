@@ -10,17 +10,24 @@ pub struct Config {
 
 pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
     let event = f.string("event", REQUIRED);
-    let valid = |e: &str| {
-        !e.is_empty()
-            && e.len() <= 128
-            && e.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-    };
-    if let Some(e) = event.as_deref().filter(|e| !valid(e)) {
+    if let Some(e) = event.as_deref().filter(|e| !is_event_name(e)) {
         f.error("event", format!("'{e}' is not an event name (dot-separated words of letters, digits, '_' or '-')"));
         return None;
     }
     let data = f.value("data", OPTIONAL);
     Some(Config { event: event?, data })
+}
+
+/// Dot-separated words of letters, digits, `_` or `-`, at most 128 bytes (`captured_form.created`).
+pub fn is_event_name(e: &str) -> bool {
+    !e.is_empty()
+        && e.len() <= 128
+        && e.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
 }
 
 pub const EFFECTS: crate::Effects = crate::Effects::Internal;

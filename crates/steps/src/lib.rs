@@ -4,7 +4,8 @@
 mod env;
 
 pub use env::{
-    CallRequest, EmitRequest, ScheduledCall, SentMessage, Services, StepEnv, StepRun, expression_error,
+    CallRequest, EmitRequest, ScheduledCall, SentMessage, Services, StepEnv, StepRun,
+    expression_error,
 };
 use switchboard_core::workflow::{Fields, Retry, StepCatalog};
 

@@ -12,17 +12,35 @@ pub const SYSTEM_EVENTS: &[(&str, &str)] = &[
     ("run.started", "A run was created (data: the run summary)."),
     ("run.completed", "A run finished successfully."),
     ("run.failed", "A run failed (data.error says why)."),
-    ("run.cancelled", "A run was cancelled, or its workflow deleted."),
+    (
+        "run.cancelled",
+        "A run was cancelled, or its workflow deleted.",
+    ),
     ("workflow.created", "A workflow was created."),
-    ("workflow.updated", "A workflow got a new version or was switched on or off."),
+    (
+        "workflow.updated",
+        "A workflow got a new version or was switched on or off.",
+    ),
     ("workflow.deleted", "A workflow was deleted."),
-    ("message.sent", "A channel provider accepted a message for delivery."),
-    ("message.delivered", "A message reached its recipient (a call was answered)."),
+    (
+        "message.sent",
+        "A channel provider accepted a message for delivery.",
+    ),
+    (
+        "message.delivered",
+        "A message reached its recipient (a call was answered).",
+    ),
     ("message.read", "The recipient read a message."),
-    ("message.failed", "A message could not be delivered (a call failed or went unanswered)."),
+    (
+        "message.failed",
+        "A message could not be delivered (a call failed or went unanswered).",
+    ),
     ("message.received", "A customer sent a message."),
     ("conversation.updated", "A conversation's state changed."),
-    ("subscription.disabled", "A subscription was disabled after failing for too long."),
+    (
+        "subscription.disabled",
+        "A subscription was disabled after failing for too long.",
+    ),
 ];
 
 /// An event for subscribers, written with the change that caused it.
@@ -41,7 +59,13 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(store_id: &str, event: &str, data: Value, contact: Option<String>, now: i64) -> Outgoing {
+    pub fn new(
+        store_id: &str,
+        event: &str,
+        data: Value,
+        contact: Option<String>,
+        now: i64,
+    ) -> Outgoing {
         Outgoing {
             id: uuid::Uuid::now_v7().to_string(),
             store_id: store_id.to_owned(),
@@ -99,7 +123,11 @@ pub fn message_view(m: &MessageRecord) -> Value {
     out.insert("id".into(), m.id.clone().into());
     out.insert("channel".into(), m.channel.clone().into());
     out.insert("direction".into(), m.direction.clone().into());
-    let contact_key = if m.channel == "email" { "email" } else { "phoneNumber" };
+    let contact_key = if m.channel == "email" {
+        "email"
+    } else {
+        "phoneNumber"
+    };
     out.insert(contact_key.into(), m.contact.clone().into());
     out.insert("providerMessageId".into(), m.provider_id.clone().into());
     out.insert("status".into(), m.status.clone().into());

@@ -20,6 +20,7 @@ mod resources;
 mod runs;
 mod schedules;
 mod stores;
+mod subscriptions;
 mod webhooks;
 mod workflows;
 
@@ -38,7 +39,7 @@ use crate::server::Shared;
         Store-scoped routes take `Authorization: Bearer <token>` and `StoreId: <store id>` \
         (a store token may omit StoreId; the admin token must send it)."),
     modifiers(&BearerAuth),
-    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"), (name = "connectors", description = "Credentials for outbound calls; secrets write-only"), (name = "webhooks", description = "Saved HTTP requests (seed 002)"), (name = "channels", description = "WhatsApp, email and voice: settings, email templates, messages, and the providers' signed callbacks"), (name = "schedules", description = "Scheduled calls of callable workflows and upcoming cron ticks"), (name = "apps", description = "Kustomer app definitions (seeds 001, 003): their workflows installed together"))
+    tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"), (name = "connectors", description = "Credentials for outbound calls; secrets write-only"), (name = "webhooks", description = "Saved HTTP requests (seed 002)"), (name = "channels", description = "WhatsApp, email and voice: settings, email templates, messages, and the providers' signed callbacks"), (name = "schedules", description = "Scheduled calls of callable workflows and upcoming cron ticks"), (name = "apps", description = "Kustomer app definitions (seeds 001, 003): their workflows installed together"), (name = "subscriptions", description = "Outgoing events: subscriptions, their signed deliveries, the event catalogue (seed 004)"))
 )]
 struct ApiDoc;
 
@@ -76,6 +77,7 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(inbound::router())
         .merge(schedules::router())
         .merge(apps::router())
+        .merge(subscriptions::router())
         .split_for_parts();
     let router = router
         .fallback(error::no_route)

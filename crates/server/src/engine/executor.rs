@@ -428,7 +428,7 @@ fn position_node(p: Position) -> Option<i64> {
 }
 
 /// A number in [-1, 1] for retry jitter.
-fn rand_unit() -> f64 {
+pub fn rand_unit() -> f64 {
     let mut b = [0u8; 8];
     let _ = getrandom::fill(&mut b);
     (u64::from_le_bytes(b) as f64 / u64::MAX as f64) * 2.0 - 1.0

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, oneshot};
 
 pub use ahead::Ahead;
 pub use cache::{Graph, Graphs};
-pub use executor::{Start, context_of};
+pub use executor::{Start, context_of, rand_unit};
 
 use crate::time::now_ms;
 

@@ -107,7 +107,8 @@ impl Services for EngineServices<'_> {
 
     async fn record_message(&self, sent: SentMessage) {
         let now = now_ms();
-        let event = switchboard_channels::status_event(sent.channel, &sent.status).map(String::from);
+        let event =
+            switchboard_channels::status_event(sent.channel, &sent.status).map(String::from);
         let record = MessageRecord {
             id: ids::new_id("msg"),
             store_id: self.store_id.to_owned(),

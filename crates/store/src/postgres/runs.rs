@@ -105,7 +105,13 @@ pub(super) fn accept(
             && let Some(m) = super::messages::insert_new(&mut *c, message).await?
         {
             let contact = crate::outbox::message_contact(&m);
-            let received = Outgoing::new(&m.store_id, "message.received", Value::Null, contact, event.now);
+            let received = Outgoing::new(
+                &m.store_id,
+                "message.received",
+                Value::Null,
+                contact,
+                event.now,
+            );
             super::outbox::publish(&mut *c, received, || message_view(&m)).await?;
         }
         for r in &runs {
@@ -325,7 +331,15 @@ pub(super) fn cancel_run(
         if done.rows_affected() == 0 {
             return Err(crate::error::run_conflict(&current, "cancelled"));
         }
-        publish_run(&mut *c, &store_id, &id, "run.cancelled", current.contact, now).await?;
+        publish_run(
+            &mut *c,
+            &store_id,
+            &id,
+            "run.cancelled",
+            current.contact,
+            now,
+        )
+        .await?;
         get_run(&mut *c, &store_id, &id).await
     })
 }
@@ -429,7 +443,13 @@ pub(super) fn merge_conversation(
             state,
             updated_at: now,
         };
-        let e = Outgoing::new(&p.store_id, "conversation.updated", Value::Null, Some(record.phone.clone()), now);
+        let e = Outgoing::new(
+            &p.store_id,
+            "conversation.updated",
+            Value::Null,
+            Some(record.phone.clone()),
+            now,
+        );
         super::outbox::publish(c, e, || conversation_view(&record)).await?;
         Ok(record)
     })

@@ -9,7 +9,13 @@ use crate::outbox::{Outgoing, message_contact, message_view};
 
 /// Publishes a `message.*` event with the record as it now stands.
 fn publish(c: &Connection, event: &str, m: &MessageRecord, now: i64) -> Result<()> {
-    let e = Outgoing::new(&m.store_id, event, serde_json::Value::Null, message_contact(m), now);
+    let e = Outgoing::new(
+        &m.store_id,
+        event,
+        serde_json::Value::Null,
+        message_contact(m),
+        now,
+    );
     super::outbox::publish(c, e, || message_view(m))
 }
 
@@ -86,7 +92,11 @@ pub fn insert_new(c: &Connection, m: &MessageRecord) -> Result<Option<MessageRec
 
 /// Records a message, or completes the record an early status report created. With `event`, it
 /// is published when the status moved forward.
-pub fn record_message(c: &Connection, m: &MessageRecord, event: Option<&str>) -> Result<MessageRecord> {
+pub fn record_message(
+    c: &Connection,
+    m: &MessageRecord,
+    event: Option<&str>,
+) -> Result<MessageRecord> {
     let before: Option<i64> = match (&event, &m.provider_id) {
         (Some(_), Some(provider_id)) => c
             .prepare_cached("SELECT status_rank FROM messages WHERE store_id = ?1 AND channel = ?2 AND provider_id = ?3")?

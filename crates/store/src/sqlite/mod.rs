@@ -775,10 +775,8 @@ impl Store for SqliteStore {
     ) -> Result<Page<DeliveryRecord>> {
         let (store_id, subscription_id) = (store_id.to_owned(), subscription_id.to_owned());
         let (filter, page) = (filter.clone(), page.clone());
-        self.read(move |c| {
-            outbox::list_deliveries(c, &store_id, &subscription_id, &filter, &page)
-        })
-        .await
+        self.read(move |c| outbox::list_deliveries(c, &store_id, &subscription_id, &filter, &page))
+            .await
     }
 
     async fn retry_delivery(

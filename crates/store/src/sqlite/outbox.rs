@@ -159,7 +159,11 @@ pub fn create_subscription(c: &Connection, s: &SubscriptionRecord) -> Result<Sub
     Ok(s.clone())
 }
 
-pub fn get_subscription(c: &Connection, store_id: &str, id: &str) -> Result<Option<SubscriptionRecord>> {
+pub fn get_subscription(
+    c: &Connection,
+    store_id: &str,
+    id: &str,
+) -> Result<Option<SubscriptionRecord>> {
     c.prepare_cached(&format!(
         "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL"
     ))?
@@ -169,7 +173,11 @@ pub fn get_subscription(c: &Connection, store_id: &str, id: &str) -> Result<Opti
     .transpose()
 }
 
-pub fn list_subscriptions(c: &Connection, store_id: &str, page: &PageRequest) -> Result<Page<SubscriptionRecord>> {
+pub fn list_subscriptions(
+    c: &Connection,
+    store_id: &str,
+    page: &PageRequest,
+) -> Result<Page<SubscriptionRecord>> {
     let rows = c
         .prepare_cached(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE store_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
@@ -180,7 +188,10 @@ pub fn list_subscriptions(c: &Connection, store_id: &str, page: &PageRequest) ->
     Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
 }
 
-pub fn update_subscription(c: &Connection, s: &SubscriptionRecord) -> Result<Option<SubscriptionRecord>> {
+pub fn update_subscription(
+    c: &Connection,
+    s: &SubscriptionRecord,
+) -> Result<Option<SubscriptionRecord>> {
     let changed = c
         .prepare_cached(
             "UPDATE subscriptions SET url = ?3, description = ?4, events = ?5, ordered = ?6, active = ?7, secret = ?8, previous_secret = ?9, \
@@ -225,7 +236,11 @@ pub fn delete_subscription(c: &Connection, store_id: &str, id: &str, now: i64) -
 }
 
 pub fn claim(c: &Connection, lease: &Lease, limit: u32, steal: bool) -> Result<Vec<DeliveryJob>> {
-    let guard = if steal { "" } else { "AND (d.lease_until IS NULL OR d.lease_until < ?3)" };
+    let guard = if steal {
+        ""
+    } else {
+        "AND (d.lease_until IS NULL OR d.lease_until < ?3)"
+    };
     let claimed: Vec<String> = c
         .prepare_cached(&format!(
             "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2 WHERE id IN (\
@@ -325,15 +340,19 @@ fn disable(c: &Connection, id: &str, reason: &str, now: i64) -> Result<()> {
     let Some(s) = get_subscription(c, &store_id, id)? else {
         return Ok(());
     };
-    publish(c, Outgoing::new(&store_id, "subscription.disabled", Value::Null, None, now), || {
-        subscription_summary(&s)
-    })
+    publish(
+        c,
+        Outgoing::new(&store_id, "subscription.disabled", Value::Null, None, now),
+        || subscription_summary(&s),
+    )
 }
 
 pub fn get_delivery(c: &Connection, store_id: &str, id: &str) -> Result<Option<DeliveryRecord>> {
-    Ok(c.prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE store_id = ?1 AND id = ?2"))?
-        .query_row([store_id, id], delivery_row)
-        .optional()?)
+    Ok(c.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE store_id = ?1 AND id = ?2"
+    ))?
+    .query_row([store_id, id], delivery_row)
+    .optional()?)
 }
 
 pub fn attempts(c: &Connection, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
@@ -387,7 +406,14 @@ pub fn retry(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<Optio
     get_delivery(c, store_id, id)
 }
 
-pub fn recover(c: &Connection, store_id: &str, subscription_id: &str, since: i64, until: Option<i64>, now: i64) -> Result<u64> {
+pub fn recover(
+    c: &Connection,
+    store_id: &str,
+    subscription_id: &str,
+    since: i64,
+    until: Option<i64>,
+    now: i64,
+) -> Result<u64> {
     let n = c
         .prepare_cached(
             "UPDATE deliveries SET status = 'pending', manual = 1, next_attempt_at = ?5, updated_at = ?5 \

@@ -134,7 +134,13 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
         && let Some(m) = super::messages::insert_new(c, message)?
     {
         let contact = crate::outbox::message_contact(&m);
-        let received = Outgoing::new(&m.store_id, "message.received", Value::Null, contact, event.now);
+        let received = Outgoing::new(
+            &m.store_id,
+            "message.received",
+            Value::Null,
+            contact,
+            event.now,
+        );
         super::outbox::publish(c, received, || message_view(&m))?;
     }
     let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")?;
@@ -200,7 +206,14 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
 }
 
 /// Publishes a run event with the run's summary as it now stands.
-fn publish_run(c: &Connection, store_id: &str, run_id: &str, name: &str, contact: Option<String>, now: i64) -> Result<()> {
+fn publish_run(
+    c: &Connection,
+    store_id: &str,
+    run_id: &str,
+    name: &str,
+    contact: Option<String>,
+    now: i64,
+) -> Result<()> {
     let run = get_run(c, store_id, run_id)?;
     let e = Outgoing::new(store_id, name, Value::Null, contact, now);
     super::outbox::publish(c, e, || run.as_ref().map(run_summary).unwrap_or_default())
@@ -437,7 +450,13 @@ pub(super) fn merge_conversation(
         state,
         updated_at: now,
     };
-    let e = Outgoing::new(&p.store_id, "conversation.updated", Value::Null, Some(p.phone.clone()), now);
+    let e = Outgoing::new(
+        &p.store_id,
+        "conversation.updated",
+        Value::Null,
+        Some(p.phone.clone()),
+        now,
+    );
     super::outbox::publish(c, e, || conversation_view(&record))?;
     Ok(record)
 }
