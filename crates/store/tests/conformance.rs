@@ -60,6 +60,11 @@ conformance!(
     scheduled_calls_are_idempotent_and_fire_once,
     cron_ticks_follow_their_workflow,
     apps_install_and_uninstall_in_one_transaction,
+    outgoing_events_commit_with_their_change,
+    deliveries_are_leased_retried_and_logged,
+    ordered_deliveries_go_one_contact_at_a_time,
+    failing_subscriptions_are_disabled,
+    emitted_events_are_idempotent,
 );
 
 mod suite {
@@ -1303,7 +1308,6 @@ mod suite {
             event: Some(StatusEvent {
                 id: format!("evt_{provider_id}_{now}"),
                 event_type: format!("message.{status}"),
-                payload: |m| json!({"id": m.id, "status": m.status}),
             }),
             now,
         }
@@ -1313,7 +1317,7 @@ mod suite {
         with_store(&s, "st_a").await;
         with_store(&s, "st_b").await;
         let sent = s
-            .record_message(message("msg_1", "st_a", "wamid.1", "accepted", 0))
+            .record_message(message("msg_1", "st_a", "wamid.1", "accepted", 0), None)
             .await
             .unwrap();
         assert_eq!(sent.status, "accepted");
@@ -1353,7 +1357,7 @@ mod suite {
             .unwrap();
         assert_eq!(early.content, json!({}));
         let completed = s
-            .record_message(message("msg_2", "st_a", "wamid.2", "accepted", 0))
+            .record_message(message("msg_2", "st_a", "wamid.2", "accepted", 0), None)
             .await
             .unwrap();
         assert_eq!(completed.id, early.id);
@@ -1733,5 +1737,589 @@ mod suite {
                 .unwrap()
         );
         assert!(s.get_workflow("st_a", "wf_taken").await.unwrap().is_some());
+    }
+
+    fn subscription(
+        id: &str,
+        store_id: &str,
+        events: &[&str],
+        ordered: bool,
+    ) -> SubscriptionRecord {
+        SubscriptionRecord {
+            id: id.into(),
+            store_id: store_id.into(),
+            url: format!("http://127.0.0.1:9/{id}"),
+            description: None,
+            events: events.iter().map(|e| e.to_string()).collect(),
+            ordered,
+            active: true,
+            secret: format!("sealed-{id}"),
+            previous_secret: None,
+            previous_until: None,
+            failing_since: None,
+            disabled_at: None,
+            disabled_reason: None,
+            created_at: 1_000,
+            updated_at: 1_000,
+        }
+    }
+
+    fn attempt(n: i64, status: Option<i64>, at: i64) -> AttemptRecord {
+        AttemptRecord {
+            attempt: n,
+            started_at: at,
+            duration_ms: 5,
+            status,
+            response: status.map(|s| format!("status {s}")),
+            error: status.filter(|s| *s >= 300).map(|s| format!("HTTP {s}")),
+            manual: false,
+        }
+    }
+
+    fn outcome(
+        job: &DeliveryJob,
+        owner: &str,
+        succeeded: bool,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> AttemptOutcome {
+        AttemptOutcome {
+            delivery_id: job.delivery.id.clone(),
+            owner: owner.into(),
+            attempt: attempt(
+                job.delivery.attempts + 1,
+                Some(if succeeded { 200 } else { 500 }),
+                now,
+            ),
+            succeeded,
+            retry_at,
+            gone: false,
+            disable_after: 1_000_000,
+            now,
+        }
+    }
+
+    fn emitted(store_id: &str, event: &str, contact: Option<&str>, now: i64) -> outbox::Outgoing {
+        let mut e = outbox::Outgoing::new(
+            store_id,
+            event,
+            json!({"phoneNumber": contact}),
+            contact.map(Into::into),
+            now,
+        );
+        e.origin_key = Some(format!("origin-{}", e.id));
+        e
+    }
+
+    pub async fn outgoing_events_commit_with_their_change(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        with_store(&s, "st_b").await;
+        // Nothing is subscribed yet: a workflow and a run publish nothing.
+        s.create_workflow(workflow("wf_1", "st_a", "W"))
+            .await
+            .unwrap();
+        s.create_subscription(subscription("sub_runs", "st_a", &["run.*"], false))
+            .await
+            .unwrap();
+        s.create_subscription(subscription("sub_all", "st_a", &["*"], false))
+            .await
+            .unwrap();
+        s.create_subscription(subscription("sub_b", "st_b", &["*"], false))
+            .await
+            .unwrap();
+        let mut off = subscription("sub_off", "st_a", &["*"], false);
+        off.active = false;
+        s.create_subscription(off).await.unwrap();
+        assert!(
+            s.claim_deliveries(lease("w", 10_000), 100, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // An event whose run completes at once: run.started and run.completed, to both of st_a's
+        // active subscriptions; another store's subscription and the inactive one get nothing.
+        let mut done = state(
+            "run_1",
+            "completed",
+            vec![record(0, "s1", "completed", json!({"ok": true}))],
+        );
+        done.finished_at = Some(10_050);
+        s.accept(
+            event("evt_1", "st_a", None, 10_000),
+            vec![new_run("st_a", "wf_1", done)],
+        )
+        .await
+        .unwrap();
+        let jobs = s
+            .claim_deliveries(lease("w", 10_000), 100, false)
+            .await
+            .unwrap();
+        let mut got: Vec<(String, String)> = jobs
+            .iter()
+            .map(|j| (j.delivery.subscription_id.clone(), j.delivery.event.clone()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("sub_all".into(), "run.completed".into()),
+                ("sub_all".into(), "run.started".into()),
+                ("sub_runs".into(), "run.completed".into()),
+                ("sub_runs".into(), "run.started".into())
+            ]
+        );
+        let completed = jobs
+            .iter()
+            .find(|j| j.delivery.event == "run.completed")
+            .unwrap();
+        let data: serde_json::Value = serde_json::from_str(&completed.data).unwrap();
+        assert_eq!(data["id"], "run_1");
+        assert_eq!(data["workflowId"], "wf_1");
+        assert_eq!(data["status"], "completed");
+        assert_eq!(
+            completed.url,
+            "http://127.0.0.1:9/sub_all".replace("sub_all", &completed.delivery.subscription_id)
+        );
+        assert_eq!(
+            completed.secrets,
+            [format!("sealed-{}", completed.delivery.subscription_id)]
+        );
+        // Both subscriptions get the same event id (webhook-id).
+        let ids: std::collections::HashSet<&str> = jobs
+            .iter()
+            .filter(|j| j.delivery.event == "run.completed")
+            .map(|j| j.delivery.event_id.as_str())
+            .collect();
+        assert_eq!(ids.len(), 1);
+        // A change that fails writes no event: a workflow name taken.
+        assert!(
+            s.create_workflow(workflow("wf_2", "st_a", "W"))
+                .await
+                .is_err()
+        );
+        s.merge_conversation(
+            ConversationPatch {
+                store_id: "st_a".into(),
+                phone: "5511".into(),
+                patch: json!({"a": 1}),
+            },
+            11_000,
+        )
+        .await
+        .unwrap();
+        s.delete_workflow("st_a", "wf_1", 11_000).await.unwrap();
+        let jobs = s
+            .claim_deliveries(lease("w", 11_000), 100, false)
+            .await
+            .unwrap();
+        let mut got: Vec<&str> = jobs
+            .iter()
+            .filter(|j| j.delivery.subscription_id == "sub_all")
+            .map(|j| j.delivery.event.as_str())
+            .collect();
+        got.sort();
+        assert_eq!(got, ["conversation.updated", "workflow.deleted"]);
+        assert!(
+            jobs.iter().all(|j| j.delivery.subscription_id == "sub_all"),
+            "run.* does not match them"
+        );
+        // A deleted subscription's pending deliveries are cancelled.
+        s.emit_event(emitted("st_a", "lead.created", None, 12_000))
+            .await
+            .unwrap();
+        assert!(
+            s.delete_subscription("st_a", "sub_all", 12_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.claim_deliveries(lease("w", 12_000), 100, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let cancelled = s
+            .list_deliveries(
+                "st_a",
+                "sub_all",
+                &DeliveryFilter {
+                    status: Some("cancelled".into()),
+                    event: None,
+                },
+                &PageRequest::default(),
+            )
+            .await
+            .unwrap();
+        // Everything still pending: the four claimed and never finished, and the new one.
+        assert_eq!(cancelled.items.len(), 5);
+        assert_eq!(cancelled.items[0].event, "lead.created", "newest first");
+        assert!(
+            s.get_subscription("st_a", "sub_all")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.get_subscription("st_b", "sub_runs")
+                .await
+                .unwrap()
+                .is_none(),
+            "stores are isolated"
+        );
+    }
+
+    pub async fn deliveries_are_leased_retried_and_logged(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        s.create_subscription(subscription("sub_1", "st_a", &["lead.created"], false))
+            .await
+            .unwrap();
+        s.emit_event(emitted("st_a", "lead.created", None, 1_000))
+            .await
+            .unwrap();
+        let jobs = s
+            .claim_deliveries(lease("w1", 1_000), 10, false)
+            .await
+            .unwrap();
+        assert_eq!(jobs.len(), 1);
+        // Leased: another worker gets nothing until the lease runs out.
+        assert!(
+            s.claim_deliveries(lease("w2", 2_000), 10, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Only the holder of the lease records the attempt.
+        assert!(
+            !s.finish_attempt(outcome(&jobs[0], "w2", false, Some(3_000), 2_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.finish_attempt(outcome(&jobs[0], "w1", false, Some(3_000), 2_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.claim_deliveries(lease("w1", 2_500), 10, false)
+                .await
+                .unwrap()
+                .is_empty(),
+            "not due yet"
+        );
+        let again = s
+            .claim_deliveries(lease("w2", 3_000), 10, false)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].delivery.attempts, 1);
+        assert!(
+            s.finish_attempt(outcome(&again[0], "w2", true, None, 3_100))
+                .await
+                .unwrap()
+        );
+        let d = s
+            .get_delivery("st_a", &again[0].delivery.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.status.as_str(), d.attempts, d.delivered_at, d.last_status),
+            ("succeeded", 2, Some(3_100), Some(200))
+        );
+        let log = s.delivery_attempts(&d.id).await.unwrap();
+        assert_eq!(
+            log.iter().map(|a| a.status).collect::<Vec<_>>(),
+            [Some(500), Some(200)]
+        );
+        assert!(s.get_delivery("st_b", &d.id).await.unwrap().is_none());
+        // A manual retry of a delivered one: one attempt, and failing it leaves it succeeded.
+        let retried = s
+            .retry_delivery("st_a", &d.id, 4_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((retried.status.as_str(), retried.manual), ("pending", true));
+        let job = s
+            .claim_deliveries(lease("w1", 4_000), 10, false)
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(job.delivery.manual);
+        assert!(
+            s.finish_attempt(outcome(&job, "w1", false, None, 4_100))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.get_delivery("st_a", &d.id).await.unwrap().unwrap().status,
+            "succeeded"
+        );
+        // Exhausted → failed; recover queues one manual attempt of each failed one in the window.
+        s.emit_event(emitted("st_a", "lead.created", None, 5_000))
+            .await
+            .unwrap();
+        let job = s
+            .claim_deliveries(lease("w1", 5_000), 10, false)
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(
+            s.finish_attempt(outcome(&job, "w1", false, None, 5_100))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.get_delivery("st_a", &job.delivery.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            "failed"
+        );
+        assert_eq!(
+            s.recover_deliveries("st_a", "sub_1", 6_000, None, 7_000)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            s.recover_deliveries("st_a", "sub_1", 5_000, Some(6_000), 7_000)
+                .await
+                .unwrap(),
+            1
+        );
+        let job = s
+            .claim_deliveries(lease("w1", 7_000), 10, false)
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(job.delivery.manual);
+        // A stale lease is stolen only when asked (a lone node restarting).
+        assert!(
+            s.claim_deliveries(lease("w9", 7_100), 10, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.claim_deliveries(lease("w9", 7_100), 10, true)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    pub async fn ordered_deliveries_go_one_contact_at_a_time(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        s.create_subscription(subscription("sub_o", "st_a", &["lead.step"], true))
+            .await
+            .unwrap();
+        s.create_subscription(subscription("sub_u", "st_a", &["lead.step"], false))
+            .await
+            .unwrap();
+        for n in 0..3 {
+            s.emit_event(emitted("st_a", "lead.step", Some("5511"), 1_000 + n))
+                .await
+                .unwrap();
+        }
+        s.emit_event(emitted("st_a", "lead.step", Some("5522"), 1_010))
+            .await
+            .unwrap();
+        let jobs = s
+            .claim_deliveries(lease("w", 2_000), 100, false)
+            .await
+            .unwrap();
+        let ordered: Vec<&DeliveryJob> = jobs
+            .iter()
+            .filter(|j| j.delivery.subscription_id == "sub_o")
+            .collect();
+        assert_eq!(ordered.len(), 2, "the head of each contact only");
+        assert_eq!(
+            jobs.iter()
+                .filter(|j| j.delivery.subscription_id == "sub_u")
+                .count(),
+            4,
+            "unordered: all"
+        );
+        let head = ordered.iter().find(|j| j.data.contains("5511")).unwrap();
+        // The head fails: the contact's later deliveries stay held while it is retried.
+        assert!(
+            s.finish_attempt(outcome(head, "w", false, Some(3_000), 2_100))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.claim_deliveries(lease("w", 2_500), 100, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retry = s
+            .claim_deliveries(lease("w", 3_000), 100, false)
+            .await
+            .unwrap();
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].delivery.id, head.delivery.id);
+        assert!(
+            s.finish_attempt(outcome(&retry[0], "w", true, None, 3_100))
+                .await
+                .unwrap()
+        );
+        let next = s
+            .claim_deliveries(lease("w", 3_200), 100, false)
+            .await
+            .unwrap();
+        assert_eq!(next.len(), 1, "the second of 5511 now");
+        assert!(next[0].delivery.event_id > head.delivery.event_id);
+        // A delivery that failed for good releases the ones after it.
+        assert!(
+            s.finish_attempt(outcome(&next[0], "w", false, None, 3_300))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.claim_deliveries(lease("w", 3_400), 100, false)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    pub async fn failing_subscriptions_are_disabled(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        s.create_subscription(subscription("sub_f", "st_a", &["lead.created"], false))
+            .await
+            .unwrap();
+        s.create_subscription(subscription(
+            "sub_w",
+            "st_a",
+            &["subscription.disabled"],
+            false,
+        ))
+        .await
+        .unwrap();
+        s.emit_event(emitted("st_a", "lead.created", None, 1_000))
+            .await
+            .unwrap();
+        let mut now = 1_000;
+        let mut job = s
+            .claim_deliveries(lease("w", now), 10, false)
+            .await
+            .unwrap()
+            .remove(0);
+        // Fails at 1 000 (failing since then), 501 000, 1 001 000: the limit is 1 000 000.
+        loop {
+            let mut o = outcome(&job, "w", false, Some(now + 500_000), now);
+            o.disable_after = 1_000_000;
+            assert!(s.finish_attempt(o).await.unwrap());
+            let sub = s.get_subscription("st_a", "sub_f").await.unwrap().unwrap();
+            assert_eq!(sub.failing_since, Some(1_000));
+            if now >= 1_001_000 {
+                assert!(!sub.active);
+                assert_eq!(sub.disabled_at, Some(now));
+                break;
+            }
+            assert!(sub.active);
+            now += 500_000;
+            job = s
+                .claim_deliveries(lease("w", now), 10, false)
+                .await
+                .unwrap()
+                .remove(0);
+        }
+        // Disabled: nothing more is claimed for it; the watcher hears subscription.disabled.
+        let jobs = s
+            .claim_deliveries(lease("w", now + 600_000), 10, false)
+            .await
+            .unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].delivery.subscription_id, "sub_w");
+        let data: serde_json::Value = serde_json::from_str(&jobs[0].data).unwrap();
+        assert_eq!(data["id"], "sub_f");
+        assert_eq!(data["active"], false);
+        assert!(data.get("secret").is_none(), "no secrets in events");
+        // A success forgives earlier failures.
+        assert!(
+            s.finish_attempt(outcome(
+                &jobs[0],
+                "w",
+                false,
+                Some(now + 700_000),
+                now + 600_000
+            ))
+            .await
+            .unwrap()
+        );
+        assert!(
+            s.get_subscription("st_a", "sub_w")
+                .await
+                .unwrap()
+                .unwrap()
+                .failing_since
+                .is_some()
+        );
+        let job = s
+            .claim_deliveries(lease("w", now + 700_000), 10, false)
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(
+            s.finish_attempt(outcome(&job, "w", true, None, now + 700_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.get_subscription("st_a", "sub_w")
+                .await
+                .unwrap()
+                .unwrap()
+                .failing_since
+                .is_none()
+        );
+    }
+
+    pub async fn emitted_events_are_idempotent(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        // Kept even with no subscription, so a step run again gets the same id back.
+        let mut e = emitted("st_a", "lead.created", None, 1_000);
+        e.origin_key = Some("run_1:s1:1".into());
+        let first = s.emit_event(e.clone()).await.unwrap();
+        assert_eq!(first, e.id);
+        let mut again = emitted("st_a", "lead.created", None, 1_100);
+        again.origin_key = Some("run_1:s1:1".into());
+        assert_eq!(s.emit_event(again).await.unwrap(), first);
+        s.create_subscription(subscription("sub_1", "st_a", &["lead.*"], false))
+            .await
+            .unwrap();
+        let mut third = emitted("st_a", "lead.created", None, 1_200);
+        third.origin_key = Some("run_1:s1:1".into());
+        s.emit_event(third).await.unwrap();
+        assert!(
+            s.claim_deliveries(lease("w", 2_000), 10, false)
+                .await
+                .unwrap()
+                .is_empty(),
+            "published once, before the subscription"
+        );
+        let mut filter = subscription("sub_1", "st_a", &["other.thing"], false);
+        filter.updated_at = 2_000;
+        s.update_subscription(filter).await.unwrap().unwrap();
+        s.emit_event(emitted("st_a", "lead.created", None, 2_000))
+            .await
+            .unwrap();
+        assert!(
+            s.claim_deliveries(lease("w", 2_000), 10, false)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the new filter applies"
+        );
+        let listed = s
+            .list_subscriptions("st_a", &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.items[0].events, ["other.thing"]);
     }
 }

@@ -4,6 +4,7 @@
 
 mod harness;
 mod providers;
+mod receiver;
 mod target;
 
 pub mod api;

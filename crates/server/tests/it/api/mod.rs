@@ -9,4 +9,5 @@ mod outbound;
 mod runs;
 mod schedules;
 mod stores;
+mod subscriptions;
 mod workflows;
