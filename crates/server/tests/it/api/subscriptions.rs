@@ -501,7 +501,7 @@ async fn ordered_deliveries_wait_for_a_failing_one(s: TestServer) {
         .map(|d| {
             (
                 d.body["data"]["phoneNumber"].as_str().unwrap().to_owned(),
-                d.body["data"]["n"].as_str().unwrap().to_owned(),
+                d.body["data"]["n"].to_string(),
             )
         })
         .collect();
@@ -519,7 +519,7 @@ async fn ordered_deliveries_wait_for_a_failing_one(s: TestServer) {
     assert!(
         got[..first_ok]
             .iter()
-            .all(|d| d.body["data"]["phoneNumber"] != ana || d.body["data"]["n"] == "0"),
+            .all(|d| d.body["data"]["phoneNumber"] != ana || d.body["data"]["n"] == 0),
         "{acked:?}"
     );
     // Bia was not held behind Ana.
