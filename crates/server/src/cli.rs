@@ -95,4 +95,7 @@ pub enum BenchScenario {
     /// Events whose run schedules a call of a callable workflow 5 s ahead (`schedule_workflow`):
     /// how late the calls start (run created − due), p50/p99/max, once all have fired.
     Schedule,
+    /// Workflow (a) ending with an `emit_event` step, one subscription at a local receiver:
+    /// deliveries/s and event POST → delivery received, p50/p99.
+    Deliveries,
 }

@@ -6,8 +6,11 @@
 //!   accepted, runs/s completed, ack latency, trigger → first step, peak RSS.
 //! - `webhook`: workflow (a) plus a webhook step calling a local sink the bench starts.
 //! - `schedule`: events scheduling a call 5 s ahead; reports how late the calls start.
+//! - `deliveries`: workflow (a) emitting an event to a subscribed local receiver; deliveries/s
+//!   and event → delivered latency.
 //! - `--waiting N`: see [`waiting`].
 
+mod deliveries;
 mod waiting;
 
 use std::time::{Duration, Instant};
@@ -66,6 +69,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     // The webhook scenario calls a sink on loopback: exempt it from the guard, allow plain HTTP.
     let (settings, sink) = match args.scenario {
+        BenchScenario::Deliveries => (
+            Settings {
+                outbound_allow: "127.0.0.0/8".into(),
+                outbound_allow_http: true,
+                ..settings
+            },
+            None,
+        ),
         BenchScenario::Webhook => (
             Settings {
                 outbound_allow: "127.0.0.0/8".into(),
@@ -99,6 +110,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchScenario::Api => API_WORKFLOW.to_owned(),
         BenchScenario::Lead => lead_workflow("bench lead", vec![]).to_string(),
+        BenchScenario::Deliveries => lead_workflow("bench lead announced", vec![deliveries::emit_step()]).to_string(),
         BenchScenario::Code => lead_workflow("bench lead with code", vec![json!({"id": "score", "type": "custom_code", "outputVar": "score", "config": {
             "code": "const c = context.trigger.companies || []; return { score: c.length * 10 + context.state.firstName.length };"}})]).to_string(),
         BenchScenario::Webhook => lead_workflow("bench lead with webhook", vec![
@@ -110,6 +122,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ]).to_string(),
     };
     let id = create(&client, &base, &auth, &definition).await?;
+    let receiver = match args.scenario {
+        BenchScenario::Deliveries => {
+            let (url, seen) = deliveries::start_receiver().await?;
+            deliveries::subscribe(&client, &base, &auth, &url).await?;
+            Some(seen)
+        }
+        _ => None,
+    };
 
     let measure = Duration::from_secs(args.seconds.max(1));
     let completed_before = counter(&client, &base, "switchboard_runs_completed_total").await?;
@@ -118,6 +138,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let load_elapsed = load_started.elapsed();
     if matches!(args.scenario, BenchScenario::Api) {
         report_api(&args, backend, measure, load)?;
+    } else if let Some(seen) = &receiver {
+        deliveries::report(&args, backend, measure, load, seen).await?;
     } else if matches!(args.scenario, BenchScenario::Schedule) {
         report_schedules(&args, backend, measure, load, &store).await?;
     } else {
@@ -314,10 +336,10 @@ async fn load(
                     seq += 1;
                     let request = match scenario {
                         BenchScenario::Api => client.get(format!("{base}/api/workflows/{id}")),
-                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook | BenchScenario::Schedule => {
+                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook | BenchScenario::Schedule | BenchScenario::Deliveries => {
                             let companies = if seq.is_multiple_of(2) { json!(["Acme", "Globex"]) } else { json!([]) };
                             let body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
-                                "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies});
+                                "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies, "sentAtUs": deliveries::now_us()});
                             client.post(format!("{base}/api/events")).header("Content-Type", "application/json").body(body.to_string())
                         }
                     };
