@@ -336,7 +336,7 @@ mod tests {
         let body = envelope(
             "018eb05e-7efd-7bef-a765-7bccbd9f39d9",
             "captured_form.created",
-            1_712_356_0_000,
+            1_712_356_000_000,
             r#"{"form_name":"Algoscale Leads"}"#,
         );
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
