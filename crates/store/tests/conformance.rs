@@ -65,6 +65,7 @@ conformance!(
     ordered_deliveries_go_one_contact_at_a_time,
     failing_subscriptions_are_disabled,
     emitted_events_are_idempotent,
+    message_events_follow_the_status,
 );
 
 mod suite {
@@ -2321,5 +2322,68 @@ mod suite {
             .await
             .unwrap();
         assert_eq!(listed.items[0].events, ["other.thing"]);
+    }
+
+    pub async fn message_events_follow_the_status(s: Arc<dyn Store>) {
+        with_store(&s, "st_a").await;
+        s.create_subscription(subscription("sub_m", "st_a", &["message.*"], true))
+            .await
+            .unwrap();
+        // Sent (an email is recorded as sent), then read, then a late "delivered" that moves nothing.
+        s.record_message(
+            message("msg_1", "st_a", "wamid.1", "sent", 1),
+            Some("message.sent".into()),
+        )
+        .await
+        .unwrap();
+        s.message_status(report("st_a", "wamid.1", "read", 3, 20))
+            .await
+            .unwrap();
+        s.message_status(report("st_a", "wamid.1", "delivered", 2, 30))
+            .await
+            .unwrap();
+        // Recording a send after its status report came first publishes nothing more.
+        s.message_status(report("st_a", "wamid.2", "delivered", 2, 40))
+            .await
+            .unwrap();
+        s.record_message(
+            message("msg_2", "st_a", "wamid.2", "sent", 1),
+            Some("message.sent".into()),
+        )
+        .await
+        .unwrap();
+        let mut events = Vec::new();
+        for now in [100, 200, 300, 400] {
+            for job in s
+                .claim_deliveries(lease("w", now), 10, false)
+                .await
+                .unwrap()
+            {
+                let data: serde_json::Value = serde_json::from_str(&job.data).unwrap();
+                events.push((
+                    job.delivery.event.clone(),
+                    data["providerMessageId"].as_str().unwrap().to_owned(),
+                    data["status"].as_str().unwrap().to_owned(),
+                ));
+                assert!(
+                    s.finish_attempt(outcome(&job, "w", true, None, now))
+                        .await
+                        .unwrap()
+                );
+            }
+        }
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                (
+                    "message.delivered".to_owned(),
+                    "wamid.2".to_owned(),
+                    "delivered".to_owned()
+                ),
+                ("message.read".into(), "wamid.1".into(), "read".into()),
+                ("message.sent".into(), "wamid.1".into(), "sent".into()),
+            ]
+        );
     }
 }
