@@ -64,17 +64,63 @@ thread_local! {
     pub static PUBLISHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// A live, active subscription as the fan-out matches it.
+struct Target {
+    id: String,
+    store_id: String,
+    ordered: bool,
+    events: Vec<String>,
+}
+
+thread_local! {
+    /// The writer thread's copy of every active subscription. Every subscription write goes
+    /// through this thread and clears it, so it is never stale; it spares each run, message and
+    /// workflow change a query when its store subscribes to nothing.
+    static TARGETS: std::cell::RefCell<Option<std::rc::Rc<Vec<Target>>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// After any change to subscriptions, and after a rollback (which may undo one): the fan-out
+/// reads them again.
+pub fn forget_targets() {
+    TARGETS.with(|t| t.borrow_mut().take());
+}
+
+fn targets(c: &Connection) -> Result<std::rc::Rc<Vec<Target>>> {
+    if let Some(t) = TARGETS.with(|t| t.borrow().clone()) {
+        return Ok(t);
+    }
+    let rows: Vec<(String, String, bool, String)> = c
+        .prepare_cached("SELECT id, store_id, ordered, events FROM subscriptions WHERE active = 1 AND deleted_at IS NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let loaded = rows
+        .into_iter()
+        .map(|(id, store_id, ordered, events)| {
+            let events =
+                serde_json::from_value(parse_json(events)?).map_err(crate::StoreError::backend)?;
+            Ok(Target {
+                id,
+                store_id,
+                ordered,
+                events,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let loaded = std::rc::Rc::new(loaded);
+    TARGETS.with(|t| *t.borrow_mut() = Some(loaded.clone()));
+    Ok(loaded)
+}
+
 /// Writes `event` with one delivery per matching active subscription; nothing when none matches
 /// and the event is not an emitted one. `data` is only made when it is needed.
 pub fn publish(c: &Connection, mut event: Outgoing, data: impl FnOnce() -> Value) -> Result<()> {
-    let [exact, group, all] = filters_matching(&event.event);
-    let targets: Vec<(String, bool)> = c
-        .prepare_cached(
-            "SELECT DISTINCT s.id, s.ordered FROM subscription_events e JOIN subscriptions s ON s.id = e.subscription_id \
-             WHERE e.store_id = ?1 AND e.event IN (?2, ?3, ?4) AND s.active = 1 AND s.deleted_at IS NULL",
-        )?
-        .query_map(params![event.store_id, exact, group, all], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let filters = filters_matching(&event.event);
+    let all = targets(c)?;
+    let targets: Vec<(&str, bool)> = all
+        .iter()
+        .filter(|t| t.store_id == event.store_id && t.events.iter().any(|e| filters.contains(e)))
+        .map(|t| (t.id.as_str(), t.ordered))
+        .collect();
     if targets.is_empty() && event.origin_key.is_none() {
         return Ok(());
     }
@@ -156,6 +202,7 @@ pub fn create_subscription(c: &Connection, s: &SubscriptionRecord) -> Result<Sub
         s.updated_at
     ])?;
     write_filter(c, s)?;
+    forget_targets();
     Ok(s.clone())
 }
 
@@ -218,6 +265,7 @@ pub fn update_subscription(
         return Ok(None);
     }
     write_filter(c, s)?;
+    forget_targets();
     get_subscription(c, &s.store_id, &s.id)
 }
 
@@ -228,6 +276,7 @@ pub fn delete_subscription(c: &Connection, store_id: &str, id: &str, now: i64) -
     if changed == 0 {
         return Ok(false);
     }
+    forget_targets();
     c.prepare_cached("DELETE FROM subscription_events WHERE subscription_id = ?1")?
         .execute([id])?;
     c.prepare_cached("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, last_error = 'the subscription was deleted', updated_at = ?2 WHERE subscription_id = ?1 AND status = 'pending'")?
@@ -337,6 +386,7 @@ fn disable(c: &Connection, id: &str, reason: &str, now: i64) -> Result<()> {
     let Some(store_id) = store_id else {
         return Ok(());
     };
+    forget_targets();
     let Some(s) = get_subscription(c, &store_id, id)? else {
         return Ok(());
     };

@@ -42,7 +42,7 @@ impl Writer {
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal) {
-    use super::outbox::PUBLISHED;
+    use super::outbox::{PUBLISHED, forget_targets};
     while let Some(first) = rx.blocking_recv() {
         let batch = drain(first, &mut rx);
         PUBLISHED.with(|p| p.set(false));
@@ -58,6 +58,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal) {
         let commit = conn.execute_batch("COMMIT").map_err(StoreError::backend);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+            forget_targets();
         }
         if commit.is_ok() && PUBLISHED.with(|p| p.get()) {
             signal.notify_one();
@@ -70,6 +71,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal) {
 
 /// Runs one job in a savepoint. A panicking job is rolled back and its caller sees an error.
 fn run_one(job: Job, conn: &Connection) -> Option<Answer> {
+    use super::outbox::forget_targets;
     if let Err(e) = conn.execute_batch("SAVEPOINT job") {
         tracing::error!(error = %e, "SQLite writer cannot open a savepoint");
         return None;
@@ -79,6 +81,7 @@ fn run_one(job: Job, conn: &Connection) -> Option<Answer> {
             let end = if ok {
                 "RELEASE job"
             } else {
+                forget_targets();
                 "ROLLBACK TO job; RELEASE job"
             };
             conn.execute_batch(end).ok()?;
@@ -86,6 +89,7 @@ fn run_one(job: Job, conn: &Connection) -> Option<Answer> {
         }
         Err(_) => {
             tracing::error!("a write request panicked; its changes were rolled back");
+            forget_targets();
             let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
             None
         }
