@@ -165,6 +165,16 @@ pub async fn send(req: RequestBuilder) -> (u16, Value) {
     (status, body)
 }
 
+/// The pointers of an error's `details`, in order.
+pub fn pointers(body: &Value) -> Vec<&str> {
+    body["error"]["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no error details in {body}"))
+        .iter()
+        .map(|d| d["pointer"].as_str().unwrap())
+        .collect()
+}
+
 /// Runs each listed case against both backends.
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {

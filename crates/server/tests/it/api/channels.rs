@@ -602,13 +602,7 @@ async fn email_templates_and_inline_mail(s: TestServer) {
         {"name": "bad", "subject": "{{ variables.x + }}", "colour": "blue"})))
     .await;
     assert_eq!(status, 400, "{body}");
-    let pointers: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["pointer"].as_str().unwrap())
-        .collect();
-    assert_eq!(pointers, ["", "/subject"], "{body}");
+    assert_eq!(pointers(&body), ["", "/subject"], "{body}");
     let (status, created) = send(s.admin(Method::POST, "/api/email-templates").json(&json!(
         {"name": "receipt", "subject": "Pedido {{variables.order}}", "html": "<b>{{variables.total}}</b>", "colour": "blue"}))).await;
     assert_eq!(status, 201, "{created}");

@@ -68,15 +68,6 @@ async fn until(s: &TestServer, path: &str, done: impl Fn(&Value) -> bool) -> Val
     panic!("{path} never got there: {}", get(s, path).await);
 }
 
-fn pointers(body: &Value) -> Vec<&str> {
-    body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["pointer"].as_str().unwrap())
-        .collect()
-}
-
 /// The global id an installed app gave the workflow of that local id.
 fn global_id(installed: &Value, local: &str) -> String {
     installed["workflows"]
