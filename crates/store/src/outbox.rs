@@ -78,6 +78,48 @@ impl Outgoing {
     }
 }
 
+/// A change subscribers may hear about, before anyone knows whether one does: publishing makes
+/// the event (its id, its data) only when a subscription matches.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub store_id: &'a str,
+    pub event: &'a str,
+    /// The contact it concerns (phone digits), for ordered subscriptions.
+    pub contact: Option<&'a str>,
+    pub now: i64,
+}
+
+impl<'a> Change<'a> {
+    pub fn new(store_id: &'a str, event: &'a str, contact: Option<&'a str>, now: i64) -> Self {
+        Change {
+            store_id,
+            event,
+            contact,
+            now,
+        }
+    }
+
+    /// The event this change becomes.
+    pub fn event(self, data: Value) -> Outgoing {
+        Outgoing::new(
+            self.store_id,
+            self.event,
+            data,
+            self.contact.map(str::to_owned),
+            self.now,
+        )
+    }
+}
+
+/// Whether a subscription's filter entry (a name, `group.*` or `*`) takes `event`.
+pub fn filter_matches(filter: &str, event: &str) -> bool {
+    filter == "*"
+        || filter == event
+        || filter
+            .strip_suffix(".*")
+            .is_some_and(|group| event.split('.').next() == Some(group))
+}
+
 /// The filter entries that match `event`: itself, its group (`run.*`) and everything (`*`).
 pub fn filters_matching(event: &str) -> [String; 3] {
     let group = event.split('.').next().unwrap_or(event);
@@ -143,8 +185,8 @@ pub fn message_view(m: &MessageRecord) -> Value {
 }
 
 /// A message's ordering key: phone digits (an email address orders nothing).
-pub fn message_contact(m: &MessageRecord) -> Option<String> {
-    m.contact.clone().filter(|_| m.channel != "email")
+pub fn message_contact(m: &MessageRecord) -> Option<&str> {
+    m.contact.as_deref().filter(|_| m.channel != "email")
 }
 
 /// `conversation.updated` data.

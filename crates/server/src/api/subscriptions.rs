@@ -270,6 +270,14 @@ async fn find(state: &AppState, store_id: &str, id: &str) -> ApiResult<Subscript
         .ok_or_else(|| ApiError::not_found("subscription"))
 }
 
+async fn find_delivery(state: &AppState, store_id: &str, id: &str) -> ApiResult<DeliveryRecord> {
+    state
+        .store
+        .get_delivery(store_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))
+}
+
 /// The store's subscriptions.
 #[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = inline(List<Object>))))]
@@ -600,11 +608,7 @@ async fn get_delivery(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let d = state
-        .store
-        .get_delivery(&scope.store.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    let d = find_delivery(&state, &scope.store.id, &id).await?;
     let log: Vec<Value> = state
         .store
         .delivery_attempts(&d.id)
@@ -636,11 +640,7 @@ async fn retry_delivery(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let d = state
-        .store
-        .get_delivery(&scope.store.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    let d = find_delivery(&state, &scope.store.id, &id).await?;
     if let Some(s) = state
         .store
         .get_subscription(&scope.store.id, &d.subscription_id)

@@ -6,17 +6,11 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
-use crate::outbox::{Outgoing, message_contact, message_view};
+use crate::outbox::{Change, message_contact, message_view};
 
 /// Publishes a `message.*` event with the record as it now stands.
 async fn publish(c: &mut PgConnection, event: &str, m: &MessageRecord, now: i64) -> Result<()> {
-    let e = Outgoing::new(
-        &m.store_id,
-        event,
-        serde_json::Value::Null,
-        message_contact(m),
-        now,
-    );
+    let e = Change::new(&m.store_id, event, message_contact(m), now);
     super::outbox::publish(c, e, || message_view(m)).await
 }
 

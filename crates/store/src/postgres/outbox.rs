@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::Result;
 use crate::error::parse_json;
 use crate::model::*;
-use crate::outbox::{Outgoing, filters_matching, subscription_summary};
+use crate::outbox::{Change, Outgoing, filters_matching, subscription_summary};
 
 const SUBSCRIPTION_COLUMNS: &str = "id, store_id, url, description, events, ordered, active, secret, previous_secret, previous_until, failing_since, disabled_at, disabled_reason, created_at, updated_at";
 const DELIVERY_COLUMNS: &str = "id, store_id, subscription_id, event_id, event, status, attempts, manual, next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at";
@@ -63,30 +63,41 @@ fn published() {
     let _ = PUBLISHED.try_with(|p| p.set(true));
 }
 
-/// Writes `event` with one delivery per matching active subscription; nothing when none matches
-/// and the event is not an emitted one. `data` is only made when it is needed.
-pub async fn publish(
+/// The active subscriptions of the store whose filter takes `event`: `(id, ordered)`.
+async fn matching(
     c: &mut PgConnection,
-    mut event: Outgoing,
-    data: impl FnOnce() -> Value,
-) -> Result<()> {
-    let [exact, group, all] = filters_matching(&event.event);
-    let targets: Vec<(String, bool)> = sqlx::query_as(
+    store_id: &str,
+    event: &str,
+) -> Result<Vec<(String, bool)>> {
+    let [exact, group, all] = filters_matching(event);
+    Ok(sqlx::query_as(
         "SELECT DISTINCT s.id, s.ordered FROM subscription_events e JOIN subscriptions s ON s.id = e.subscription_id \
          WHERE e.store_id = $1 AND e.event IN ($2, $3, $4) AND s.active AND s.deleted_at IS NULL",
     )
-    .bind(&event.store_id)
+    .bind(store_id)
     .bind(exact)
     .bind(group)
     .bind(all)
-    .fetch_all(&mut *c)
-    .await?;
-    if targets.is_empty() && event.origin_key.is_none() {
+    .fetch_all(c)
+    .await?)
+}
+
+/// Writes the change's event with one delivery per matching active subscription; nothing (not
+/// even its data) when none matches.
+pub async fn publish(
+    c: &mut PgConnection,
+    change: Change<'_>,
+    data: impl FnOnce() -> Value,
+) -> Result<()> {
+    let targets = matching(&mut *c, change.store_id, change.event).await?;
+    if targets.is_empty() {
         return Ok(());
     }
-    if event.data.is_null() {
-        event.data = data();
-    }
+    write(c, &change.event(data()), &targets).await
+}
+
+/// Writes an event and its deliveries.
+async fn write(c: &mut PgConnection, event: &Outgoing, targets: &[(String, bool)]) -> Result<()> {
     sqlx::query("INSERT INTO outgoing_events (id, store_id, event, data, contact, origin_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&event.id)
         .bind(&event.store_id)
@@ -97,7 +108,7 @@ pub async fn publish(
         .bind(event.now)
         .execute(&mut *c)
         .await?;
-    for (subscription_id, ordered) in &targets {
+    for (subscription_id, ordered) in targets {
         sqlx::query(&format!(
             "INSERT INTO deliveries ({DELIVERY_COLUMNS}, contact) VALUES ($1, $2, $3, $4, $5, 'pending', 0, FALSE, $6, NULL, NULL, NULL, $6, $6, $7)"
         ))
@@ -117,6 +128,8 @@ pub async fn publish(
     Ok(())
 }
 
+/// An emitted event is kept even when nothing subscribes: its `origin_key` gives a step run
+/// again the same id.
 pub async fn emit(c: &mut PgConnection, event: Outgoing) -> Result<String> {
     if let Some(key) = &event.origin_key {
         let seen: Option<String> =
@@ -128,9 +141,9 @@ pub async fn emit(c: &mut PgConnection, event: Outgoing) -> Result<String> {
             return Ok(id);
         }
     }
-    let id = event.id.clone();
-    publish(c, event, || Value::Null).await?;
-    Ok(id)
+    let targets = matching(&mut *c, &event.store_id, &event.event).await?;
+    write(c, &event, &targets).await?;
+    Ok(event.id)
 }
 
 async fn write_filter(c: &mut PgConnection, s: &SubscriptionRecord) -> Result<()> {
@@ -418,7 +431,7 @@ async fn disable(c: &mut PgConnection, id: &str, reason: &str, now: i64) -> Resu
     let Some(s) = get_subscription(&mut *c, &store_id, id).await? else {
         return Ok(());
     };
-    let event = Outgoing::new(&store_id, "subscription.disabled", Value::Null, None, now);
+    let event = Change::new(&store_id, "subscription.disabled", None, now);
     publish(c, event, || subscription_summary(&s)).await
 }
 

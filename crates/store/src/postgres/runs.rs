@@ -10,7 +10,7 @@ use super::writer::BoxFuture;
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
-use crate::outbox::{Outgoing, conversation_view, message_view, run_event, run_summary};
+use crate::outbox::{Change, conversation_view, message_view, run_event, run_summary};
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
 const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
@@ -105,13 +105,7 @@ pub(super) fn accept(
             && let Some(m) = super::messages::insert_new(&mut *c, message).await?
         {
             let contact = crate::outbox::message_contact(&m);
-            let received = Outgoing::new(
-                &m.store_id,
-                "message.received",
-                Value::Null,
-                contact,
-                event.now,
-            );
+            let received = Change::new(&m.store_id, "message.received", contact, event.now);
             super::outbox::publish(&mut *c, received, || message_view(&m)).await?;
         }
         for r in &runs {
@@ -138,7 +132,7 @@ pub(super) fn accept(
                 .await?;
             write_progress(&mut *c, cp).await?;
             for name in std::iter::once("run.started").chain(run_event(&cp.status)) {
-                let e = Outgoing::new(&r.store_id, name, Value::Null, r.contact.clone(), event.now);
+                let e = Change::new(&r.store_id, name, r.contact.as_deref(), event.now);
                 super::outbox::publish(&mut *c, e, || run_summary(&r.record(event.now))).await?;
             }
         }
@@ -184,7 +178,7 @@ async fn publish_run(
     now: i64,
 ) -> Result<()> {
     let run = get_run(&mut *c, store_id, run_id).await?;
-    let e = Outgoing::new(store_id, name, Value::Null, contact, now);
+    let e = Change::new(store_id, name, contact.as_deref(), now);
     super::outbox::publish(c, e, || run.as_ref().map(run_summary).unwrap_or_default()).await
 }
 
@@ -443,11 +437,10 @@ pub(super) fn merge_conversation(
             state,
             updated_at: now,
         };
-        let e = Outgoing::new(
+        let e = Change::new(
             &p.store_id,
             "conversation.updated",
-            Value::Null,
-            Some(record.phone.clone()),
+            Some(&record.phone),
             now,
         );
         super::outbox::publish(c, e, || conversation_view(&record)).await?;

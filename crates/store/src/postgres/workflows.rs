@@ -7,11 +7,11 @@ use super::{get_workflow, runs, schedules, unique};
 use crate::Result;
 use crate::error::name_taken;
 use crate::model::*;
-use crate::outbox::{Outgoing, workflow_summary};
+use crate::outbox::{Change, workflow_summary};
 
 /// Publishes `workflow.created|updated|deleted` with the workflow's summary.
 async fn publish(c: &mut PgConnection, name: &str, w: &WorkflowRecord, now: i64) -> Result<()> {
-    let e = Outgoing::new(&w.store_id, name, serde_json::Value::Null, None, now);
+    let e = Change::new(&w.store_id, name, None, now);
     super::outbox::publish(c, e, || workflow_summary(w)).await
 }
 

@@ -5,17 +5,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
-use crate::outbox::{Outgoing, message_contact, message_view};
+use crate::outbox::{Change, message_contact, message_view};
 
 /// Publishes a `message.*` event with the record as it now stands.
 fn publish(c: &Connection, event: &str, m: &MessageRecord, now: i64) -> Result<()> {
-    let e = Outgoing::new(
-        &m.store_id,
-        event,
-        serde_json::Value::Null,
-        message_contact(m),
-        now,
-    );
+    let e = Change::new(&m.store_id, event, message_contact(m), now);
     super::outbox::publish(c, e, || message_view(m))
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::Result;
 use crate::error::parse_json;
 use crate::model::*;
-use crate::outbox::{Outgoing, filters_matching, subscription_summary};
+use crate::outbox::{Change, Outgoing, filter_matches, subscription_summary};
 
 const SUBSCRIPTION_COLUMNS: &str = "id, store_id, url, description, events, ordered, active, secret, previous_secret, previous_until, failing_since, disabled_at, disabled_reason, created_at, updated_at";
 const DELIVERY_COLUMNS: &str = "id, store_id, subscription_id, event_id, event, status, attempts, manual, next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at";
@@ -111,28 +111,33 @@ fn targets(c: &Connection) -> Result<std::rc::Rc<Vec<Target>>> {
     Ok(loaded)
 }
 
-/// Writes `event` with one delivery per matching active subscription; nothing when none matches
-/// and the event is not an emitted one. `data` is only made when it is needed.
-pub fn publish(c: &Connection, mut event: Outgoing, data: impl FnOnce() -> Value) -> Result<()> {
-    let filters = filters_matching(&event.event);
-    let all = targets(c)?;
-    let targets: Vec<(&str, bool)> = all
+/// The active subscriptions of the store whose filter takes `event`: `(id, ordered)`.
+fn matching(c: &Connection, store_id: &str, event: &str) -> Result<Vec<(String, bool)>> {
+    Ok(targets(c)?
         .iter()
-        .filter(|t| t.store_id == event.store_id && t.events.iter().any(|e| filters.contains(e)))
-        .map(|t| (t.id.as_str(), t.ordered))
-        .collect();
-    if targets.is_empty() && event.origin_key.is_none() {
+        .filter(|t| t.store_id == store_id && t.events.iter().any(|f| filter_matches(f, event)))
+        .map(|t| (t.id.clone(), t.ordered))
+        .collect())
+}
+
+/// Writes the change's event with one delivery per matching active subscription; nothing (not
+/// even its data) when none matches.
+pub fn publish(c: &Connection, change: Change, data: impl FnOnce() -> Value) -> Result<()> {
+    let targets = matching(c, change.store_id, change.event)?;
+    if targets.is_empty() {
         return Ok(());
     }
-    if event.data.is_null() {
-        event.data = data();
-    }
+    write(c, &change.event(data()), &targets)
+}
+
+/// Writes an event and its deliveries.
+fn write(c: &Connection, event: &Outgoing, targets: &[(String, bool)]) -> Result<()> {
     c.prepare_cached("INSERT INTO outgoing_events (id, store_id, event, data, contact, origin_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
         .execute(params![event.id, event.store_id, event.event, event.data.to_string(), event.contact, event.origin_key, event.now])?;
     let mut insert = c.prepare_cached(&format!(
         "INSERT INTO deliveries ({DELIVERY_COLUMNS}, contact) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, NULL, NULL, NULL, ?6, ?6, ?7)"
     ))?;
-    for (subscription_id, ordered) in &targets {
+    for (subscription_id, ordered) in targets {
         insert.execute(params![
             DeliveryRecord::new_id(),
             event.store_id,
@@ -149,6 +154,8 @@ pub fn publish(c: &Connection, mut event: Outgoing, data: impl FnOnce() -> Value
     Ok(())
 }
 
+/// An emitted event is kept even when nothing subscribes: its `origin_key` gives a step run
+/// again the same id.
 pub fn emit(c: &Connection, event: Outgoing) -> Result<String> {
     if let Some(key) = &event.origin_key {
         let seen: Option<String> = c
@@ -159,9 +166,9 @@ pub fn emit(c: &Connection, event: Outgoing) -> Result<String> {
             return Ok(id);
         }
     }
-    let id = event.id.clone();
-    publish(c, event, || Value::Null)?;
-    Ok(id)
+    let targets = matching(c, &event.store_id, &event.event)?;
+    write(c, &event, &targets)?;
+    Ok(event.id)
 }
 
 fn write_filter(c: &Connection, s: &SubscriptionRecord) -> Result<()> {
@@ -392,7 +399,7 @@ fn disable(c: &Connection, id: &str, reason: &str, now: i64) -> Result<()> {
     };
     publish(
         c,
-        Outgoing::new(&store_id, "subscription.disabled", Value::Null, None, now),
+        Change::new(&store_id, "subscription.disabled", None, now),
         || subscription_summary(&s),
     )
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::Result;
 use crate::error::{parse_json, parse_opt};
 use crate::model::*;
-use crate::outbox::{Outgoing, conversation_view, message_view, run_event, run_summary};
+use crate::outbox::{Change, conversation_view, message_view, run_event, run_summary};
 
 const RUN_COLUMNS: &str = "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, error, created_at, updated_at, finished_at";
 const STEP_COLUMNS: &str = "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, started_at, finished_at";
@@ -134,13 +134,7 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
         && let Some(m) = super::messages::insert_new(c, message)?
     {
         let contact = crate::outbox::message_contact(&m);
-        let received = Outgoing::new(
-            &m.store_id,
-            "message.received",
-            Value::Null,
-            contact,
-            event.now,
-        );
+        let received = Change::new(&m.store_id, "message.received", contact, event.now);
         super::outbox::publish(c, received, || message_view(&m))?;
     }
     let mut insert = c.prepare_cached("INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")?;
@@ -167,7 +161,7 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
         ])?;
         write_progress(c, cp)?;
         for name in std::iter::once("run.started").chain(run_event(&cp.status)) {
-            let e = Outgoing::new(&r.store_id, name, Value::Null, r.contact.clone(), event.now);
+            let e = Change::new(&r.store_id, name, r.contact.as_deref(), event.now);
             super::outbox::publish(c, e, || run_summary(&r.record(event.now)))?;
         }
     }
@@ -215,7 +209,7 @@ fn publish_run(
     now: i64,
 ) -> Result<()> {
     let run = get_run(c, store_id, run_id)?;
-    let e = Outgoing::new(store_id, name, Value::Null, contact, now);
+    let e = Change::new(store_id, name, contact.as_deref(), now);
     super::outbox::publish(c, e, || run.as_ref().map(run_summary).unwrap_or_default())
 }
 
@@ -450,13 +444,7 @@ pub(super) fn merge_conversation(
         state,
         updated_at: now,
     };
-    let e = Outgoing::new(
-        &p.store_id,
-        "conversation.updated",
-        Value::Null,
-        Some(p.phone.clone()),
-        now,
-    );
+    let e = Change::new(&p.store_id, "conversation.updated", Some(&p.phone), now);
     super::outbox::publish(c, e, || conversation_view(&record))?;
     Ok(record)
 }
