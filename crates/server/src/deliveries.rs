@@ -1,17 +1,18 @@
 //! The delivery worker: sends outgoing events to subscriptions (API.md "Subscriptions").
 //!
-//! It claims due deliveries with a lease (so a node that dies has its deliveries taken over when
-//! the lease runs out), signs each per Standard Webhooks, sends it through the guarded client (a
+//! It claims due deliveries with a lease, renewed while an attempt lasts (so a node that dies has
+//! its deliveries taken over when the lease runs out), signs each per Standard Webhooks, sends it through the guarded client (a
 //! 3xx is the answer, never followed), and logs the attempt. A failure is retried on Svix's
 //! schedule with ±20 % jitter, later when the receiver asks with `Retry-After`; a subscription
 //! whose attempts all fail for long enough, or that answers 410 Gone, is disabled. The worker
 //! starts as soon as a commit published deliveries, and otherwise looks every poll interval.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchboard_outbound::{Client, Error as SendError, Method, Request, Url};
-use switchboard_store::{AttemptOutcome, AttemptRecord, DeliveryJob, Lease, Store};
+use switchboard_store::{AttemptOutcome, AttemptRecord, DeliveryJob, Lease, Leased, Store};
 
 use crate::secrets::Sealer;
 use crate::signatures::{secret_key, sign};
@@ -68,6 +69,8 @@ pub struct Worker {
     sealer: Sealer,
     policy: Policy,
     owner: String,
+    /// Deliveries being attempted here, whose leases the keepalive renews.
+    in_flight: Mutex<HashSet<String>>,
 }
 
 impl Worker {
@@ -87,8 +90,44 @@ impl Worker {
             sealer,
             policy,
             owner,
+            in_flight: Mutex::default(),
         });
+        tokio::spawn(worker.clone().keepalive());
         tokio::spawn(worker.run(steal));
+    }
+
+    fn lease(&self) -> Lease {
+        let now = now_ms();
+        Lease {
+            owner: self.owner.clone(),
+            until: now + self.policy.lease_ms as i64,
+            now,
+        }
+    }
+
+    /// Renews the leases of the attempts in flight every third of a lease, so a slow receiver
+    /// keeps its delivery here while a dead node's deliveries are taken over after one lease.
+    async fn keepalive(self: Arc<Self>) {
+        let mut every = tokio::time::interval(Duration::from_millis(self.policy.lease_ms / 3));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let ids: Vec<String> = self
+                .in_flight
+                .lock()
+                .expect("deliveries in flight")
+                .iter()
+                .cloned()
+                .collect();
+            if !ids.is_empty()
+                && let Err(e) = self
+                    .store
+                    .renew_leases(Leased::Deliveries, self.lease(), ids)
+                    .await
+            {
+                tracing::warn!(error = %e, "renewing delivery leases failed; trying again");
+            }
+        }
     }
 
     async fn run(self: Arc<Self>, mut steal: bool) {
@@ -98,15 +137,11 @@ impl Worker {
             let free = slots.available_permits();
             let mut full = false;
             if free > 0 {
-                let now = now_ms();
-                let lease = Lease {
-                    owner: self.owner.clone(),
-                    until: now
-                        + self.policy.timeout.as_millis() as i64
-                        + self.policy.lease_ms as i64,
-                    now,
-                };
-                match self.store.claim_deliveries(lease, free as u32, steal).await {
+                match self
+                    .store
+                    .claim_deliveries(self.lease(), free as u32, steal)
+                    .await
+                {
                     Ok(jobs) => {
                         steal = false;
                         full = jobs.len() == free;
@@ -116,8 +151,19 @@ impl Worker {
                             };
                             let worker = self.clone();
                             let signal = signal.clone();
+                            let id = job.delivery.id.clone();
+                            worker
+                                .in_flight
+                                .lock()
+                                .expect("deliveries in flight")
+                                .insert(id.clone());
                             tokio::spawn(async move {
                                 worker.attempt(job).await;
+                                worker
+                                    .in_flight
+                                    .lock()
+                                    .expect("deliveries in flight")
+                                    .remove(&id);
                                 drop(slot);
                                 // Room again, and an ordered subscription's next delivery may be due.
                                 signal.notify_one();

@@ -2,6 +2,7 @@
 
 mod api;
 mod bench;
+mod caches;
 mod channels;
 mod cli;
 mod config;
@@ -15,7 +16,6 @@ mod server;
 mod signatures;
 mod time;
 mod triggers;
-mod ttl_cache;
 mod validate;
 
 use std::process::ExitCode;

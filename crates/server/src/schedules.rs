@@ -1,7 +1,8 @@
 //! The scheduler: fires due scheduled calls (made by `schedule_workflow` steps) and cron ticks
-//! (of active `schedule` workflows). A schedule fires in the transaction that records its event
-//! and creates its run, and only while it is still pending at the due time this node saw, so it
-//! fires exactly once across restarts and nodes. A call that cannot start (its workflow was
+//! (of active `schedule` workflows). Due schedules are claimed with a lease, so each node fires
+//! its own share; a schedule fires in the transaction that records its event and creates its run,
+//! and only while it is still pending at the due time this node saw, so it fires exactly once
+//! across restarts and nodes even when a lease lapses mid-firing. A call that cannot start (its workflow was
 //! deactivated, is no longer callable, or its inputs no longer fit the schema) is settled
 //! `failed` with the reason, never dropped silently.
 
@@ -16,7 +17,7 @@ use switchboard_core::workflow::Trigger;
 use switchboard_store::{ScheduleRecord, ScheduleSettle, Store, StoreError, WorkflowRecord};
 
 use crate::engine::{Engine, Graph, Graphs};
-use crate::time::{now_ms, rfc3339};
+use crate::time::rfc3339;
 use crate::triggers::{self, Outcome, Request, Target};
 
 /// Due schedules fired per store round trip (concurrently, so their writes share commits).
@@ -25,19 +26,25 @@ const BATCH: u32 = 512;
 /// Fires due schedules every `poll` until the engine stops.
 pub fn spawn(engine: Arc<Engine>, poll: Duration) {
     tokio::spawn(async move {
+        // A lone node on SQLite takes over what a previous process had claimed.
+        let mut steal = engine.settings.steal_at_start;
         while !engine.stopping() {
             tokio::time::sleep(poll).await;
-            if let Err(e) = fire_due(&engine).await {
-                tracing::warn!(error = %e, "firing due schedules failed; trying again");
+            match fire_due(&engine, steal).await {
+                Ok(()) => steal = false,
+                Err(e) => tracing::warn!(error = %e, "firing due schedules failed; trying again"),
             }
         }
     });
 }
 
-async fn fire_due(engine: &Arc<Engine>) -> anyhow::Result<()> {
+/// Claims due schedules (each is leased to this node, so nodes share them instead of racing for
+/// them) and fires them.
+async fn fire_due(engine: &Arc<Engine>, steal: bool) -> anyhow::Result<()> {
     loop {
-        let now = now_ms();
-        let due = engine.store.due_schedules(now, BATCH).await?;
+        let lease = engine.lease();
+        let now = lease.now;
+        let due = engine.store.claim_schedules(lease, BATCH, steal).await?;
         let full = due.len() as u32 == BATCH;
         // Each workflow is read once per batch, however many of its calls are due.
         let mut workflows: HashMap<(String, String), Callee> = HashMap::new();

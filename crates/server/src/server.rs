@@ -10,11 +10,11 @@ use switchboard_core::workflow::Options;
 use switchboard_store::Store;
 use tokio::net::TcpListener;
 
+use crate::caches::Caches;
 use crate::cli::ServeFlags;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineSettings};
 use crate::first_start::{self, Boot};
-use crate::ttl_cache::TtlCache;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -29,32 +29,6 @@ pub struct AppState {
     pub caches: Caches,
     /// Seals secrets at rest under the master key.
     pub sealer: crate::secrets::Sealer,
-}
-
-/// A store, a trigger kind (`webhook`, `customer_message`) and its key (event type, channel).
-pub type TriggerKey = (String, &'static str, String);
-
-/// Hot reads of every request, kept briefly (see [`TtlCache`]).
-pub struct Caches {
-    /// Token hash → the token's store (`None`: an admin token).
-    pub tokens: TtlCache<String, Option<String>>,
-    pub stores: TtlCache<String, switchboard_store::StoreRecord>,
-    /// (store, trigger kind, key) → the workflow versions it starts.
-    pub triggers: TtlCache<TriggerKey, Vec<(String, i64)>>,
-    /// Store → the HMAC keys its signed ingest accepts (two during a rotation).
-    pub inbound_keys: TtlCache<String, Vec<Vec<u8>>>,
-}
-
-impl Default for Caches {
-    fn default() -> Self {
-        let ttl = Duration::from_secs(2);
-        Caches {
-            tokens: TtlCache::new(ttl),
-            stores: TtlCache::new(ttl),
-            triggers: TtlCache::new(ttl),
-            inbound_keys: TtlCache::new(ttl),
-        }
-    }
 }
 
 pub type Shared = Arc<AppState>;
@@ -138,6 +112,7 @@ impl Server {
                 lease_ms: settings.lease_ms,
                 poll_ms: settings.poll_ms,
                 steal_at_start: backend == "sqlite",
+                address: addr.to_string(),
             },
         );
         engine.start().await?;
@@ -149,6 +124,7 @@ impl Server {
             engine.node_id.clone(),
         );
         crate::schedules::spawn(engine.clone(), Duration::from_millis(settings.poll_ms));
+        let caches = Caches::new(&boot.store);
         let state = AppState {
             store: boot.store,
             admin_hash: boot.admin_hash,
@@ -156,14 +132,21 @@ impl Server {
             metrics,
             openapi: doc.to_json().context("serialise the OpenAPI document")?,
             engine: engine.clone(),
-            caches: Caches::default(),
+            caches,
             sealer: boot.sealer,
         };
+        let state = Arc::new(state);
+        let app = routes
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::api::sync_caches,
+            ))
+            .with_state(state);
         Ok(Server {
             addr,
             backend,
             listener,
-            app: routes.with_state(Arc::new(state)),
+            app,
             engine,
         })
     }

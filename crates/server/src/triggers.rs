@@ -82,17 +82,18 @@ pub async fn targets(
     trigger_key: &str,
 ) -> Result<Vec<Target>, ApiError> {
     let key = (store_id.to_owned(), kind, trigger_key.to_owned());
-    let versions = match state.caches.triggers.get(&key) {
-        Some(versions) => versions,
-        None => {
+    let versions = state
+        .caches
+        .triggers
+        .get_or_load(key, async {
             let versions = state
                 .store
                 .workflows_for_trigger(store_id, kind, trigger_key)
                 .await?;
-            state.caches.triggers.insert(key, versions.clone());
-            versions
-        }
-    };
+            Ok::<_, ApiError>(Some(versions))
+        })
+        .await?
+        .unwrap_or_default();
     let mut targets = Vec::with_capacity(versions.len());
     for (workflow_id, version) in versions {
         if let Some(graph) = state

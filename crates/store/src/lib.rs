@@ -105,8 +105,9 @@ pub trait Store: Send + Sync + 'static {
     /// Leases up to `limit` runs that are due (`wake_at` passed) and not leased by a live owner.
     /// With `steal`, leases of other owners are ignored (a lone node restarting on SQLite).
     async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>>;
-    /// Extends the leases `lease.owner` still holds on `run_ids` to `lease.until`; gives how many.
-    async fn renew_leases(&self, lease: Lease, run_ids: Vec<String>) -> Result<u64>;
+    /// Extends the leases `lease.owner` still holds on these runs or deliveries to `lease.until`;
+    /// gives how many.
+    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64>;
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>>;
     /// Newest first.
     async fn list_runs(
@@ -203,8 +204,15 @@ pub trait Store: Send + Sync + 'static {
     /// Schedules a call of a callable workflow; the call an earlier attempt of the same step
     /// visit made (same `origin_key`) when there is one.
     async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord>;
-    /// Pending schedules due at `now`, earliest first.
-    async fn due_schedules(&self, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>>;
+    /// Leases up to `limit` pending schedules due at `lease.now` that no live owner holds,
+    /// earliest first. With `steal`, leases of other owners are ignored (a lone node restarting on
+    /// SQLite).
+    async fn claim_schedules(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<ScheduleRecord>>;
     /// Applies `settle` if the schedule is still pending at that due time; gives whether it did.
     async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool>;
     async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>>;
@@ -295,6 +303,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64>;
     /// Notified after each commit that published deliveries, so the worker starts at once.
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;
+
+    /// Records that a node is alive (its address, its load, the time) and forgets nodes not seen
+    /// since `forget_before`.
+    async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()>;
+    /// Nodes seen at or after `since`, oldest first.
+    async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>>;
+    /// A node that stops cleanly leaves the list at once.
+    async fn remove_node(&self, id: &str) -> Result<()>;
+    /// A counter that every change to stores, tokens or workflows bumps in its own transaction,
+    /// for nodes sharing the database to know when their caches are stale. `None` on SQLite, whose
+    /// one node clears its caches as it writes.
+    async fn config_generation(&self) -> Result<Option<i64>>;
 
     /// The store's inbound signing secret (sealed by the caller), if one was set.
     async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;

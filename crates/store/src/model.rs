@@ -399,6 +399,35 @@ pub struct Lease {
     pub now: i64,
 }
 
+/// What a lease holds: a run or a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leased {
+    Runs,
+    Deliveries,
+}
+
+impl Leased {
+    /// The table of the leased rows (both have `lease_owner` and `lease_until`).
+    pub fn table(self) -> &'static str {
+        match self {
+            Leased::Runs => "runs",
+            Leased::Deliveries => "deliveries",
+        }
+    }
+}
+
+/// A node of the cluster, as it last reported itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRecord {
+    pub id: String,
+    /// The address its API listens on.
+    pub address: String,
+    pub started_at: i64,
+    pub last_seen_at: i64,
+    /// Runs executing on it then.
+    pub runs_in_flight: i64,
+}
+
 /// Statuses of runs that are not finished.
 pub const LIVE_STATUSES: &str = "'queued', 'running', 'waiting'";
 

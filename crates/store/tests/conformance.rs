@@ -66,6 +66,7 @@ conformance!(
     failing_subscriptions_are_disabled,
     emitted_events_are_idempotent,
     message_events_follow_the_status,
+    nodes_report_in_and_config_changes_are_counted,
 );
 
 mod suite {
@@ -796,13 +797,15 @@ mod suite {
         // The holder renews its leases (only its own); a renewed lease is not taken over.
         let ids = vec!["run_1".to_owned(), "run_2".to_owned(), "run_4".to_owned()];
         assert_eq!(
-            s.renew_leases(lease("node_x", 54_000), ids.clone())
+            s.renew_leases(Leased::Runs, lease("node_x", 54_000), ids.clone())
                 .await
                 .unwrap(),
             0
         );
         assert_eq!(
-            s.renew_leases(lease("node_d", 54_000), ids).await.unwrap(),
+            s.renew_leases(Leased::Runs, lease("node_d", 54_000), ids)
+                .await
+                .unwrap(),
             2
         );
         let free: Vec<String> = s
@@ -1485,10 +1488,27 @@ mod suite {
             "stores are isolated"
         );
 
-        let due = s.due_schedules(15_000, 10).await.unwrap();
+        let due = s
+            .claim_schedules(lease("node_a", 15_000), 10, false)
+            .await
+            .unwrap();
         assert_eq!(
             due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
             ["sch_1"]
+        );
+        // Leased: another node does not fire it too, until the lease lapses; a lone node
+        // restarting on SQLite takes it at once.
+        let claim = |owner: &str, now: i64, steal: bool| {
+            let s = s.clone();
+            let lease = lease(owner, now);
+            async move { s.claim_schedules(lease, 10, steal).await.unwrap().len() }
+        };
+        assert_eq!(claim("node_b", 16_000, false).await, 0);
+        assert_eq!(claim("node_b", 16_000, true).await, 1);
+        assert_eq!(
+            claim("node_c", 22_000, false).await,
+            1,
+            "node_b's lease lapsed"
         );
 
         // Two nodes fire it at once: one event and run are committed, the other changes nothing.
@@ -1528,7 +1548,7 @@ mod suite {
             "nothing of the loser"
         );
         assert!(
-            s.due_schedules(50_000, 10)
+            s.claim_schedules(lease("node_a", 50_000), 10, false)
                 .await
                 .unwrap()
                 .iter()
@@ -1590,7 +1610,18 @@ mod suite {
             "an inactive workflow has no tick"
         );
 
-        // A tick fires and moves on; the same due time cannot fire again.
+        // A tick is claimed by one node, fires and moves on, its lease released for the next
+        // tick; the same due time cannot fire again.
+        let ids = |v: Vec<ScheduleRecord>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+        let claimed = s.claim_schedules(lease("node_a", 60_000), 10, false).await;
+        assert_eq!(ids(claimed.unwrap()), [tick.id.clone()]);
+        assert!(
+            s.claim_schedules(lease("node_b", 60_000), 10, false)
+                .await
+                .unwrap()
+                .is_empty(),
+            "leased to node_a"
+        );
         assert!(
             s.settle_schedule(settle(&tick.id, 60_000, Some(120_000), Some("run_x")))
                 .await
@@ -1600,6 +1631,12 @@ mod suite {
             !s.settle_schedule(settle(&tick.id, 60_000, Some(120_000), Some("run_y")))
                 .await
                 .unwrap()
+        );
+        let claimed = s.claim_schedules(lease("node_b", 120_000), 10, false).await;
+        assert_eq!(
+            ids(claimed.unwrap()),
+            [tick.id.clone()],
+            "the next tick is free"
         );
         let moved = s.get_schedule("st_a", &tick.id).await.unwrap().unwrap();
         assert_eq!(
@@ -2385,5 +2422,79 @@ mod suite {
                 ("message.sent".into(), "wamid.1".into(), "sent".into()),
             ]
         );
+    }
+
+    pub async fn nodes_report_in_and_config_changes_are_counted(s: Arc<dyn Store>) {
+        let node = |id: &str, seen: i64, load: i64| NodeRecord {
+            id: id.into(),
+            address: format!("127.0.0.1:{}", 8000 + load),
+            started_at: 1_000,
+            last_seen_at: seen,
+            runs_in_flight: load,
+        };
+        let live = |since: i64| {
+            let s = s.clone();
+            async move {
+                let nodes = s.list_nodes(since).await.unwrap();
+                nodes
+                    .into_iter()
+                    .map(|n| (n.id, n.last_seen_at, n.runs_in_flight))
+                    .collect::<Vec<_>>()
+            }
+        };
+        s.heartbeat(node("node_a", 10_000, 3), 0).await.unwrap();
+        s.heartbeat(node("node_b", 12_000, 0), 0).await.unwrap();
+        s.heartbeat(node("node_a", 14_000, 5), 0).await.unwrap();
+        assert_eq!(
+            live(11_000).await,
+            [("node_a".into(), 14_000, 5), ("node_b".into(), 12_000, 0)]
+        );
+        assert_eq!(live(13_000).await.len(), 1, "node_b missed its heartbeat");
+        s.remove_node("node_a").await.unwrap();
+        assert!(live(13_000).await.is_empty(), "node_a left");
+        s.heartbeat(node("node_c", 20_000, 0), 13_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            live(0).await,
+            [("node_c".into(), 20_000, 0)],
+            "node_b forgotten"
+        );
+
+        // Changes to what nodes cache bump the generation in their transaction; runs do not.
+        let generation = || {
+            let s = s.clone();
+            async move { s.config_generation().await.unwrap() }
+        };
+        let start = generation().await;
+        s.create_store(store("st_a", "A"), None).await.unwrap();
+        let after_store = generation().await;
+        s.create_workflow(workflow("wf_1", "st_a", "W"))
+            .await
+            .unwrap();
+        let after_workflow = generation().await;
+        running_run(&s, "st_a", "run_1").await;
+        let after_run = generation().await;
+        s.create_token(token("tok_1", Some("st_a"), "h1"))
+            .await
+            .unwrap();
+        let after_token = generation().await;
+        match s.backend() {
+            "sqlite" => assert_eq!(
+                [start, after_store, after_workflow, after_run, after_token],
+                [None; 5],
+                "one node: no shared generation"
+            ),
+            _ => {
+                let g: Vec<i64> = [start, after_store, after_workflow, after_run, after_token]
+                    .into_iter()
+                    .map(Option::unwrap)
+                    .collect();
+                assert!(
+                    g[0] < g[1] && g[1] < g[2] && g[2] == g[3] && g[3] < g[4],
+                    "{g:?}"
+                );
+            }
+        }
     }
 }

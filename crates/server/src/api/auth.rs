@@ -42,16 +42,15 @@ impl FromRequestParts<Shared> for Caller {
         if state.admin_hash.as_deref() == Some(hash.as_str()) {
             return Ok(Caller::Admin);
         }
-        let store_id = match state.caches.tokens.get(&hash) {
-            Some(store_id) => store_id,
-            None => match state.store.token_by_hash(&hash).await? {
-                Some(t) => {
-                    state.caches.tokens.insert(hash, t.store_id.clone());
-                    t.store_id
-                }
-                None => return Err(ApiError::unauthorized("unknown token")),
-            },
-        };
+        let store_id = state
+            .caches
+            .tokens
+            .get_or_load(hash.clone(), async {
+                let token = state.store.token_by_hash(&hash).await?;
+                Ok::<_, ApiError>(token.map(|t| t.store_id))
+            })
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
         Ok(store_id.map_or(Caller::Admin, Caller::Store))
     }
 }
@@ -114,15 +113,14 @@ impl FromRequestParts<Shared> for Scope {
                 ));
             }
         };
-        if let Some(store) = state.caches.stores.get(&id) {
-            return Ok(Scope { store });
-        }
         let store = state
-            .store
-            .get_store(&id)
+            .caches
+            .stores
+            .get_or_load(id.clone(), async {
+                Ok::<_, ApiError>(state.store.get_store(&id).await?)
+            })
             .await?
             .ok_or_else(|| ApiError::not_found("store"))?;
-        state.caches.stores.insert(id, store.clone());
         Ok(Scope { store })
     }
 }

@@ -93,25 +93,25 @@ async fn rotate_secret(scope: Scope, State(state): State<Shared>) -> ApiResult<J
 
 /// The keys that verify a store's hooks now; empty for an unknown store or one without a secret.
 async fn inbound_keys(state: &Shared, store_id: &str) -> Result<Vec<Vec<u8>>, ApiError> {
-    if let Some(keys) = state.caches.inbound_keys.get(&store_id.to_owned()) {
-        return Ok(keys);
-    }
-    let Some(secrets) = secrets(state, store_id).await? else {
-        return Ok(Vec::new());
-    };
-    let now = now_ms();
-    let previous = secrets
-        .previous
-        .filter(|_| secrets.previous_until.is_some_and(|until| until > now));
-    let keys: Vec<Vec<u8>> = std::iter::once(secrets.current)
-        .chain(previous)
-        .filter_map(|s| signatures::secret_key(&s))
-        .collect();
-    state
+    let keys = state
         .caches
         .inbound_keys
-        .insert(store_id.to_owned(), keys.clone());
-    Ok(keys)
+        .get_or_load(store_id.to_owned(), async {
+            let Some(secrets) = secrets(state, store_id).await? else {
+                return Ok::<_, ApiError>(Some(Vec::new()));
+            };
+            let now = now_ms();
+            let previous = secrets
+                .previous
+                .filter(|_| secrets.previous_until.is_some_and(|until| until > now));
+            let keys: Vec<Vec<u8>> = std::iter::once(secrets.current)
+                .chain(previous)
+                .filter_map(|s| signatures::secret_key(&s))
+                .collect();
+            Ok(Some(keys))
+        })
+        .await?;
+    Ok(keys.unwrap_or_default())
 }
 
 /// Accepts an event from a sender holding the store's inbound secret, as `POST /api/events/{eventType}`

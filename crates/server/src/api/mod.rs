@@ -5,6 +5,7 @@ mod apps;
 mod auth;
 pub mod body;
 mod channels;
+mod cluster;
 mod connectors;
 mod conversations;
 mod email_templates;
@@ -78,6 +79,7 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(schedules::router())
         .merge(apps::router())
         .merge(subscriptions::router())
+        .merge(cluster::router())
         .split_for_parts();
     let router = router
         .fallback(error::no_route)
@@ -85,4 +87,18 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     (router, doc)
+}
+
+/// Runs before every request: caches reflect every change committed before it, on any node
+/// (see [`crate::caches`]).
+pub async fn sync_caches(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.caches.sync().await {
+        Ok(()) => next.run(request).await,
+        Err(e) => error::ApiError::from(e).into_response(),
+    }
 }

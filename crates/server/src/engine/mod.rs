@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_store::{Checkpoint, Lease, RunRecord, Store};
+use switchboard_store::{Checkpoint, Lease, Leased, NodeRecord, RunRecord, Store};
 use tokio::sync::{Notify, oneshot};
 
 pub use ahead::Ahead;
@@ -31,6 +31,8 @@ const CLAIM_BATCH: u32 = 256;
 /// Claimed runs executing at once, at most: a burst of due timers is taken in slices, so memory
 /// stays bounded however many wake together. Fresh runs are not counted against it.
 const MAX_CLAIMED: usize = 1024;
+/// Nodes not seen for this long leave the node table.
+const FORGET_NODES_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -39,6 +41,8 @@ pub struct EngineSettings {
     pub poll_ms: u64,
     /// A lone node on SQLite takes over every unfinished run at start.
     pub steal_at_start: bool,
+    /// Where this node's API listens, as `GET /api/cluster` shows it.
+    pub address: String,
 }
 
 pub struct Engine {
@@ -49,6 +53,7 @@ pub struct Engine {
     pub settings: EngineSettings,
     /// This process's lease owner name.
     pub node_id: String,
+    started_at: i64,
     in_flight: Mutex<HashSet<String>>,
     drained: Notify,
     stopping: AtomicBool,
@@ -75,6 +80,7 @@ impl Engine {
             store,
             settings,
             node_id: switchboard_core::ids::new_id("node"),
+            started_at: now_ms(),
             in_flight: Mutex::new(HashSet::new()),
             drained: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -93,8 +99,11 @@ impl Engine {
         if self.settings.steal_at_start {
             self.claim(true).await?;
         }
+        self.heartbeat().await?;
         let engine = self.clone();
         tokio::spawn(async move { engine.timer_loop().await });
+        let engine = self.clone();
+        tokio::spawn(async move { engine.keepalive_loop().await });
         Ok(())
     }
 
@@ -172,13 +181,14 @@ impl Engine {
             }
         })
         .await;
+        // Runs still in flight keep their leases; they are taken over when those lapse.
+        if let Err(e) = self.store.remove_node(&self.node_id).await {
+            tracing::warn!(error = %e, "could not leave the node list; it drops out after a lease");
+        }
     }
 
     async fn timer_loop(self: Arc<Self>) {
         let poll = Duration::from_millis(self.settings.poll_ms);
-        // Leases are renewed at a third of their length, so two renewals may fail before one lapses.
-        let renew_every = Duration::from_millis(self.settings.lease_ms / 3);
-        let mut renewed = tokio::time::Instant::now();
         while !self.stopping() {
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
@@ -187,32 +197,54 @@ impl Engine {
             if self.stopping() {
                 break;
             }
-            if renewed.elapsed() >= renew_every {
-                renewed = tokio::time::Instant::now();
-                self.renew_leases().await;
-            }
             if let Err(e) = self.claim(false).await {
                 tracing::warn!(error = %e, "claiming due runs failed; trying again");
             }
         }
     }
 
-    /// Keeps the leases of the runs executing here, however long their current step takes (a
-    /// slow HTTP call, long user code), so no other node takes them over while this one lives.
-    async fn renew_leases(&self) {
-        let ids: Vec<String> = self
-            .in_flight
-            .lock()
-            .expect("in-flight set")
-            .iter()
-            .cloned()
-            .collect();
-        if ids.is_empty() {
-            return;
+    /// Every third of a lease, so two renewals may fail before one lapses: keeps the leases of
+    /// the runs executing here, however long their current step takes (a slow HTTP call, long
+    /// user code), and tells the cluster this node lives. Its own task, so a busy claim loop
+    /// cannot delay it.
+    async fn keepalive_loop(self: Arc<Self>) {
+        let mut every = tokio::time::interval(Duration::from_millis(self.settings.lease_ms / 3));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        while !self.stopping() {
+            every.tick().await;
+            let ids: Vec<String> = self
+                .in_flight
+                .lock()
+                .expect("in-flight set")
+                .iter()
+                .cloned()
+                .collect();
+            if !ids.is_empty()
+                && let Err(e) = self
+                    .store
+                    .renew_leases(Leased::Runs, self.lease(), ids)
+                    .await
+            {
+                tracing::warn!(error = %e, "renewing leases failed; trying again");
+            }
+            if let Err(e) = self.heartbeat().await {
+                tracing::warn!(error = %e, "the cluster heartbeat failed; trying again");
+            }
         }
-        if let Err(e) = self.store.renew_leases(self.lease(), ids).await {
-            tracing::warn!(error = %e, "renewing leases failed; trying again");
-        }
+    }
+
+    /// Tells the cluster this node lives, with its load; forgets nodes gone for a day.
+    async fn heartbeat(&self) -> anyhow::Result<()> {
+        let now = now_ms();
+        let node = NodeRecord {
+            id: self.node_id.clone(),
+            address: self.settings.address.clone(),
+            started_at: self.started_at,
+            last_seen_at: now,
+            runs_in_flight: self.in_flight.lock().expect("in-flight set").len() as i64,
+        };
+        Ok(self.store.heartbeat(node, now - FORGET_NODES_MS).await?)
     }
 
     /// Claims due and orphaned runs until none are left or [`MAX_CLAIMED`] execute, and executes

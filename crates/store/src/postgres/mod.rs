@@ -1,6 +1,7 @@
 //! The PostgreSQL backend (sqlx): a pool for reads, one dedicated connection for the batching
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
+mod cluster;
 mod messages;
 mod outbox;
 mod resources;
@@ -36,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../../migrations/postgres/0005_subscriptions.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../../migrations/postgres/0006_cluster.sql"),
     ),
 ];
 /// Serialises migrations when several nodes start at once.
@@ -462,9 +467,9 @@ impl Store for PgStore {
             .await
     }
 
-    async fn renew_leases(&self, lease: Lease, run_ids: Vec<String>) -> Result<u64> {
+    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64> {
         self.writer
-            .write(move |c| runs::renew_leases(c, lease, run_ids))
+            .write(move |c| cluster::renew_leases(c, leased, lease, ids))
             .await
     }
 
@@ -635,8 +640,15 @@ impl Store for PgStore {
             .await
     }
 
-    async fn due_schedules(&self, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>> {
-        schedules::due(&self.pool, now, limit).await
+    async fn claim_schedules(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<ScheduleRecord>> {
+        self.writer
+            .write(move |c| schedules::claim(c, lease, limit, steal))
+            .await
     }
 
     async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool> {
@@ -835,6 +847,22 @@ impl Store for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.flatten())
+    }
+
+    async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()> {
+        cluster::heartbeat(&self.pool, &node, forget_before).await
+    }
+
+    async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>> {
+        cluster::list_nodes(&self.pool, since).await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<()> {
+        cluster::remove_node(&self.pool, id).await
+    }
+
+    async fn config_generation(&self) -> Result<Option<i64>> {
+        cluster::config_generation(&self.pool).await.map(Some)
     }
 
     async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()> {

@@ -235,23 +235,6 @@ pub(super) fn claim(
     })
 }
 
-pub(super) fn renew_leases(
-    c: &mut PgConnection,
-    lease: Lease,
-    run_ids: Vec<String>,
-) -> BoxFuture<'_, Result<u64>> {
-    Box::pin(async move {
-        let done =
-            sqlx::query("UPDATE runs SET lease_until = $1 WHERE lease_owner = $2 AND id = ANY($3)")
-                .bind(lease.until)
-                .bind(&lease.owner)
-                .bind(&run_ids)
-                .execute(&mut *c)
-                .await?;
-        Ok(done.rows_affected())
-    })
-}
-
 pub(super) async fn get_run<'e>(
     exec: impl sqlx::PgExecutor<'e>,
     store_id: &str,

@@ -4,6 +4,7 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::writer::BoxFuture;
 use crate::Result;
 use crate::error::parse_opt;
 use crate::model::*;
@@ -100,25 +101,37 @@ pub async fn schedule_call(c: &mut PgConnection, call: &NewCall) -> Result<Sched
     record(&row)
 }
 
-pub async fn due<'e>(
-    exec: impl sqlx::PgExecutor<'e>,
-    now: i64,
+pub fn claim(
+    c: &mut PgConnection,
+    lease: Lease,
     limit: u32,
-) -> Result<Vec<ScheduleRecord>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM schedules WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $2"))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(exec)
-        .await?
-        .iter()
-        .map(record)
-        .collect()
+    steal: bool,
+) -> BoxFuture<'_, Result<Vec<ScheduleRecord>>> {
+    Box::pin(async move {
+        let guard = if steal {
+            ""
+        } else {
+            "AND (lease_until IS NULL OR lease_until < $3)"
+        };
+        let mut claimed = sqlx::query(&format!("UPDATE schedules SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM schedules WHERE status = 'pending' AND due_at <= $3 {guard} ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"))
+            .bind(&lease.owner)
+            .bind(lease.until)
+            .bind(lease.now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(record)
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|s| s.due_at);
+        Ok(claimed)
+    })
 }
 
 pub async fn settle(c: &mut PgConnection, s: &ScheduleSettle) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE schedules SET status = CASE WHEN $3::BIGINT IS NULL THEN $4 ELSE 'pending' END, due_at = COALESCE($3, due_at),
-           run_id = COALESCE($5, run_id), fired_at = CASE WHEN $5::TEXT IS NULL THEN fired_at ELSE $7 END, error = $6, updated_at = $7
+           run_id = COALESCE($5, run_id), fired_at = CASE WHEN $5::TEXT IS NULL THEN fired_at ELSE $7 END, error = $6, updated_at = $7, lease_owner = NULL, lease_until = NULL
          WHERE id = $1 AND status = 'pending' AND due_at = $2",
     )
     .bind(&s.id)

@@ -1,6 +1,7 @@
 //! The embedded backend: SQLite through rusqlite, WAL mode, one writer thread ([`writer`]) and a
 //! pool of read-only connections used from the blocking thread pool.
 
+mod cluster;
 mod messages;
 mod outbox;
 mod resources;
@@ -40,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../../migrations/sqlite/0005_subscriptions.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../../migrations/sqlite/0006_cluster.sql"),
     ),
 ];
 
@@ -428,9 +433,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn renew_leases(&self, lease: Lease, run_ids: Vec<String>) -> Result<u64> {
+    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64> {
         self.writer
-            .write(move |c| runs::renew_leases(c, &lease, &run_ids))
+            .write(move |c| cluster::renew_leases(c, leased, &lease, &ids))
             .await
     }
 
@@ -617,8 +622,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn due_schedules(&self, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>> {
-        self.read(move |c| schedules::due(c, now, limit)).await
+    async fn claim_schedules(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<ScheduleRecord>> {
+        self.writer
+            .write(move |c| schedules::claim(c, &lease, limit, steal))
+            .await
     }
 
     async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool> {
@@ -821,6 +833,27 @@ impl Store for SqliteStore {
             .flatten())
         })
         .await
+    }
+
+    async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()> {
+        self.writer
+            .write(move |c| cluster::heartbeat(c, &node, forget_before))
+            .await
+    }
+
+    async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>> {
+        self.read(move |c| cluster::list_nodes(c, since)).await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .write(move |c| cluster::remove_node(c, &id))
+            .await
+    }
+
+    async fn config_generation(&self) -> Result<Option<i64>> {
+        Ok(None)
     }
 
     async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()> {

@@ -260,14 +260,6 @@ pub(super) fn claim(
     )
 }
 
-pub(super) fn renew_leases(c: &Connection, lease: &Lease, run_ids: &[String]) -> Result<u64> {
-    let ids = serde_json::to_string(run_ids).map_err(crate::StoreError::backend)?;
-    let renewed = c
-        .prepare_cached("UPDATE runs SET lease_until = ?1 WHERE lease_owner = ?2 AND id IN (SELECT value FROM json_each(?3))")?
-        .execute(params![lease.until, lease.owner, ids])?;
-    Ok(renewed as u64)
-}
-
 pub(super) fn get_run(c: &Connection, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
     c.prepare_cached(&format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE store_id = ?1 AND id = ?2"

@@ -95,18 +95,30 @@ pub fn schedule_call(c: &Connection, call: &NewCall) -> Result<ScheduleRecord> {
         .ok_or_else(|| crate::StoreError::Backend("the scheduled call vanished".into()))
 }
 
-pub fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<ScheduleRecord>> {
+pub fn claim(
+    c: &Connection,
+    lease: &Lease,
+    limit: u32,
+    steal: bool,
+) -> Result<Vec<ScheduleRecord>> {
+    let guard = if steal {
+        ""
+    } else {
+        "AND (lease_until IS NULL OR lease_until < ?3)"
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM schedules WHERE status = 'pending' AND due_at <= ?1 ORDER BY due_at LIMIT ?2"
+        "UPDATE schedules SET lease_owner = ?1, lease_until = ?2 WHERE id IN (SELECT id FROM schedules WHERE status = 'pending' AND due_at <= ?3 {guard} ORDER BY due_at LIMIT ?4) RETURNING {COLUMNS}"
     );
-    many(c, &sql, params![now, limit])
+    let mut claimed = many(c, &sql, params![lease.owner, lease.until, lease.now, limit])?;
+    claimed.sort_by_key(|s| s.due_at);
+    Ok(claimed)
 }
 
 pub fn settle(c: &Connection, s: &ScheduleSettle) -> Result<bool> {
     let changed = c
         .prepare_cached(
             "UPDATE schedules SET status = CASE WHEN ?3 IS NULL THEN ?4 ELSE 'pending' END, due_at = COALESCE(?3, due_at),
-               run_id = COALESCE(?5, run_id), fired_at = CASE WHEN ?5 IS NULL THEN fired_at ELSE ?7 END, error = ?6, updated_at = ?7
+               run_id = COALESCE(?5, run_id), fired_at = CASE WHEN ?5 IS NULL THEN fired_at ELSE ?7 END, error = ?6, updated_at = ?7, lease_owner = NULL, lease_until = NULL
              WHERE id = ?1 AND status = 'pending' AND due_at = ?2",
         )?
         .execute(params![s.id, s.due_at, s.next, s.status, s.run_id, s.error.as_ref().map(Value::to_string), s.now])?;
