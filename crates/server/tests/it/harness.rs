@@ -33,13 +33,28 @@ impl TestServer {
 
     /// A server with extra `SWITCHBOARD_*` settings.
     pub async fn start_with(backend: Backend, extra: &[(&str, &str)]) -> TestServer {
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(testkit::pg_cluster().create_database()),
+        };
+        TestServer::start_on(database.as_deref(), extra)
+    }
+
+    /// `count` nodes sharing one new PostgreSQL database and master key, each with its own data
+    /// dir.
+    pub fn cluster(count: usize, extra: &[(&str, &str)]) -> Vec<TestServer> {
+        let database = testkit::pg_cluster().create_database();
+        (0..count)
+            .map(|_| TestServer::start_on(Some(&database), extra))
+            .collect()
+    }
+
+    /// A server on this PostgreSQL database, or on SQLite in its data dir.
+    fn start_on(postgres: Option<&str>, extra: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut env: Vec<(String, String)> = vec![("SWITCHBOARD_ADMIN_TOKEN".into(), ADMIN.into())];
-        if let Backend::Postgres = backend {
-            env.push((
-                "SWITCHBOARD_DATABASE_URL".into(),
-                testkit::pg_cluster().create_database(),
-            ));
+        if let Some(url) = postgres {
+            env.push(("SWITCHBOARD_DATABASE_URL".into(), url.to_owned()));
             env.push(("SWITCHBOARD_MASTER_KEY".into(), MASTER_KEY.into()));
         }
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -53,10 +68,15 @@ impl TestServer {
         }
     }
 
-    /// Stops the server (SIGKILL: nothing gets to finish) and starts it again on the same data.
-    pub fn restart(&mut self) {
+    /// Stops the server with SIGKILL: nothing gets to finish.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops the server (SIGKILL: nothing gets to finish) and starts it again on the same data.
+    pub fn restart(&mut self) {
+        self.kill();
         let (child, base) = launch(self.dir.path(), &self.env);
         self.child = child;
         self.base = base;

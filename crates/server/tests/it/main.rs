@@ -9,5 +9,6 @@ mod target;
 
 pub mod api;
 mod cli;
+mod cluster;
 mod crash;
 mod first_start;

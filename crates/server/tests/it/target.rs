@@ -4,6 +4,7 @@
 //! - `/xml`: 200 `<r><code>XY</code><item>a</item><item>b</item></r>` as `text/xml`
 //! - `/status/{code}`: that status, body `"status {code}"`, `Retry-After: 0` on 429
 //! - `/slow`: answers after 30 s
+//! - `/pause/{ms}/...`: 200 `{"ok": true}` after `ms` milliseconds
 //! - `/big`: a 50 MB text body
 //!
 //! [`flaky`] is a raw server that resets the first connections it gets, then answers 200.
@@ -93,6 +94,12 @@ async fn answer(State(received): State<Arc<Mutex<Vec<Received>>>>, request: Requ
             format!("status {code}"),
         )
             .into_response()
+    } else if let Some(ms) = path
+        .strip_prefix("/pause/")
+        .and_then(|p| p.split('/').next())
+    {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+        (json, r#"{"ok": true}"#).into_response()
     } else if path == "/slow" {
         tokio::time::sleep(Duration::from_secs(30)).await;
         "late".into_response()
