@@ -79,6 +79,12 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
         });
     }
     tokens_revoked_on_one_node_stop_working_on_all(&nodes).await;
+    // A cron ticking every second, which all three nodes watch.
+    let cron = json!({"name": "every second", "trigger": {"type": "schedule", "cron": "* * * * * *"},
+        "steps": [{"id": "tick", "type": "store_context_data", "config": {"data": {"at": "{{trigger.scheduledAt}}"}}}]});
+    let (status, body) = send(nodes[1].admin(Method::POST, "/api/workflows").json(&cron)).await;
+    assert_eq!(status, 201, "{body}");
+    let cron_id = body["id"].as_str().unwrap().to_owned();
 
     // Every node lists the three, with its own address.
     let (status, cluster) = send(nodes[1].admin(Method::GET, "/api/cluster")).await;
@@ -249,6 +255,19 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
         })
         .await;
     assert!(delivered.iter().all(|d| d.body["event"] == "run.completed"));
+
+    // Each cron tick fired once, before and after the kill.
+    let (status, body) = send(survivor.admin(Method::PATCH, &format!("/api/workflows/{cron_id}")).json(&json!({"active": false}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, ticks) = send(survivor.admin(Method::GET, &format!("/api/runs?workflowId={cron_id}&limit=100"))).await;
+    let mut fired = Vec::new();
+    for t in ticks["data"].as_array().unwrap() {
+        let run = settled(survivor, t["id"].as_str().unwrap()).await;
+        fired.push(run["trigger"]["scheduledAt"].as_str().unwrap().to_owned());
+    }
+    let distinct: HashSet<&String> = fired.iter().collect();
+    assert_eq!(distinct.len(), fired.len(), "a tick fired twice: {fired:?}");
+    assert!(fired.len() >= 4, "the cron ticked through the test: {fired:?}");
 
     // The dead node drops out of the list after one lease.
     let survivors: HashSet<String> = nodes[..2].iter().map(|n| n.base.clone()).collect();
