@@ -78,6 +78,15 @@ pub struct BenchArgs {
     /// event rate while parking (default 1000 events/s, 10 runs each).
     #[arg(long)]
     pub waiting: Option<u64>,
+    /// Nodes serving the load, each with its own engine, pool and writer on the same
+    /// `--database-url` (PostgreSQL); the clients are spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// Put a counting proxy between the nodes and PostgreSQL and report database round trips
+    /// (protocol Sync and simple Query messages) per completed run. The extra hop costs speed:
+    /// measure throughput without it.
+    #[arg(long)]
+    pub count_round_trips: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -98,4 +107,7 @@ pub enum BenchScenario {
     /// Workflow (a) ending with an `emit_event` step, one subscription at a local receiver:
     /// deliveries/s and event POST → delivery received, p50/p99.
     Deliveries,
+    /// Parks runs on a `delay` until one instant (as many as `--seconds` of events make), then
+    /// measures how fast the nodes claim and finish them once due: the claim rate.
+    Claim,
 }

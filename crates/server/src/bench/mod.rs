@@ -8,11 +8,17 @@
 //! - `schedule`: events scheduling a call 5 s ahead; reports how late the calls start.
 //! - `deliveries`: workflow (a) emitting an event to a subscribed local receiver; deliveries/s
 //!   and event → delivered latency.
+//! - `claim`: runs parked until one instant, then claimed by the nodes: the claim rate.
 //! - `--waiting N`: see [`waiting`].
+//! - `--nodes N`: N nodes in this process on one PostgreSQL, the clients spread over them.
+//! - `--count-round-trips`: database round trips per run, through a counting proxy ([`pgwire`]).
 
+mod claim;
 mod deliveries;
+mod pgwire;
 mod waiting;
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -53,10 +59,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let admin = new_token("sba");
+    let (database_url, round_trips) = match (&args.database_url, args.count_round_trips) {
+        (Some(url), true) if !url.starts_with("sqlite:") => {
+            let (url, count) = pgwire::start(url).await?;
+            (Some(url), Some(count))
+        }
+        (_, true) => bail!("--count-round-trips needs --database-url postgres://…"),
+        (url, false) => (url.clone(), None),
+    };
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_owned(),
-        database_url: args.database_url.clone(),
+        database_url,
         admin_token: Some(admin.clone()),
         master_key: args
             .database_url
@@ -87,15 +101,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
         _ => (settings, None),
     };
-    let boot = crate::first_start::prepare(&settings).await?;
-    let store = boot.store.clone();
-    let backend = store.backend();
-    let server = Server::bind(&settings, boot).await?;
-    let base = format!("http://{}", server.addr);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let nodes = Nodes::start(&settings, args.nodes).await?;
+    let (store, backend) = (nodes.store.clone(), nodes.store.backend());
+    let bases = &nodes.bases;
+    let base = bases[0].clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
@@ -110,6 +119,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchScenario::Api => API_WORKFLOW.to_owned(),
         BenchScenario::Lead => lead_workflow("bench lead", vec![]).to_string(),
+        BenchScenario::Claim => claim::workflow().to_string(),
         BenchScenario::Deliveries => lead_workflow("bench lead announced", vec![deliveries::emit_step()]).to_string(),
         BenchScenario::Code => lead_workflow("bench lead with code", vec![json!({"id": "score", "type": "custom_code", "outputVar": "score", "config": {
             "code": "const c = context.trigger.companies || []; return { score: c.length * 10 + context.state.firstName.length };"}})]).to_string(),
@@ -132,9 +142,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
 
     let measure = Duration::from_secs(args.seconds.max(1));
+    if matches!(args.scenario, BenchScenario::Claim) {
+        let trips = round_trips.as_deref();
+        claim::run(&client, &args, bases, &auth, &id, measure, trips).await?;
+        return nodes.stop().await;
+    }
     let completed_before = counter(&client, &base, "switchboard_runs_completed_total").await?;
+    let trips_before = round_trips.as_ref().map(|c| c.load(Ordering::Relaxed));
     let load_started = Instant::now();
-    let load = load(&client, &args, &base, &auth, &id, measure).await?;
+    let load = load(&client, &args, bases, &auth, &id, measure, json!({})).await?;
     let load_elapsed = load_started.elapsed();
     if matches!(args.scenario, BenchScenario::Api) {
         report_api(&args, backend, measure, load)?;
@@ -167,10 +183,66 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             drain_started.elapsed(),
             first_step,
         );
+        if let (Some(count), Some(before)) = (&round_trips, trips_before) {
+            report_round_trips(count.load(Ordering::Relaxed) - before, done);
+        }
     }
-    let _ = stop_tx.send(());
-    running.await??;
-    Ok(())
+    nodes.stop().await
+}
+
+/// Database round trips per completed run, everything the nodes did included (claims, polls,
+/// heartbeats).
+fn report_round_trips(round_trips: u64, runs: f64) {
+    println!(
+        "db trips     {:.2} round trips per completed run    ({round_trips} in all for {runs:.0} runs, background polls included)",
+        round_trips as f64 / runs.max(1.0)
+    );
+}
+
+/// The nodes serving a bench: servers in this process, each with its own store connection,
+/// engine and workers, as separate processes would have.
+struct Nodes {
+    bases: Vec<String>,
+    store: std::sync::Arc<dyn switchboard_store::Store>,
+    running: Vec<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )>,
+}
+
+impl Nodes {
+    async fn start(settings: &Settings, count: usize) -> anyhow::Result<Nodes> {
+        let mut bases = Vec::new();
+        let mut running = Vec::new();
+        let mut store = None;
+        for _ in 0..count.max(1) {
+            let boot = crate::first_start::prepare(settings).await?;
+            if count > 1 && boot.store.backend() == "sqlite" {
+                bail!("--nodes needs --database-url postgres://…: a SQLite file serves one node");
+            }
+            store.get_or_insert_with(|| boot.store.clone());
+            let server = Server::bind(settings, boot).await?;
+            bases.push(format!("http://{}", server.addr));
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let handle = tokio::spawn(server.run(async move {
+                let _ = stop_rx.await;
+            }));
+            running.push((stop_tx, handle));
+        }
+        Ok(Nodes {
+            bases,
+            store: store.context("one node at least")?,
+            running,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        for (stop, handle) in self.running {
+            let _ = stop.send(());
+            handle.await??;
+        }
+        Ok(())
+    }
 }
 
 /// How far ahead the `schedule` scenario schedules its calls, seconds.
@@ -299,13 +371,15 @@ async fn start_sink() -> anyhow::Result<String> {
 
 /// Drives requests from `concurrency` clients for 1 s of warm-up plus `measure`; latencies are
 /// kept for the measured part only.
+/// Client `n` talks to node `n % nodes`; `extra` is merged into every event.
 async fn load(
     client: &reqwest::Client,
     args: &BenchArgs,
-    base: &str,
+    bases: &[String],
     auth: &str,
     workflow_id: &str,
     measure: Duration,
+    extra: Value,
 ) -> anyhow::Result<Load> {
     let warmup = Duration::from_secs(1);
     let start = Instant::now();
@@ -316,7 +390,8 @@ async fn load(
     let scenario = args.scenario;
     let tasks: Vec<_> = (0..clients)
         .map(|n| {
-            let (client, base, auth, id) = (client.clone(), base.to_owned(), auth.to_owned(), workflow_id.to_owned());
+            let (client, base, auth, id) = (client.clone(), bases[n % bases.len()].clone(), auth.to_owned(), workflow_id.to_owned());
+            let extra = extra.clone();
             tokio::spawn(async move {
                 let mut ticker = interval.map(|i| {
                     let mut t = tokio::time::interval_at(tokio::time::Instant::now() + i.mul_f64(n as f64 / clients as f64), i);
@@ -336,10 +411,13 @@ async fn load(
                     seq += 1;
                     let request = match scenario {
                         BenchScenario::Api => client.get(format!("{base}/api/workflows/{id}")),
-                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook | BenchScenario::Schedule | BenchScenario::Deliveries => {
+                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook | BenchScenario::Schedule | BenchScenario::Deliveries | BenchScenario::Claim => {
                             let companies = if seq.is_multiple_of(2) { json!(["Acme", "Globex"]) } else { json!([]) };
-                            let body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
+                            let mut body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
                                 "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies, "sentAtUs": deliveries::now_us()});
+                            if let (Value::Object(body), Value::Object(extra)) = (&mut body, &extra) {
+                                body.extend(extra.clone());
+                            }
                             client.post(format!("{base}/api/events")).header("Content-Type", "application/json").body(body.to_string())
                         }
                     };
@@ -429,7 +507,8 @@ fn report_runs(
     };
     println!("scenario     POST /api/events → workflow {name}");
     println!(
-        "backend      {backend}    clients {}    rate {}    measured {}s after 1s warm-up",
+        "backend      {backend}    nodes {}    clients {}    rate {}    measured {}s after 1s warm-up",
+        args.nodes,
         args.concurrency,
         args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
         measure.as_secs()
