@@ -58,10 +58,16 @@ pub async fn run(
         done = counter(client, base, "switchboard_runs_completed_total").await? - completed_before;
     }
     let took = fired_at.elapsed();
-    println!("scenario     runs parked on a delay until one instant, then claimed and finished by the nodes' timer loops");
+    println!(
+        "scenario     runs parked on a delay until one instant, then claimed and finished by the nodes' timer loops"
+    );
     println!(
         "backend      {}    nodes {}    clients {}",
-        if args.database_url.is_some() { "postgres" } else { "sqlite" },
+        if args.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         bases.len(),
         args.concurrency
     );

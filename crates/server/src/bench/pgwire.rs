@@ -46,9 +46,10 @@ pub async fn start(database_url: &str) -> anyhow::Result<(String, Arc<AtomicU64>
 async fn relay(client: TcpStream, server: TcpStream, count: &AtomicU64) -> std::io::Result<()> {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let (mut from_client, mut to_server) = client.into_split();
-    let (mut from_server, mut to_client) = server.into_split();
-    let answers = tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let answers =
+        tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
     let mut parser = Parser::default();
     let mut buf = vec![0u8; 64 << 10];
     loop {

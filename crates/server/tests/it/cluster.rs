@@ -257,9 +257,18 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     assert!(delivered.iter().all(|d| d.body["event"] == "run.completed"));
 
     // Each cron tick fired once, before and after the kill.
-    let (status, body) = send(survivor.admin(Method::PATCH, &format!("/api/workflows/{cron_id}")).json(&json!({"active": false}))).await;
+    let (status, body) = send(
+        survivor
+            .admin(Method::PATCH, &format!("/api/workflows/{cron_id}"))
+            .json(&json!({"active": false})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    let (_, ticks) = send(survivor.admin(Method::GET, &format!("/api/runs?workflowId={cron_id}&limit=100"))).await;
+    let (_, ticks) = send(survivor.admin(
+        Method::GET,
+        &format!("/api/runs?workflowId={cron_id}&limit=100"),
+    ))
+    .await;
     let mut fired = Vec::new();
     for t in ticks["data"].as_array().unwrap() {
         let run = settled(survivor, t["id"].as_str().unwrap()).await;
@@ -267,7 +276,10 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     }
     let distinct: HashSet<&String> = fired.iter().collect();
     assert_eq!(distinct.len(), fired.len(), "a tick fired twice: {fired:?}");
-    assert!(fired.len() >= 4, "the cron ticked through the test: {fired:?}");
+    assert!(
+        fired.len() >= 4,
+        "the cron ticked through the test: {fired:?}"
+    );
 
     // The dead node drops out of the list after one lease.
     let survivors: HashSet<String> = nodes[..2].iter().map(|n| n.base.clone()).collect();

@@ -43,6 +43,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../../migrations/postgres/0006_cluster.sql"),
     ),
 ];
+/// Connections of the batching writer: batches commit on them in turn (see [`writer`]).
+const WRITER_CONNECTIONS: usize = 4;
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 
@@ -59,11 +61,14 @@ impl PgStore {
             .connect(url)
             .await?;
         migrate(&pool).await?;
-        let conn = PgConnection::connect(url).await?;
+        let mut connections = Vec::with_capacity(WRITER_CONNECTIONS);
+        for _ in 0..WRITER_CONNECTIONS {
+            connections.push(PgConnection::connect(url).await?);
+        }
         let signal = writer::Signal::default();
         Ok(PgStore {
             pool,
-            writer: Writer::start(url.to_owned(), conn, signal.clone()),
+            writer: Writer::start(url.to_owned(), connections, signal.clone()),
             signal,
         })
     }

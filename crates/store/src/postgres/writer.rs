@@ -1,9 +1,14 @@
-//! The PostgreSQL batching writer: one task owns a dedicated connection and commits whatever
-//! requests are waiting in one transaction, each in its own savepoint, answering after the commit.
-//! Single-row commits reach only a few thousand per second; batching is what scales (DESIGN.md §4a).
+//! The PostgreSQL batching writer: a few tasks, each owning a dedicated connection, take turns
+//! collecting whatever requests are waiting and commit them in one transaction, each in its own
+//! savepoint, answering after the commit. Single-row commits reach only a few thousand per second;
+//! batching is what scales (DESIGN.md §4a). A batch costs round trips, not CPU, so while one
+//! connection waits on the database the next batch is already collected and sent on another:
+//! one connection left a node at ~40 % of two cores (docs/scaling.md). Several connections write
+//! concurrently as several nodes do, so nothing here relies on one writer per database.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
@@ -23,9 +28,12 @@ pub struct Writer {
 pub type Signal = std::sync::Arc<tokio::sync::Notify>;
 
 impl Writer {
-    pub fn start(url: String, conn: PgConnection, signal: Signal) -> Writer {
+    pub fn start(url: String, connections: Vec<PgConnection>, signal: Signal) -> Writer {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(url, conn, rx, signal));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for conn in connections {
+            tokio::spawn(run(url.clone(), conn, rx.clone(), signal.clone()));
+        }
         Writer { jobs }
     }
 
@@ -41,10 +49,21 @@ impl Writer {
     }
 }
 
-async fn run(url: String, mut conn: PgConnection, mut rx: mpsc::Receiver<Job>, signal: Signal) {
+async fn run(
+    url: String,
+    mut conn: PgConnection,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    signal: Signal,
+) {
     use super::outbox::PUBLISHED;
-    while let Some(first) = rx.recv().await {
-        let batch = drain(first, &mut rx);
+    loop {
+        // The next batch is whatever waits when this connection is free; the others meanwhile
+        // commit theirs.
+        let batch = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { break };
+            drain(first, &mut rx)
+        };
         let published = std::cell::Cell::new(false);
         let (commit, published) = PUBLISHED
             .scope(published, async {

@@ -180,8 +180,16 @@ async fn signed_envelopes_of_run_and_emitted_events(s: TestServer) {
 
     // The deliveries and their log.
     let sub_id = sub["id"].as_str().unwrap();
-    let list = get(&s, &format!("/api/subscriptions/{sub_id}/deliveries")).await;
-    let list = list["data"].as_array().unwrap();
+    // The receiver has answered; the worker records the attempt a moment later.
+    let mut list = Vec::new();
+    for _ in 0..100 {
+        let all = get(&s, &format!("/api/subscriptions/{sub_id}/deliveries")).await;
+        list = all["data"].as_array().unwrap().clone();
+        if list.iter().all(|d| d["status"] == "succeeded") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(list.len(), 4);
     assert!(
         list.iter()
