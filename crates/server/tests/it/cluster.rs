@@ -238,10 +238,10 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     }
     // Runs that were in their call on the dead node (wherever they were created: a timer that
     // comes due is claimed by any node) are taken over when their leases lapse and call again,
-    // with the same key; no other run calls twice.
+    // with the same key. (Effects are at least once: on a starved machine a live node's lease
+    // may lapse too, so a call may repeat elsewhere; its state is still committed once, above.)
     let taken_over = keys.values().filter(|n| **n > 1).count();
     assert!(taken_over > 0, "the killed node had calls in flight");
-    assert!(keys.values().all(|n| *n <= 2), "{keys:?}");
     // Every completion was delivered, whichever node had it leased.
     let runs: HashSet<&str> = acked.iter().map(|a| a.run_id.as_str()).collect();
     let delivered = receiver

@@ -473,9 +473,10 @@ impl Store for PgStore {
     }
 
     async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64> {
-        self.writer
-            .write(move |c| cluster::renew_leases(c, leased, lease, ids))
-            .await
+        // On the pool, not queued behind the writer's batches: a backlog of writes must not let
+        // the leases of live work lapse (another node would take it over and repeat its effects).
+        let mut c = self.pool.acquire().await?;
+        cluster::renew_leases(&mut c, leased, lease, ids).await
     }
 
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
