@@ -1614,7 +1614,7 @@ mod suite {
         // tick; the same due time cannot fire again.
         let ids = |v: Vec<ScheduleRecord>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
         let claimed = s.claim_schedules(lease("node_a", 60_000), 10, false).await;
-        assert_eq!(ids(claimed.unwrap()), [tick.id.clone()]);
+        assert_eq!(ids(claimed.unwrap()), [tick.id.as_str()]);
         assert!(
             s.claim_schedules(lease("node_b", 60_000), 10, false)
                 .await
@@ -1635,7 +1635,7 @@ mod suite {
         let claimed = s.claim_schedules(lease("node_b", 120_000), 10, false).await;
         assert_eq!(
             ids(claimed.unwrap()),
-            [tick.id.clone()],
+            [tick.id.as_str()],
             "the next tick is free"
         );
         let moved = s.get_schedule("st_a", &tick.id).await.unwrap().unwrap();
