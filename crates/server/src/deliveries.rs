@@ -112,21 +112,13 @@ impl Worker {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            let ids: Vec<String> = self
-                .in_flight
-                .lock()
-                .expect("deliveries in flight")
-                .iter()
-                .cloned()
-                .collect();
-            if !ids.is_empty()
-                && let Err(e) = self
-                    .store
-                    .renew_leases(Leased::Deliveries, self.lease(), ids)
-                    .await
-            {
-                tracing::warn!(error = %e, "renewing delivery leases failed; trying again");
-            }
+            crate::engine::renew(
+                self.store.as_ref(),
+                Leased::Deliveries,
+                self.lease(),
+                &self.in_flight,
+            )
+            .await;
         }
     }
 

@@ -213,21 +213,13 @@ impl Engine {
         every.tick().await;
         while !self.stopping() {
             every.tick().await;
-            let ids: Vec<String> = self
-                .in_flight
-                .lock()
-                .expect("in-flight set")
-                .iter()
-                .cloned()
-                .collect();
-            if !ids.is_empty()
-                && let Err(e) = self
-                    .store
-                    .renew_leases(Leased::Runs, self.lease(), ids)
-                    .await
-            {
-                tracing::warn!(error = %e, "renewing leases failed; trying again");
-            }
+            renew(
+                self.store.as_ref(),
+                Leased::Runs,
+                self.lease(),
+                &self.in_flight,
+            )
+            .await;
             if let Err(e) = self.heartbeat().await {
                 tracing::warn!(error = %e, "the cluster heartbeat failed; trying again");
             }
@@ -306,5 +298,26 @@ impl Engine {
             .expect("store roots")
             .insert(store_id.to_owned(), root.clone());
         root
+    }
+}
+
+/// Renews this node's leases on the runs or deliveries in `in_flight` (nothing to do when empty);
+/// a failure is logged and the next renewal tries again.
+pub async fn renew(
+    store: &dyn Store,
+    leased: Leased,
+    lease: Lease,
+    in_flight: &Mutex<HashSet<String>>,
+) {
+    let ids: Vec<String> = in_flight
+        .lock()
+        .expect("in-flight set")
+        .iter()
+        .cloned()
+        .collect();
+    if !ids.is_empty()
+        && let Err(e) = store.renew_leases(leased, lease, ids).await
+    {
+        tracing::warn!(error = %e, ?leased, "renewing leases failed; trying again");
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::events::settled;
+use crate::api::events::{settled, trail};
 use crate::harness::*;
 use crate::receiver::Receiver;
 use crate::target::Target;
@@ -196,18 +196,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     for a in &acked {
         let run = settled(survivor, &a.run_id).await;
         assert_eq!(run["status"], "completed", "{run}");
-        let steps: Vec<(&str, i64, &str)> = run["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|st| {
-                (
-                    st["stepId"].as_str().unwrap(),
-                    st["visit"].as_i64().unwrap(),
-                    st["status"].as_str().unwrap(),
-                )
-            })
-            .collect();
+        let steps = trail(&run);
         assert_eq!(
             steps,
             [

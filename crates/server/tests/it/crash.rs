@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::api::events::{create, settled};
+use crate::api::events::{create, settled, trail};
 use crate::harness::*;
 
 const ENV: &[(&str, &str)] = &[
@@ -63,18 +63,7 @@ async fn acknowledged_events_survive_kill_9(mut s: TestServer) {
     for (n, run_id) in &acked {
         let run = settled(&s, run_id).await;
         assert_eq!(run["status"], "completed", "{run}");
-        let steps: Vec<(&str, i64, &str)> = run["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|st| {
-                (
-                    st["stepId"].as_str().unwrap(),
-                    st["visit"].as_i64().unwrap(),
-                    st["status"].as_str().unwrap(),
-                )
-            })
-            .collect();
+        let steps = trail(&run);
         assert_eq!(
             steps,
             [

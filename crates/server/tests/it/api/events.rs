@@ -40,6 +40,22 @@ pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
 }
 
 /// Polls a run until it settles.
+/// A run's step records as `(stepId, visit, status)`, in order.
+pub fn trail(run: &Value) -> Vec<(&str, i64, &str)> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| {
+            (
+                st["stepId"].as_str().unwrap(),
+                st["visit"].as_i64().unwrap(),
+                st["status"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
 pub async fn settled(s: &TestServer, run_id: &str) -> Value {
     for _ in 0..200 {
         let (status, run) = send(s.admin(Method::GET, &format!("/api/runs/{run_id}"))).await;
