@@ -27,12 +27,14 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER stores_change_config AFTER INSERT OR UPDATE OR DELETE ON stores
-    FOR EACH STATEMENT EXECUTE FUNCTION bump_config_generation();
-CREATE TRIGGER tokens_change_config AFTER INSERT OR UPDATE OR DELETE ON tokens
-    FOR EACH STATEMENT EXECUTE FUNCTION bump_config_generation();
-CREATE TRIGGER workflows_change_config AFTER INSERT OR UPDATE OR DELETE ON workflows
-    FOR EACH STATEMENT EXECUTE FUNCTION bump_config_generation();
+-- Deferred to commit: the counter's row is locked last, after every other lock of the
+-- transaction, so two transactions can never wait on each other through it (a deadlock).
+CREATE CONSTRAINT TRIGGER stores_change_config AFTER INSERT OR UPDATE OR DELETE ON stores
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_config_generation();
+CREATE CONSTRAINT TRIGGER tokens_change_config AFTER INSERT OR UPDATE OR DELETE ON tokens
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_config_generation();
+CREATE CONSTRAINT TRIGGER workflows_change_config AFTER INSERT OR UPDATE OR DELETE ON workflows
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_config_generation();
 
 -- Due schedules are claimed with a lease like runs and deliveries, so one node fires each and the
 -- others take the next ones instead of racing for the same.

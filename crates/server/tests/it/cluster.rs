@@ -137,6 +137,8 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
+                    // Paced (40 events/s per sender), so a busy test machine drains the runs in time.
+                    tokio::time::sleep(Duration::from_millis(25)).await;
                     let n = 1_000 + t * 100_000 + i;
                     let res = request
                         .try_clone()
@@ -169,7 +171,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     };
     // Long enough for the first runs to come out of their delay and call.
     let load_started = Instant::now();
-    while count_on(2) < 100 || load_started.elapsed() < DELAY + CALL {
+    while count_on(2) < 60 || load_started.elapsed() < DELAY + CALL {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let in_flight_at_kill = runs_in_flight(&nodes[0]).await;

@@ -43,8 +43,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../../migrations/postgres/0006_cluster.sql"),
     ),
 ];
-/// Connections of the batching writer: batches commit on them in turn (see [`writer`]).
-const WRITER_CONNECTIONS: usize = 4;
+/// Connections of the batching writer: batches commit on them in turn (see [`writer`]). Four
+/// tripled a node's runs/s, but batches on different connections can deadlock on each other's
+/// uncommitted unique keys (two workflows given the same name in two batches), and a batch that
+/// loses fails whole: one until batches are retried (docs/scaling.md).
+const WRITER_CONNECTIONS: usize = 1;
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 

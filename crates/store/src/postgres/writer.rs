@@ -1,10 +1,10 @@
-//! The PostgreSQL batching writer: a few tasks, each owning a dedicated connection, take turns
+//! The PostgreSQL batching writer: tasks (one per writer connection), each owning its connection, take turns
 //! collecting whatever requests are waiting and commit them in one transaction, each in its own
 //! savepoint, answering after the commit. Single-row commits reach only a few thousand per second;
 //! batching is what scales (DESIGN.md §4a). A batch costs round trips, not CPU, so while one
 //! connection waits on the database the next batch is already collected and sent on another:
 //! one connection left a node at ~40 % of two cores (docs/scaling.md). Several connections write
-//! concurrently as several nodes do, so nothing here relies on one writer per database.
+//! concurrently as several nodes do; how many a node uses is `WRITER_CONNECTIONS`.
 
 use std::future::Future;
 use std::pin::Pin;
