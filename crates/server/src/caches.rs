@@ -1,177 +1,23 @@
-//! Hot reads of every request (tokens, stores, which workflows a trigger starts, inbound keys),
-//! kept in memory briefly.
-//!
-//! Writes on this node clear them at once. Nodes sharing a PostgreSQL also see each other's
-//! changes at once: every change to stores, tokens or workflows bumps the database's config
-//! generation in its own transaction (migration 0006), each request reads that generation before
-//! it trusts a cache ([`Caches::sync`]), and an entry is valid only under the generation it was
-//! loaded in. Concurrent requests share one read of the generation ([`Fence`]), so this costs one
-//! small query per burst of requests, not one per request.
+//! The API's hot reads of every request, valid under the engine's config generation (see
+//! [`switchboard_engine::caches`]); writes on this node clear them at once.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use switchboard_store::{Store, StoreError, StoreRecord};
-use tokio::sync::{Notify, watch};
-
-/// Entries kept at most; past it a cache starts over.
-const CAPACITY: usize = 10_000;
-/// How long an entry lives at most, whatever the generation says.
-const TTL: Duration = Duration::from_secs(2);
-
-/// A store, a trigger kind (`webhook`, `customer_message`) and its key (event type, channel).
-pub type TriggerKey = (String, &'static str, String);
+use switchboard_engine::caches::{Generation, TtlCache};
+use switchboard_store::StoreRecord;
 
 pub struct Caches {
     /// Token hash → the token's store (`None`: an admin token).
     pub tokens: TtlCache<String, Option<String>>,
     pub stores: TtlCache<String, StoreRecord>,
-    /// (store, trigger kind, key) → the workflow versions it starts.
-    pub triggers: TtlCache<TriggerKey, Vec<(String, i64)>>,
     /// Store → the HMAC keys its signed ingest accepts (two during a rotation).
     pub inbound_keys: TtlCache<String, Vec<Vec<u8>>>,
-    /// The newest config generation seen (always 0 on SQLite).
-    generation: Arc<AtomicI64>,
-    /// Reads the generation on PostgreSQL; `None` on SQLite, whose one node clears as it writes.
-    fence: Option<Arc<Fence>>,
 }
 
 impl Caches {
-    pub fn new(store: &Arc<dyn Store>) -> Caches {
-        let generation = Arc::new(AtomicI64::new(0));
-        let fence = (store.backend() != "sqlite").then(|| Fence::start(store.clone()));
+    pub fn new(generation: &Generation) -> Caches {
         Caches {
-            tokens: TtlCache::new(generation.clone()),
-            stores: TtlCache::new(generation.clone()),
-            triggers: TtlCache::new(generation.clone()),
-            inbound_keys: TtlCache::new(generation.clone()),
-            generation,
-            fence,
-        }
-    }
-
-    /// Brings the caches up to every change committed before this call (on any node).
-    pub async fn sync(&self) -> Result<(), StoreError> {
-        if let Some(fence) = &self.fence {
-            let now = fence.generation().await?;
-            self.generation.fetch_max(now, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-}
-
-pub struct TtlCache<K, V> {
-    generation: Arc<AtomicI64>,
-    map: Mutex<HashMap<K, Entry<V>>>,
-}
-
-struct Entry<V> {
-    value: V,
-    at: Instant,
-    generation: i64,
-}
-
-impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
-    fn new(generation: Arc<AtomicI64>) -> Self {
-        TtlCache {
-            generation,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn get(&self, key: &K) -> Option<V> {
-        let now = self.generation.load(Ordering::SeqCst);
-        let map = self.map.lock().expect("cache");
-        map.get(key)
-            .filter(|e| e.generation == now && e.at.elapsed() < TTL)
-            .map(|e| e.value.clone())
-    }
-
-    /// The cached value, or what `load` finds (cached when found). The generation is taken before
-    /// the load, so a value loaded while a change lands is never kept past that change.
-    pub async fn get_or_load<E, F>(&self, key: K, load: F) -> Result<Option<V>, E>
-    where
-        F: Future<Output = Result<Option<V>, E>>,
-    {
-        if let Some(v) = self.get(&key) {
-            return Ok(Some(v));
-        }
-        let generation = self.generation.load(Ordering::SeqCst);
-        let loaded = load.await?;
-        if let Some(value) = &loaded {
-            let mut map = self.map.lock().expect("cache");
-            if map.len() >= CAPACITY {
-                map.clear();
-            }
-            let entry = Entry {
-                value: value.clone(),
-                at: Instant::now(),
-                generation,
-            };
-            map.insert(key, entry);
-        }
-        Ok(loaded)
-    }
-
-    pub fn clear(&self) {
-        self.map.lock().expect("cache").clear();
-    }
-}
-
-/// One read of the config generation serves every request that arrived before the read began; a
-/// request never takes the answer of a read that began before it arrived (that read may predate
-/// a change the caller has already seen committed).
-struct Fence {
-    store: Arc<dyn Store>,
-    /// Tickets handed out.
-    arrived: AtomicU64,
-    /// (every ticket up to this one is served, the generation read for them).
-    served: watch::Sender<(u64, Result<i64, String>)>,
-    wake: Notify,
-}
-
-impl Fence {
-    fn start(store: Arc<dyn Store>) -> Arc<Fence> {
-        let fence = Arc::new(Fence {
-            store,
-            arrived: AtomicU64::new(0),
-            served: watch::Sender::new((0, Ok(0))),
-            wake: Notify::new(),
-        });
-        tokio::spawn(fence.clone().read_loop());
-        fence
-    }
-
-    async fn generation(&self) -> Result<i64, StoreError> {
-        let ticket = self.arrived.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut served = self.served.subscribe();
-        self.wake.notify_one();
-        let answer = served
-            .wait_for(|(upto, _)| *upto >= ticket)
-            .await
-            .map_err(StoreError::backend)?;
-        answer.1.clone().map_err(StoreError::backend)
-    }
-
-    async fn read_loop(self: Arc<Self>) {
-        let mut done = 0;
-        loop {
-            self.wake.notified().await;
-            loop {
-                let upto = self.arrived.load(Ordering::SeqCst);
-                if upto <= done {
-                    break;
-                }
-                let read = match self.store.config_generation().await {
-                    Ok(g) => Ok(g.unwrap_or(0)),
-                    Err(e) => Err(format!("cannot read the config generation: {e}")),
-                };
-                let _ = self.served.send_replace((upto, read));
-                done = upto;
-            }
+            tokens: generation.cache(),
+            stores: generation.cache(),
+            inbound_keys: generation.cache(),
         }
     }
 }

@@ -131,7 +131,7 @@ impl Settings {
             );
         }
         if let Some(start) = &settings.clock_start
-            && crate::time::parse_rfc3339(start).is_none()
+            && switchboard_engine::clock::parse_rfc3339(start).is_none()
         {
             bail!("clock_start must be an RFC 3339 time like 2026-03-08T06:59:50Z, not '{start}'");
         }
@@ -164,7 +164,7 @@ impl Settings {
     }
 
     /// The delivery worker's settings, checked.
-    pub fn delivery_policy(&self) -> anyhow::Result<crate::deliveries::Policy> {
+    pub fn delivery_policy(&self) -> anyhow::Result<switchboard_engine::deliveries::Policy> {
         let schedule_ms = self
             .delivery_retry_schedule
             .split(',')
@@ -187,7 +187,7 @@ impl Settings {
         if self.delivery_timeout_ms == 0 || self.delivery_concurrency == 0 {
             bail!("delivery_timeout_ms and delivery_concurrency must be positive");
         }
-        Ok(crate::deliveries::Policy {
+        Ok(switchboard_engine::deliveries::Policy {
             schedule_ms,
             jitter: self.delivery_jitter,
             timeout: std::time::Duration::from_millis(self.delivery_timeout_ms),

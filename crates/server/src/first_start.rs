@@ -15,8 +15,8 @@ use switchboard_core::ids;
 use switchboard_store::{NewStore, NewToken, Store, StoreError};
 
 use crate::config::Settings;
-use crate::secrets::{Sealer, hash_token, new_token, random_bytes};
-use crate::time::now_ms;
+use switchboard_engine::clock::now_ms;
+use switchboard_engine::secrets::{Sealer, hash_token, new_token, random_bytes};
 
 pub const DEFAULT_STORE_ID: &str = "st_default";
 const KEY_FILE: &str = "master.key";

@@ -3,19 +3,10 @@
 mod api;
 mod bench;
 mod caches;
-mod channels;
 mod cli;
 mod config;
-mod deliveries;
-mod engine;
 mod first_start;
-mod outbound;
-mod schedules;
-mod secrets;
 mod server;
-mod signatures;
-mod time;
-mod triggers;
 mod validate;
 
 use std::process::ExitCode;

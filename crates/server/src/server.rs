@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 use crate::caches::Caches;
 use crate::cli::ServeFlags;
 use crate::config::Settings;
-use crate::engine::{Engine, EngineSettings};
 use crate::first_start::{self, Boot};
+use switchboard_engine::{Engine, EngineSettings};
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -28,7 +28,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub caches: Caches,
     /// Seals secrets at rest under the master key.
-    pub sealer: crate::secrets::Sealer,
+    pub sealer: switchboard_engine::secrets::Sealer,
 }
 
 pub type Shared = Arc<AppState>;
@@ -39,10 +39,10 @@ pub async fn serve(flags: ServeFlags) -> anyhow::Result<()> {
     if let Some(start) = settings
         .clock_start
         .as_deref()
-        .and_then(crate::time::parse_rfc3339)
+        .and_then(switchboard_engine::clock::parse_rfc3339)
     {
-        crate::time::start_clock_at(start);
-        tracing::warn!(clock = %crate::time::rfc3339(start), "the server's clock starts at a set time (clock_start)");
+        switchboard_engine::clock::start_clock_at(start);
+        tracing::warn!(clock = %switchboard_engine::clock::rfc3339(start), "the server's clock starts at a set time (clock_start)");
     }
     let boot = first_start::prepare(&settings).await?;
     let server = Server::bind(&settings, boot).await?;
@@ -83,7 +83,7 @@ impl Server {
             allow_http: settings.outbound_allow_http,
         };
         let metrics = metrics_handle();
-        let outbound = crate::outbound::Outbound {
+        let outbound = switchboard_engine::outbound::Outbound {
             client: switchboard_outbound::Client::new(
                 switchboard_outbound::Policy {
                     allow: switchboard_outbound::Policy::parse_allow(&settings.outbound_allow)
@@ -116,15 +116,18 @@ impl Server {
             },
         );
         engine.start().await?;
-        crate::deliveries::Worker::spawn(
+        switchboard_engine::deliveries::Worker::spawn(
             boot.store.clone(),
             engine.outbound.client.clone(),
             boot.sealer.clone(),
             settings.delivery_policy()?,
             engine.node_id.clone(),
         );
-        crate::schedules::spawn(engine.clone(), Duration::from_millis(settings.poll_ms));
-        let caches = Caches::new(&boot.store);
+        switchboard_engine::scheduler::spawn(
+            engine.clone(),
+            Duration::from_millis(settings.poll_ms),
+        );
+        let caches = Caches::new(&engine.generation);
         let state = AppState {
             store: boot.store,
             admin_hash: boot.admin_hash,

@@ -6,18 +6,21 @@ use switchboard_core::workflow::Fields;
 #[derive(Debug, Clone)]
 pub struct Config;
 
-pub fn parse(_: &mut Fields<'_, '_>) -> Option<Config> {
-    Some(Config)
-}
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::Pure;
 
-pub const EFFECTS: crate::Effects = crate::Effects::Pure;
+    fn parse(_: &mut Fields<'_, '_>) -> Option<Self> {
+        Some(Config)
+    }
 
-/// The branch is chosen by the node's edges (the engine evaluates them once); see [`output`].
-pub async fn run(_: &Config, _: &crate::StepEnv<'_>) -> crate::StepRun {
-    crate::StepRun::done(serde_json::Value::Null, serde_json::Value::Null)
-}
+    /// The branch is chosen by the node's edges (the engine evaluates them once); see
+    /// [`branch_output`](crate::Step::branch_output).
+    async fn run(&self, _: &crate::StepEnv<'_>) -> crate::StepRun {
+        crate::StepRun::done(serde_json::Value::Null, serde_json::Value::Null)
+    }
 
-/// The output once the engine took edge `taken`: edge 0 is `then`, guarded by the condition.
-pub fn output(taken: Option<usize>) -> serde_json::Value {
-    serde_json::json!({ "result": taken == Some(0) })
+    /// `{result}`: whether edge 0, `then` (guarded by the condition), was taken.
+    fn branch_output(taken: Option<usize>) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "result": taken == Some(0) }))
+    }
 }

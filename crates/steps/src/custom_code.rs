@@ -11,35 +11,38 @@ pub struct Config {
     pub timeout_ms: Option<u64>,
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    let code = f.string("code", REQUIRED);
-    if code.as_deref().is_some_and(|c| c.trim().is_empty()) {
-        f.error("code", "'code' must not be empty");
-        return None;
-    }
-    let timeout_ms = f.integer("timeoutMs", OPTIONAL, 1, MAX_TIMEOUT_MS);
-    if let Some(source) = &code {
-        let pointer = f.pointer("code");
-        f.ctx.scripts.push(Script { pointer, source: source.clone(), is_code: true });
-    }
-    Some(Config { code: code?, timeout_ms })
-}
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::Compute;
 
-pub const EFFECTS: crate::Effects = crate::Effects::Compute;
-
-/// Runs on the sandbox's JS threads: a script may take up to its time limit.
-pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    use serde_json::json;
-    use switchboard_core::run::StepError;
-    let timeout = config.timeout_ms.map(std::time::Duration::from_millis);
-    let result = switchboard_script::run_code_async(&config.code, &env.scope, timeout).await;
-    let input = json!({ "timeoutMs": timeout.unwrap_or(switchboard_script::Limits::current().code_timeout).as_millis() as u64 });
-    match result {
-        Ok(out) => {
-            let mut run = crate::StepRun::done(input, out.value);
-            run.logs = out.logs;
-            run
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        let code = f.string("code", REQUIRED);
+        if code.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            f.error("code", "'code' must not be empty");
+            return None;
         }
-        Err(e) => crate::StepRun::failed(input, StepError::new(e.code(true), e.to_string())),
+        let timeout_ms = f.integer("timeoutMs", OPTIONAL, 1, MAX_TIMEOUT_MS);
+        if let Some(source) = &code {
+            let pointer = f.pointer("code");
+            f.ctx.scripts.push(Script { pointer, source: source.clone(), is_code: true });
+        }
+        Some(Config { code: code?, timeout_ms })
+    }
+
+    /// Runs on the sandbox's JS threads: a script may take up to its time limit.
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        use serde_json::json;
+        use switchboard_core::run::StepError;
+        let timeout = self.timeout_ms.map(std::time::Duration::from_millis);
+        let result = switchboard_script::run_code_async(&self.code, &env.scope, timeout).await;
+        let input = json!({ "timeoutMs": timeout.unwrap_or(switchboard_script::Limits::current().code_timeout).as_millis() as u64 });
+        match result {
+            Ok(out) => {
+                let mut run = crate::StepRun::done(input, out.value);
+                run.logs = out.logs;
+                run
+            }
+            Err(e) => crate::StepRun::failed(input, StepError::new(e.code(true), e.to_string())),
+        }
     }
 }
+

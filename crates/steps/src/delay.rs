@@ -15,48 +15,51 @@ pub enum Config {
     Until(Template),
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    let which = exactly_one(f, &["delayMinutes", "delaySeconds", "until"]);
-    let minutes = f.number("delayMinutes", false, 0.0, MAX_MINUTES);
-    let seconds = f.number("delaySeconds", false, 0.0, MAX_MINUTES * 60.0);
-    let until = f.template("until", false);
-    match which? {
-        "delayMinutes" => minutes.map(Config::Minutes),
-        "delaySeconds" => seconds.map(Config::Seconds),
-        _ => until.map(Config::Until).or_else(|| f.template("until", REQUIRED).map(Config::Until)),
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::Pure;
+
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        let which = exactly_one(f, &["delayMinutes", "delaySeconds", "until"]);
+        let minutes = f.number("delayMinutes", false, 0.0, MAX_MINUTES);
+        let seconds = f.number("delaySeconds", false, 0.0, MAX_MINUTES * 60.0);
+        let until = f.template("until", false);
+        match which? {
+            "delayMinutes" => minutes.map(Config::Minutes),
+            "delaySeconds" => seconds.map(Config::Seconds),
+            _ => until.map(Config::Until).or_else(|| f.template("until", REQUIRED).map(Config::Until)),
+        }
+    }
+
+    /// Counts from when the visit started, so running it again after a wake-up or a restart is
+    /// harmless: once the time has come, it completes.
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        use serde_json::json;
+        use switchboard_core::run::{Outcome, StepError};
+        use switchboard_core::transition::scaled;
+        let (input, at) = match self {
+            Config::Minutes(m) => (json!({ "delayMinutes": m }), env.started_ms + scaled(m * 60_000.0, env.time_scale)),
+            Config::Seconds(s) => (json!({ "delaySeconds": s }), env.started_ms + scaled(s * 1000.0, env.time_scale)),
+            Config::Until(t) => {
+                let text = match env.text(t) {
+                    Ok(t) => t,
+                    Err(e) => return crate::StepRun::failed(serde_json::Value::Null, e),
+                };
+                match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+                    Ok(time) => (json!({ "until": text }), time.timestamp_millis()),
+                    Err(e) => {
+                        let e = StepError::new("invalid_input", format!("'until' is not an RFC 3339 time ('{text}'): {e}"));
+                        return crate::StepRun::failed(json!({ "until": text }), e);
+                    }
+                }
+            }
+        };
+        let result = if env.now_ms >= at {
+            let resumed = chrono::DateTime::from_timestamp_millis(env.now_ms).unwrap_or_default();
+            Ok(Outcome::Next(json!({ "resumedAt": resumed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) })))
+        } else {
+            Ok(Outcome::WaitUntil(at))
+        };
+        crate::StepRun { input, result, logs: Vec::new(), http: None }
     }
 }
 
-pub const EFFECTS: crate::Effects = crate::Effects::Pure;
-
-/// Counts from when the visit started, so running it again after a wake-up or a restart is
-/// harmless: once the time has come, it completes.
-pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    use serde_json::json;
-    use switchboard_core::run::{Outcome, StepError};
-    use switchboard_core::transition::scaled;
-    let (input, at) = match config {
-        Config::Minutes(m) => (json!({ "delayMinutes": m }), env.started_ms + scaled(m * 60_000.0, env.time_scale)),
-        Config::Seconds(s) => (json!({ "delaySeconds": s }), env.started_ms + scaled(s * 1000.0, env.time_scale)),
-        Config::Until(t) => {
-            let text = match env.text(t) {
-                Ok(t) => t,
-                Err(e) => return crate::StepRun::failed(serde_json::Value::Null, e),
-            };
-            match chrono::DateTime::parse_from_rfc3339(text.trim()) {
-                Ok(time) => (json!({ "until": text }), time.timestamp_millis()),
-                Err(e) => {
-                    let e = StepError::new("invalid_input", format!("'until' is not an RFC 3339 time ('{text}'): {e}"));
-                    return crate::StepRun::failed(json!({ "until": text }), e);
-                }
-            }
-        }
-    };
-    let result = if env.now_ms >= at {
-        let resumed = chrono::DateTime::from_timestamp_millis(env.now_ms).unwrap_or_default();
-        Ok(Outcome::Next(json!({ "resumedAt": resumed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) })))
-    } else {
-        Ok(Outcome::WaitUntil(at))
-    };
-    crate::StepRun { input, result, logs: Vec::new(), http: None }
-}

@@ -8,14 +8,53 @@ pub struct Config {
     pub data: Option<TValue>,
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    let event = f.string("event", REQUIRED);
-    if let Some(e) = event.as_deref().filter(|e| !is_event_name(e)) {
-        f.error("event", format!("'{e}' is not an event name (dot-separated words of letters, digits, '_' or '-')"));
-        return None;
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::Internal;
+
+    fn emits(&self) -> Option<&str> {
+        Some(&self.event)
     }
-    let data = f.value("data", OPTIONAL);
-    Some(Config { event: event?, data })
+
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        let event = f.string("event", REQUIRED);
+        if let Some(e) = event.as_deref().filter(|e| !is_event_name(e)) {
+            f.error("event", format!("'{e}' is not an event name (dot-separated words of letters, digits, '_' or '-')"));
+            return None;
+        }
+        let data = f.value("data", OPTIONAL);
+        Some(Config { event: event?, data })
+    }
+
+    /// Publishes the event under this visit's idempotency key, so a step run again after a crash
+    /// gives back the event it published instead of a second one. The contact that orders it is the
+    /// data's `phoneNumber` (or `phone`, `contact`).
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        use serde_json::{Value, json};
+        let data = match self.data.as_ref().map(|d| env.value(d)).transpose() {
+            Ok(d) => d.unwrap_or_else(|| json!({})),
+            Err(e) => return crate::StepRun::failed(json!({ "event": self.event }), e),
+        };
+        let input = json!({ "event": self.event, "data": data });
+        let contact = ["phoneNumber", "phone", "contact"]
+            .iter()
+            .find_map(|k| match data.get(k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+            .map(|p| switchboard_core::run::phone_key(&p))
+            .filter(|p| !p.is_empty());
+        let request = crate::EmitRequest {
+            event: self.event.clone(),
+            data,
+            contact,
+            origin_key: env.idempotency_key.clone(),
+        };
+        match env.services.emit_event(request).await {
+            Ok(id) => crate::StepRun::done(input, json!({ "eventId": id })),
+            Err(e) => crate::StepRun::failed(input, e),
+        }
+    }
 }
 
 /// Dot-separated words of letters, digits, `_` or `-`, at most 128 bytes (`captured_form.created`).
@@ -30,35 +69,3 @@ pub fn is_event_name(e: &str) -> bool {
         })
 }
 
-pub const EFFECTS: crate::Effects = crate::Effects::Internal;
-
-/// Publishes the event under this visit's idempotency key, so a step run again after a crash
-/// gives back the event it published instead of a second one. The contact that orders it is the
-/// data's `phoneNumber` (or `phone`, `contact`).
-pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    use serde_json::{Value, json};
-    let data = match config.data.as_ref().map(|d| env.value(d)).transpose() {
-        Ok(d) => d.unwrap_or_else(|| json!({})),
-        Err(e) => return crate::StepRun::failed(json!({ "event": config.event }), e),
-    };
-    let input = json!({ "event": config.event, "data": data });
-    let contact = ["phoneNumber", "phone", "contact"]
-        .iter()
-        .find_map(|k| match data.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        })
-        .map(|p| switchboard_core::run::phone_key(&p))
-        .filter(|p| !p.is_empty());
-    let request = crate::EmitRequest {
-        event: config.event.clone(),
-        data,
-        contact,
-        origin_key: env.idempotency_key.clone(),
-    };
-    match env.services.emit_event(request).await {
-        Ok(id) => crate::StepRun::done(input, json!({ "eventId": id })),
-        Err(e) => crate::StepRun::failed(input, e),
-    }
-}

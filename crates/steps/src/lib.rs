@@ -1,13 +1,43 @@
-//! The step registry. `StepSpec` is the closed set of step types; each type lives in its own module
-//! with its config and the reading of it. Adding a step type = one module + one line in `registry!`.
+//! The step registry. `StepSpec` is the closed set of step types; each type lives in its own module,
+//! whose `Config` implements [`Step`]: how it is read from a definition, what it touches, how it
+//! runs, and how its output joins the run. Adding a step type = one module + one line in
+//! `registry!` (see `docs/architecture.md`).
 
 mod env;
+pub mod testing;
 
 pub use env::{
     CallRequest, EmitRequest, ScheduledCall, SentMessage, Services, StepEnv, StepRun,
     expression_error,
 };
+use serde_json::Value;
 use switchboard_core::workflow::{Fields, Retry, StepCatalog};
+
+/// What a step type declares; the engine and the API ask the registry, never a particular type.
+pub trait Step: Sized + Send + Sync {
+    /// What the step touches beyond the run's own context.
+    const EFFECTS: Effects;
+    /// The step's output is merged into the run's `state` too (beside `steps.<id>.output` and its
+    /// `outputVar`).
+    const MERGES_STATE: bool = false;
+
+    /// Reads the step's `config`, reporting each problem at its field.
+    fn parse(fields: &mut Fields<'_, '_>) -> Option<Self>;
+
+    /// Runs one attempt of the step.
+    fn run(&self, env: &StepEnv<'_>) -> impl Future<Output = StepRun> + Send;
+
+    /// A branching step's output once the engine took edge `taken` of its node (edges in their
+    /// order; `None`: none held). Other steps keep what `run` returned.
+    fn branch_output(_taken: Option<usize>) -> Option<Value> {
+        None
+    }
+
+    /// The outgoing event the step publishes, for the store's event catalogue.
+    fn emits(&self) -> Option<&str> {
+        None
+    }
+}
 
 macro_rules! registry {
     ($($name:literal => $variant:ident($module:ident)),* $(,)?) => {
@@ -26,14 +56,35 @@ macro_rules! registry {
             /// Runs one attempt of the step.
             pub async fn run(&self, env: &StepEnv<'_>) -> StepRun {
                 match self {
-                    $(StepSpec::$variant(c) => $module::run(c, env).await,)*
+                    $(StepSpec::$variant(c) => c.run(env).await,)*
                 }
             }
 
             /// What the step touches beyond the run's own context.
             pub fn effects(&self) -> Effects {
                 match self {
-                    $(StepSpec::$variant(_) => $module::EFFECTS,)*
+                    $(StepSpec::$variant(_) => <$module::Config as Step>::EFFECTS,)*
+                }
+            }
+
+            /// Whether the step's output is merged into the run's `state`.
+            pub fn merges_state(&self) -> bool {
+                match self {
+                    $(StepSpec::$variant(_) => <$module::Config as Step>::MERGES_STATE,)*
+                }
+            }
+
+            /// A branching step's output once edge `taken` was chosen; `None` for other steps.
+            pub fn branch_output(&self, taken: Option<usize>) -> Option<Value> {
+                match self {
+                    $(StepSpec::$variant(_) => <$module::Config as Step>::branch_output(taken),)*
+                }
+            }
+
+            /// The outgoing event the step publishes, if any.
+            pub fn emits(&self) -> Option<&str> {
+                match self {
+                    $(StepSpec::$variant(c) => c.emits(),)*
                 }
             }
 
@@ -53,7 +104,7 @@ macro_rules! registry {
 
             fn parse(&self, step_type: &str, fields: &mut Fields<'_, '_>) -> Option<StepSpec> {
                 match step_type {
-                    $($name => $module::parse(fields).map(StepSpec::$variant),)*
+                    $($name => <$module::Config as Step>::parse(fields).map(StepSpec::$variant),)*
                     _ => None,
                 }
             }

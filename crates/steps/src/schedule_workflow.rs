@@ -20,14 +20,79 @@ pub enum RunAt {
     Absolute(Template),
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    let workflow_id = f.template("workflowId", REQUIRED);
-    if let Some(id) = workflow_id.as_ref().and_then(|t| t.literal()).map(str::to_owned) {
-        f.reference("workflowId", |pointer| Reference { kind: ReferenceKind::Workflow, key: id, pointer });
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::Internal;
+
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        let workflow_id = f.template("workflowId", REQUIRED);
+        if let Some(id) = workflow_id.as_ref().and_then(|t| t.literal()).map(str::to_owned) {
+            f.reference("workflowId", |pointer| Reference { kind: ReferenceKind::Workflow, key: id, pointer });
+        }
+        let run_at = f.raw("runAt", REQUIRED).and_then(|v| parse_run_at(v, f));
+        let inputs = f.object("inputs", OPTIONAL);
+        Some(Config { workflow_id: workflow_id?, run_at: run_at?, inputs })
     }
-    let run_at = f.raw("runAt", REQUIRED).and_then(|v| parse_run_at(v, f));
-    let inputs = f.object("inputs", OPTIONAL);
-    Some(Config { workflow_id: workflow_id?, run_at: run_at?, inputs })
+
+    /// Resolves the call and hands it to the scheduler, which checks the inputs against the callee's
+    /// schema before anything is scheduled. The call's key is this visit's idempotency key, so the
+    /// step run again (after a crash) finds its call instead of making a second one.
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        use serde_json::json;
+        use switchboard_core::run::{Outcome, StepError};
+        let mut input = json!({});
+        let resolved = (|| -> Result<crate::CallRequest, StepError> {
+            let workflow_id = env.text(&self.workflow_id)?;
+            input["workflowId"] = json!(workflow_id);
+            let due_ms = match &self.run_at {
+                RunAt::Relative(v) => {
+                    let value = env.value(v)?;
+                    input["runAt"] = json!({"type": "relative", "value": value});
+                    let seconds = value
+                        .as_f64()
+                        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .ok_or_else(|| invalid(format!("a relative 'runAt' is a number of seconds (0 or more), not {value}")))?;
+                    env.now_ms + switchboard_core::transition::scaled(seconds * 1000.0, env.time_scale)
+                }
+                RunAt::Absolute(t) => {
+                    let text = env.text(t)?;
+                    input["runAt"] = json!({"type": "absolute", "value": text});
+                    chrono::DateTime::parse_from_rfc3339(text.trim())
+                        .map_err(|e| invalid(format!("an absolute 'runAt' is an RFC 3339 time, not '{text}': {e}")))?
+                        .timestamp_millis()
+                }
+            };
+            let inputs = match &self.inputs {
+                None => json!({}),
+                Some(v) => match env.value(v)? {
+                    Value::Null => json!({}),
+                    o @ Value::Object(_) => o,
+                    other => return Err(invalid(format!("'inputs' must give an object, not {other}"))),
+                },
+            };
+            input["inputs"] = inputs.clone();
+            Ok(crate::CallRequest {
+                workflow_id,
+                due_ms,
+                inputs,
+                origin_key: env.idempotency_key.clone(),
+                run_id: env.run_id.to_owned(),
+                step_id: env.step_id.to_owned(),
+            })
+        })();
+        let call = match resolved {
+            Ok(call) => call,
+            Err(e) => return crate::StepRun::failed(input, e),
+        };
+        let result = env.services.schedule_call(call).await.map(|scheduled| {
+            let run_at = chrono::DateTime::from_timestamp_millis(scheduled.due_ms).unwrap_or_default();
+            Outcome::Next(json!({
+                "scheduleId": scheduled.id,
+                "runAt": run_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            }))
+        });
+        crate::StepRun { input, result, logs: Vec::new(), http: None }
+    }
 }
 
 fn parse_run_at(value: &Value, f: &mut Fields<'_, '_>) -> Option<RunAt> {
@@ -52,69 +117,6 @@ fn parse_run_at(value: &Value, f: &mut Fields<'_, '_>) -> Option<RunAt> {
     };
     r.finish();
     run_at
-}
-
-pub const EFFECTS: crate::Effects = crate::Effects::Internal;
-
-/// Resolves the call and hands it to the scheduler, which checks the inputs against the callee's
-/// schema before anything is scheduled. The call's key is this visit's idempotency key, so the
-/// step run again (after a crash) finds its call instead of making a second one.
-pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    use serde_json::json;
-    use switchboard_core::run::{Outcome, StepError};
-    let mut input = json!({});
-    let resolved = (|| -> Result<crate::CallRequest, StepError> {
-        let workflow_id = env.text(&config.workflow_id)?;
-        input["workflowId"] = json!(workflow_id);
-        let due_ms = match &config.run_at {
-            RunAt::Relative(v) => {
-                let value = env.value(v)?;
-                input["runAt"] = json!({"type": "relative", "value": value});
-                let seconds = value
-                    .as_f64()
-                    .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .ok_or_else(|| invalid(format!("a relative 'runAt' is a number of seconds (0 or more), not {value}")))?;
-                env.now_ms + switchboard_core::transition::scaled(seconds * 1000.0, env.time_scale)
-            }
-            RunAt::Absolute(t) => {
-                let text = env.text(t)?;
-                input["runAt"] = json!({"type": "absolute", "value": text});
-                chrono::DateTime::parse_from_rfc3339(text.trim())
-                    .map_err(|e| invalid(format!("an absolute 'runAt' is an RFC 3339 time, not '{text}': {e}")))?
-                    .timestamp_millis()
-            }
-        };
-        let inputs = match &config.inputs {
-            None => json!({}),
-            Some(v) => match env.value(v)? {
-                Value::Null => json!({}),
-                o @ Value::Object(_) => o,
-                other => return Err(invalid(format!("'inputs' must give an object, not {other}"))),
-            },
-        };
-        input["inputs"] = inputs.clone();
-        Ok(crate::CallRequest {
-            workflow_id,
-            due_ms,
-            inputs,
-            origin_key: env.idempotency_key.clone(),
-            run_id: env.run_id.to_owned(),
-            step_id: env.step_id.to_owned(),
-        })
-    })();
-    let call = match resolved {
-        Ok(call) => call,
-        Err(e) => return crate::StepRun::failed(input, e),
-    };
-    let result = env.services.schedule_call(call).await.map(|scheduled| {
-        let run_at = chrono::DateTime::from_timestamp_millis(scheduled.due_ms).unwrap_or_default();
-        Outcome::Next(json!({
-            "scheduleId": scheduled.id,
-            "runAt": run_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        }))
-    });
-    crate::StepRun { input, result, logs: Vec::new(), http: None }
 }
 
 fn invalid(message: String) -> switchboard_core::run::StepError {

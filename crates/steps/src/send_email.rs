@@ -21,36 +21,75 @@ pub enum Content {
     Stored { template: String, subject: Option<Template>, variables: Option<TValue> },
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    let to = f.template("to", REQUIRED);
-    let from = f.template("from", OPTIONAL);
-    let content = if f.present("template") {
-        let template = f.string("template", REQUIRED);
-        let subject = f.template("subject", OPTIONAL);
-        let variables = f.object("variables", OPTIONAL);
-        for key in ["body", "html"] {
-            if !f.present(key) {
-                continue;
-            }
-            f.raw(key, OPTIONAL);
-            f.error(key, format!("'{key}' cannot be combined with 'template': the stored template gives the content"));
-        }
-        template.map(|template| Content::Stored { template, subject, variables })
-    } else {
-        let subject = f.template("subject", REQUIRED);
-        let text = f.template("body", OPTIONAL);
-        let html = f.template("html", OPTIONAL);
-        if text.is_none() && html.is_none() && !f.present("body") && !f.present("html") {
-            let at = f.at().to_owned();
-            f.ctx.report.error(at, "config of send_email: give 'body', 'html' or 'template'");
-            return None;
-        }
-        subject.map(|subject| Content::Inline { subject, text, html })
-    };
-    Some(Config { to: to?, from, content: content? })
-}
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::External;
 
-pub const EFFECTS: crate::Effects = crate::Effects::External;
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        let to = f.template("to", REQUIRED);
+        let from = f.template("from", OPTIONAL);
+        let content = if f.present("template") {
+            let template = f.string("template", REQUIRED);
+            let subject = f.template("subject", OPTIONAL);
+            let variables = f.object("variables", OPTIONAL);
+            for key in ["body", "html"] {
+                if !f.present(key) {
+                    continue;
+                }
+                f.raw(key, OPTIONAL);
+                f.error(key, format!("'{key}' cannot be combined with 'template': the stored template gives the content"));
+            }
+            template.map(|template| Content::Stored { template, subject, variables })
+        } else {
+            let subject = f.template("subject", REQUIRED);
+            let text = f.template("body", OPTIONAL);
+            let html = f.template("html", OPTIONAL);
+            if text.is_none() && html.is_none() && !f.present("body") && !f.present("html") {
+                let at = f.at().to_owned();
+                f.ctx.report.error(at, "config of send_email: give 'body', 'html' or 'template'");
+                return None;
+            }
+            subject.map(|subject| Content::Inline { subject, text, html })
+        };
+        Some(Config { to: to?, from, content: content? })
+    }
+
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        let addresses = env.text(&self.to).and_then(|to| Ok((to, self.from.as_ref().map(|f| env.text(f)).transpose()?)));
+        let (to, from) = match addresses {
+            Ok(r) => r,
+            Err(e) => return crate::StepRun::failed(Value::Null, e),
+        };
+        let mut input = json!({"to": to});
+        if let Some(from) = &from {
+            input["from"] = from.clone().into();
+        }
+        let parts = match parts(self, env, &mut input).await {
+            Ok(p) => p,
+            Err(e) => return crate::StepRun::failed(input, e),
+        };
+        input["subject"] = parts.subject.clone().into();
+        let config = match env.services.email().await {
+            Ok(config) => config,
+            Err(e) => return crate::StepRun::failed(input, e),
+        };
+        let email = Email {
+            from,
+            to: to.clone(),
+            subject: parts.subject.clone(),
+            text: parts.text,
+            html: parts.html,
+            id: env.idempotency_key.replace(':', "."),
+        };
+        let attempt = email::send(env.services.http(), &config, &email).await;
+        let mut record = json!({"type": "email", "subject": parts.subject});
+        if let Some(template) = input.get("template") {
+            record["template"] = template.clone();
+        }
+        let contact = email::mailbox(&to).map(|m| m.email.to_string()).unwrap_or(to);
+        env.delivered(input, "email", contact, record, attempt, |sent| json!({"messageId": sent.provider_id}))
+            .await
+    }
+}
 
 /// A stored email template (`/api/email-templates`): templates over a step's roots, with the
 /// step's resolved `variables` as the `variables` root.
@@ -115,39 +154,3 @@ async fn parts(c: &Config, env: &crate::StepEnv<'_>, input: &mut Value) -> Resul
     }
 }
 
-pub async fn run(c: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    let addresses = env.text(&c.to).and_then(|to| Ok((to, c.from.as_ref().map(|f| env.text(f)).transpose()?)));
-    let (to, from) = match addresses {
-        Ok(r) => r,
-        Err(e) => return crate::StepRun::failed(Value::Null, e),
-    };
-    let mut input = json!({"to": to});
-    if let Some(from) = &from {
-        input["from"] = from.clone().into();
-    }
-    let parts = match parts(c, env, &mut input).await {
-        Ok(p) => p,
-        Err(e) => return crate::StepRun::failed(input, e),
-    };
-    input["subject"] = parts.subject.clone().into();
-    let config = match env.services.email().await {
-        Ok(config) => config,
-        Err(e) => return crate::StepRun::failed(input, e),
-    };
-    let email = Email {
-        from,
-        to: to.clone(),
-        subject: parts.subject.clone(),
-        text: parts.text,
-        html: parts.html,
-        id: env.idempotency_key.replace(':', "."),
-    };
-    let attempt = email::send(env.services.http(), &config, &email).await;
-    let mut record = json!({"type": "email", "subject": parts.subject});
-    if let Some(template) = input.get("template") {
-        record["template"] = template.clone();
-    }
-    let contact = email::mailbox(&to).map(|m| m.email.to_string()).unwrap_or(to);
-    env.delivered(input, "email", contact, record, attempt, |sent| json!({"messageId": sent.provider_id}))
-        .await
-}

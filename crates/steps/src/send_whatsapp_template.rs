@@ -15,37 +15,40 @@ pub struct Config {
     pub variables: Option<TValue>,
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    let template_id = f.template("templateId", REQUIRED);
-    let language_code = f.template("languageCode", REQUIRED);
-    let phone_number = f.template("phoneNumber", REQUIRED);
-    let variables = f.object("variables", OPTIONAL);
-    Some(Config { template_id: template_id?, language_code: language_code?, phone_number: phone_number?, variables })
-}
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::External;
 
-pub const EFFECTS: crate::Effects = crate::Effects::External;
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        let template_id = f.template("templateId", REQUIRED);
+        let language_code = f.template("languageCode", REQUIRED);
+        let phone_number = f.template("phoneNumber", REQUIRED);
+        let variables = f.object("variables", OPTIONAL);
+        Some(Config { template_id: template_id?, language_code: language_code?, phone_number: phone_number?, variables })
+    }
 
-pub async fn run(c: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    let resolved = (|| -> Result<_, StepError> {
-        let variables = match &c.variables {
-            Some(v) => env.value(v)?,
-            None => Value::Object(Default::default()),
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        let resolved = (|| -> Result<_, StepError> {
+            let variables = match &self.variables {
+                Some(v) => env.value(v)?,
+                None => Value::Object(Default::default()),
+            };
+            Ok((env.text(&self.template_id)?, env.text(&self.language_code)?, env.text(&self.phone_number)?, variables))
+        })();
+        let (name, language, phone, variables) = match resolved {
+            Ok(r) => r,
+            Err(e) => return crate::StepRun::failed(Value::Null, e),
         };
-        Ok((env.text(&c.template_id)?, env.text(&c.language_code)?, env.text(&c.phone_number)?, variables))
-    })();
-    let (name, language, phone, variables) = match resolved {
-        Ok(r) => r,
-        Err(e) => return crate::StepRun::failed(Value::Null, e),
-    };
-    let input = json!({"templateId": name, "languageCode": language, "phoneNumber": phone, "variables": variables});
-    let config = match env.services.whatsapp().await {
-        Ok(config) => config,
-        Err(e) => return crate::StepRun::failed(input, e),
-    };
-    let texts = variables.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), eval::text_of(v))).collect());
-    let content = Content::Template { name, language, variables: texts.unwrap_or_default() };
-    let attempt = whatsapp::send(env.services.http(), &config, &phone, &content).await;
-    let record = json!({"type": "template", "template": input["templateId"], "languageCode": input["languageCode"], "variables": input["variables"]});
-    env.delivered(input, "whatsapp", phone_key(&phone), record, attempt, |sent| json!({"messageId": sent.provider_id, "status": sent.status}))
-        .await
+        let input = json!({"templateId": name, "languageCode": language, "phoneNumber": phone, "variables": variables});
+        let config = match env.services.whatsapp().await {
+            Ok(config) => config,
+            Err(e) => return crate::StepRun::failed(input, e),
+        };
+        let texts = variables.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), eval::text_of(v))).collect());
+        let content = Content::Template { name, language, variables: texts.unwrap_or_default() };
+        let attempt = whatsapp::send(env.services.http(), &config, &phone, &content).await;
+        let record = json!({"type": "template", "template": input["templateId"], "languageCode": input["languageCode"], "variables": input["variables"]});
+        env.delivered(input, "whatsapp", phone_key(&phone), record, attempt, |sent| json!({"messageId": sent.provider_id, "status": sent.status}))
+            .await
+    }
 }
+

@@ -8,16 +8,20 @@ pub struct Config {
     pub data: TValue,
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    Some(Config { data: f.object("data", REQUIRED)? })
-}
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::Pure;
+    const MERGES_STATE: bool = true;
 
-pub const EFFECTS: crate::Effects = crate::Effects::Pure;
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        Some(Config { data: f.object("data", REQUIRED)? })
+    }
 
-/// The output is the resolved object; the engine merges it into `state`.
-pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    match env.value(&config.data) {
-        Ok(data) => crate::StepRun::done(serde_json::json!({ "data": data }), data),
-        Err(e) => crate::StepRun::failed(serde_json::Value::Null, e),
+    /// The output is the resolved object, merged into `state`.
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        match env.value(&self.data) {
+            Ok(data) => crate::StepRun::done(serde_json::json!({ "data": data }), data),
+            Err(e) => crate::StepRun::failed(serde_json::Value::Null, e),
+        }
     }
 }
+

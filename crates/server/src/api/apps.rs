@@ -27,7 +27,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::workflows::{Saved, saved, unresolved};
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 static VERSION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+][0-9A-Za-z.+-]*)?$").expect("valid pattern")
@@ -148,7 +148,7 @@ async fn install_app(
             delete,
         })
         .await?;
-    state.caches.triggers.clear();
+    state.engine.trigger_targets.clear();
     let status = if installed.is_some() {
         StatusCode::OK
     } else {
@@ -198,7 +198,7 @@ async fn delete_app(
     {
         return Err(ApiError::not_found("app"));
     }
-    state.caches.triggers.clear();
+    state.engine.trigger_targets.clear();
     Ok(Json(
         json!({"app": app, "deleted": true, "workflows": workflow_ids}),
     ))

@@ -9,8 +9,8 @@ use axum::http::request::Parts;
 use switchboard_store::StoreRecord;
 
 use super::error::ApiError;
-use crate::secrets::hash_token;
 use crate::server::Shared;
+use switchboard_engine::secrets::hash_token;
 
 pub enum Caller {
     Admin,

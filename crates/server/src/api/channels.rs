@@ -17,9 +17,9 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::List;
 use super::resources::invalid;
 use super::stores::Deleted;
-use crate::channels::{self, KINDS};
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::channels::{self, KINDS};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::error::{ApiResult, ErrorBody};
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

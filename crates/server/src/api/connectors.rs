@@ -17,8 +17,8 @@ use super::error::{ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
-use crate::outbound::connectors;
 use crate::server::Shared;
+use switchboard_engine::outbound::connectors;
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()

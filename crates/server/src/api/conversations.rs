@@ -15,7 +15,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::stores::Deleted;
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use switchboard_core::Problem;
+use switchboard_engine::triggers::TriggerError;
 use switchboard_store::StoreError;
 use utoipa::ToSchema;
 
@@ -109,6 +110,15 @@ impl From<StoreError> for ApiError {
                 ApiError::conflict(&format!("/{field}"), message)
             }
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<TriggerError> for ApiError {
+    fn from(e: TriggerError) -> Self {
+        match e {
+            TriggerError::KeyReused => ApiError::conflict("", e.to_string()),
+            TriggerError::Store(e) => e.into(),
         }
     }
 }

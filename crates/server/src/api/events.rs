@@ -18,7 +18,7 @@ use super::auth::Scope;
 use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::Shared;
-use crate::triggers::{self, Outcome, Request};
+use switchboard_engine::triggers::{self, Outcome, Request};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
@@ -153,7 +153,7 @@ pub async fn accept(
     payload: Value,
 ) -> ApiResult<Response> {
     let clock = Instant::now();
-    let targets = triggers::event_targets(state, store_id, &event_type).await?;
+    let targets = triggers::event_targets(&state.engine, store_id, &event_type).await?;
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();
     let request = Request {
         store_id,

@@ -19,7 +19,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::events::idempotency_key;
 use super::runs::run_view;
 use crate::server::Shared;
-use crate::triggers::{self, Outcome, Request, Target};
+use switchboard_engine::triggers::{self, Outcome, Request, Target};
 
 /// Longest `?wait=`, seconds.
 const MAX_WAIT_SECONDS: u64 = 60;

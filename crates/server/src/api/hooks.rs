@@ -17,8 +17,8 @@ use super::body::RawJson;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::events::{EventAccepted, accept, typed_payload};
 use crate::server::Shared;
-use crate::signatures::{self, Signed};
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::clock::{now_ms, rfc3339};
+use switchboard_engine::signatures::{self, Signed};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
@@ -141,8 +141,13 @@ async fn post_hook(
             "this store has no inbound secret: create one with POST /api/inbound-secret",
         ));
     }
-    signatures::verify(&keys, &signed, &body, crate::time::wall_ms() / 1000)
-        .map_err(|why| ApiError::unauthorized(why.to_string()))?;
+    signatures::verify(
+        &keys,
+        &signed,
+        &body,
+        switchboard_engine::clock::wall_ms() / 1000,
+    )
+    .map_err(|why| ApiError::unauthorized(why.to_string()))?;
     let payload = typed_payload(&body, &event_type)?;
     let key = signed.id.map(|id| format!("webhook-id:{id}"));
     accept(&state, &store_id, key, &body, event_type, payload).await

@@ -23,10 +23,10 @@ use utoipa_axum::routes;
 
 use super::body::RawBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use crate::channels::{self, open_voice, open_whatsapp};
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339_millis};
-use crate::triggers::{self, Request};
+use switchboard_engine::channels::{self, open_voice, open_whatsapp};
+use switchboard_engine::clock::{now_ms, rfc3339_millis};
+use switchboard_engine::triggers::{self, Request};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
@@ -40,7 +40,7 @@ async fn settings<T>(
     state: &Shared,
     store_id: &str,
     kind: &str,
-    open: fn(&crate::secrets::SecretFields, &Value) -> Result<T, String>,
+    open: fn(&switchboard_engine::secrets::SecretFields, &Value) -> Result<T, String>,
 ) -> ApiResult<T> {
     let outbound = &state.engine.outbound;
     channels::load(state.store.as_ref(), &outbound.sealer, store_id, kind, open)
@@ -160,7 +160,7 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
     if let Some(reply_to) = &m.reply_to {
         trigger["replyTo"] = reply_to.clone().into();
     }
-    let targets = triggers::targets(state, store_id, "customer_message", "whatsapp")
+    let targets = triggers::targets(&state.engine, store_id, "customer_message", "whatsapp")
         .await?
         .into_iter()
         .filter(|t| match &t.graph.trigger {

@@ -90,14 +90,14 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
 }
 
 /// Runs before every request: caches reflect every change committed before it, on any node
-/// (see [`crate::caches`]).
+/// (see [`switchboard_engine::caches`]).
 pub async fn sync_caches(
     axum::extract::State(state): axum::extract::State<Shared>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match state.caches.sync().await {
+    match state.engine.generation.sync().await {
         Ok(()) => next.run(request).await,
         Err(e) => error::ApiError::from(e).into_response(),
     }

@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::list::List;
 use super::stores::Deleted;
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 /// Fields the server sets; ignored in a posted body, so a GET → PUT round trip works.
 const SERVER_FIELDS: [&str; 5] = ["id", "createdAt", "updatedAt", "deletedAt", "warnings"];

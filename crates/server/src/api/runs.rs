@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use crate::engine::context_of;
 use crate::server::{AppState, Shared};
-use crate::time::{now_ms, parse_rfc3339, rfc3339};
+use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339};
+use switchboard_engine::context_of;
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()

@@ -15,7 +15,7 @@ use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use crate::server::{AppState, Shared};
-use crate::time::{now_ms, rfc3339, rfc3339_millis};
+use switchboard_engine::clock::{now_ms, rfc3339, rfc3339_millis};
 
 /// Upcoming ticks a cron schedule's view lists.
 const UPCOMING: usize = 5;

@@ -15,9 +15,9 @@ use super::auth::Admin;
 use super::body::{JsonBody, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use crate::secrets::{hash_token, new_token};
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::clock::{now_ms, rfc3339};
+use switchboard_engine::secrets::{hash_token, new_token};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_core::Report;
 use switchboard_core::workflow::{Context, Fields, OPTIONAL, REQUIRED};
-use switchboard_steps::StepSpec;
 use switchboard_store::outbox::{SYSTEM_EVENTS, subscription_summary};
 use switchboard_store::{DeliveryFilter, DeliveryRecord, Page, PageRequest, SubscriptionRecord};
 use utoipa::{IntoParams, ToSchema};
@@ -24,10 +23,10 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::resources::invalid;
 use super::stores::Deleted;
-use crate::deliveries::secret_binding;
 use crate::server::{AppState, Shared};
-use crate::signatures::{new_secret, secret_key};
-use crate::time::{now_ms, parse_rfc3339, rfc3339, rfc3339_millis};
+use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339, rfc3339_millis};
+use switchboard_engine::deliveries::secret_binding;
+use switchboard_engine::signatures::{new_secret, secret_key};
 
 /// How long a rotated-out secret keeps signing alongside the new one (before time scaling).
 const ROTATION_OVERLAP_MS: f64 = 24.0 * 3_600_000.0;
@@ -222,10 +221,10 @@ async fn catalogue(
                 continue;
             };
             for node in &graph.nodes {
-                if let StepSpec::EmitEvent(e) = &node.spec {
-                    let entry = known.entry(e.event.clone()).or_insert_with(|| {
+                if let Some(event) = node.spec.emits() {
+                    let entry = known.entry(event.to_owned()).or_insert_with(|| {
                         (
-                            "Emitted by a workflow's emit_event step.".into(),
+                            format!("Emitted by a workflow's {} step.", node.step_type),
                             Vec::new(),
                         )
                     });

@@ -23,7 +23,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::stores::Deleted;
 use crate::server::Shared;
-use crate::time::{now_ms, rfc3339};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
@@ -180,7 +180,7 @@ async fn create_workflow(
         now,
     };
     let record = state.store.create_workflow(new).await?;
-    state.caches.triggers.clear();
+    state.engine.trigger_targets.clear();
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
@@ -247,7 +247,7 @@ async fn replace_workflow(
         .store
         .update_workflow(&scope.store.id, &id, update)
         .await?
-        .inspect(|_| state.caches.triggers.clear())
+        .inspect(|_| state.engine.trigger_targets.clear())
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(view(record)))
 }
@@ -298,7 +298,7 @@ async fn patch_workflow(
         .store
         .set_workflow_active(&scope.store.id, &id, active, next_tick, now)
         .await?
-        .inspect(|_| state.caches.triggers.clear())
+        .inspect(|_| state.engine.trigger_targets.clear())
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(view(record)))
 }
@@ -316,7 +316,7 @@ async fn delete_workflow(
         .delete_workflow(&scope.store.id, &id, now_ms())
         .await?
     {
-        state.caches.triggers.clear();
+        state.engine.trigger_targets.clear();
         Ok(Deleted::new(id))
     } else {
         Err(ApiError::not_found("workflow"))

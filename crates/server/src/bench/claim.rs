@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{counter, load, report_round_trips};
 use crate::cli::BenchArgs;
-use crate::time::{now_ms, rfc3339_millis};
+use switchboard_engine::clock::{now_ms, rfc3339_millis};
 
 /// Time between the end of parking and the due instant: the last acknowledgements land.
 const MARGIN: Duration = Duration::from_secs(3);

@@ -27,8 +27,8 @@ use serde_json::{Value, json};
 use crate::cli::{BenchArgs, BenchScenario};
 use crate::config::Settings;
 use crate::first_start::DEFAULT_STORE_ID;
-use crate::secrets::new_token;
 use crate::server::Server;
+use switchboard_engine::secrets::new_token;
 
 const API_WORKFLOW: &str = include_str!("../../../../fixtures/seeds/lead_follow_up.json");
 

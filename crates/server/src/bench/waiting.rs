@@ -19,7 +19,7 @@ use switchboard_store::Store;
 use super::{counter, pct};
 use crate::cli::BenchArgs;
 use crate::first_start::DEFAULT_STORE_ID;
-use crate::secrets::new_token;
+use switchboard_engine::secrets::new_token;
 
 /// Workflows listening to the parking event: runs per event.
 const FAN_OUT: u64 = 10;

@@ -46,31 +46,76 @@ pub struct Body {
     pub content: TValue,
 }
 
-pub fn parse(f: &mut Fields<'_, '_>) -> Option<Config> {
-    let by_id = f.string("webhookId", OPTIONAL);
-    let by_name = f.string("webhook", OPTIONAL);
-    if let Some(id) = &by_id {
-        let id = id.clone();
-        f.reference("webhookId", |pointer| Reference { kind: ReferenceKind::WebhookId, key: id, pointer });
-    }
-    if let Some(name) = &by_name {
-        let name = name.clone();
-        f.reference("webhook", |pointer| Reference { kind: ReferenceKind::Webhook, key: name, pointer });
-    }
-    let saved = match (by_id, by_name) {
-        (Some(_), Some(_)) => {
-            f.error("webhook", "give 'webhookId' or 'webhook', not both");
-            return None;
+impl crate::Step for Config {
+    const EFFECTS: crate::Effects = crate::Effects::External;
+
+    fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
+        let by_id = f.string("webhookId", OPTIONAL);
+        let by_name = f.string("webhook", OPTIONAL);
+        if let Some(id) = &by_id {
+            let id = id.clone();
+            f.reference("webhookId", |pointer| Reference { kind: ReferenceKind::WebhookId, key: id, pointer });
         }
-        (Some(id), None) => Some(SavedRef::Id(id)),
-        (None, Some(name)) => Some(SavedRef::Name(name)),
-        (None, None) => None,
-    };
-    if let Some(webhook) = saved {
-        let params = f.object("params", OPTIONAL);
-        return Some(Config::Saved { webhook, params });
+        if let Some(name) = &by_name {
+            let name = name.clone();
+            f.reference("webhook", |pointer| Reference { kind: ReferenceKind::Webhook, key: name, pointer });
+        }
+        let saved = match (by_id, by_name) {
+            (Some(_), Some(_)) => {
+                f.error("webhook", "give 'webhookId' or 'webhook', not both");
+                return None;
+            }
+            (Some(id), None) => Some(SavedRef::Id(id)),
+            (None, Some(name)) => Some(SavedRef::Name(name)),
+            (None, None) => None,
+        };
+        if let Some(webhook) = saved {
+            let params = f.object("params", OPTIONAL);
+            return Some(Config::Saved { webhook, params });
+        }
+        request(f).map(|r| Config::Inline(Box::new(r)))
     }
-    request(f).map(|r| Config::Inline(Box::new(r)))
+
+    async fn run(&self, env: &crate::StepEnv<'_>) -> crate::StepRun {
+        use switchboard_core::template::Scope;
+        let loaded;
+        let (request, params) = match self {
+            Config::Inline(r) => (r.as_ref(), None),
+            Config::Saved { webhook, params } => {
+                let params = match params.as_ref().map(|p| env.value(p)).transpose() {
+                    Ok(p) => p,
+                    Err(e) => return crate::StepRun::failed(Value::Null, e),
+                };
+                loaded = match env.services.saved_webhook(webhook).await {
+                    Ok(request) => request,
+                    Err(e) => return crate::StepRun::failed(Value::Null, e),
+                };
+                (&loaded, params)
+            }
+        };
+        let auth = match &request.connector_id {
+            None => None,
+            Some(id) => match env.services.connector(id).await {
+                Ok(auth) => Some(auth),
+                Err(e) => return crate::StepRun::failed(Value::Null, e),
+            },
+        };
+        let scope = Scope { params: params.as_ref(), ..env.scope };
+        let done = exchange(
+            request,
+            Call {
+                scope: &scope,
+                auth: auth.as_ref(),
+                default_body: params.as_ref(),
+                idempotency_key: Some(&env.idempotency_key),
+                client: env.services.http(),
+            },
+        )
+        .await;
+        let input = serde_json::json!({"method": done.request["method"], "url": done.request["url"]});
+        let http = Some(done.record());
+        crate::StepRun { input, result: done.result.map(switchboard_core::run::Outcome::Next), logs: Vec::new(), http }
+    }
 }
 
 /// A saved webhook's definition (`/api/webhooks`), checked.
@@ -148,45 +193,3 @@ fn parse_statuses(value: &Value, f: &mut Fields<'_, '_>) -> Option<Vec<u16>> {
     statuses
 }
 
-pub const EFFECTS: crate::Effects = crate::Effects::External;
-
-pub async fn run(config: &Config, env: &crate::StepEnv<'_>) -> crate::StepRun {
-    use switchboard_core::template::Scope;
-    let loaded;
-    let (request, params) = match config {
-        Config::Inline(r) => (r.as_ref(), None),
-        Config::Saved { webhook, params } => {
-            let params = match params.as_ref().map(|p| env.value(p)).transpose() {
-                Ok(p) => p,
-                Err(e) => return crate::StepRun::failed(Value::Null, e),
-            };
-            loaded = match env.services.saved_webhook(webhook).await {
-                Ok(request) => request,
-                Err(e) => return crate::StepRun::failed(Value::Null, e),
-            };
-            (&loaded, params)
-        }
-    };
-    let auth = match &request.connector_id {
-        None => None,
-        Some(id) => match env.services.connector(id).await {
-            Ok(auth) => Some(auth),
-            Err(e) => return crate::StepRun::failed(Value::Null, e),
-        },
-    };
-    let scope = Scope { params: params.as_ref(), ..env.scope };
-    let done = exchange(
-        request,
-        Call {
-            scope: &scope,
-            auth: auth.as_ref(),
-            default_body: params.as_ref(),
-            idempotency_key: Some(&env.idempotency_key),
-            client: env.services.http(),
-        },
-    )
-    .await;
-    let input = serde_json::json!({"method": done.request["method"], "url": done.request["url"]});
-    let http = Some(done.record());
-    crate::StepRun { input, result: done.result.map(switchboard_core::run::Outcome::Next), logs: Vec::new(), http }
-}

@@ -10,10 +10,10 @@ use switchboard_core::run::RunStatus;
 use switchboard_steps::Effects;
 use switchboard_store::Checkpoint;
 
-use super::Engine;
-use super::commit::committed;
-use super::executor::{Live, Position, Start, Stepped, execute, step};
-use super::services::EngineServices;
+use crate::Engine;
+use crate::commit::committed;
+use crate::executor::{Live, Position, Start, Stepped, execute, step};
+use crate::services::EngineServices;
 
 /// Steps a fresh run may run before its event is acknowledged, at most…
 const AHEAD_STEPS: usize = 16;

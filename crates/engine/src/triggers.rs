@@ -11,17 +11,25 @@ use switchboard_core::ids;
 use switchboard_core::run::contact_of;
 use switchboard_core::template::Scope;
 use switchboard_script::eval;
-use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun, ScheduleSettle};
+use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun, ScheduleSettle, StoreError};
 
-use crate::api::error::ApiError;
-use crate::engine::{Engine, Graph, Start};
-use crate::server::AppState;
-use crate::time::{now_ms, rfc3339_millis};
+use crate::clock::{now_ms, rfc3339_millis};
+use crate::{Engine, Graph, Start};
 
 /// How long an `Idempotency-Key` is remembered.
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long an inbound provider message's id is remembered: Meta redelivers for days.
 const REDELIVERY_WINDOW_MS: i64 = 30 * IDEMPOTENCY_WINDOW_MS;
+
+/// Why a trigger started nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    /// The same `Idempotency-Key` came with a different request within the window.
+    #[error("this Idempotency-Key was used for a different request in the last 24 hours")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A workflow version a trigger starts.
 pub struct Target {
@@ -67,41 +75,35 @@ pub fn stamp(trigger: &mut Value, now: i64) {
 
 /// The workflows an event type starts: active ones with a matching `webhook` trigger.
 pub async fn event_targets(
-    state: &AppState,
+    engine: &Engine,
     store_id: &str,
     event_type: &str,
-) -> Result<Vec<Target>, ApiError> {
-    targets(state, store_id, "webhook", event_type).await
+) -> Result<Vec<Target>, StoreError> {
+    targets(engine, store_id, "webhook", event_type).await
 }
 
 /// The workflows a trigger of `kind` with `key` starts (active ones; the latest versions).
 pub async fn targets(
-    state: &AppState,
+    engine: &Engine,
     store_id: &str,
     kind: &'static str,
     trigger_key: &str,
-) -> Result<Vec<Target>, ApiError> {
+) -> Result<Vec<Target>, StoreError> {
     let key = (store_id.to_owned(), kind, trigger_key.to_owned());
-    let versions = state
-        .caches
-        .triggers
+    let versions = engine
+        .trigger_targets
         .get_or_load(key, async {
-            let versions = state
+            let versions = engine
                 .store
                 .workflows_for_trigger(store_id, kind, trigger_key)
                 .await?;
-            Ok::<_, ApiError>(Some(versions))
+            Ok::<_, StoreError>(Some(versions))
         })
         .await?
         .unwrap_or_default();
     let mut targets = Vec::with_capacity(versions.len());
     for (workflow_id, version) in versions {
-        if let Some(graph) = state
-            .engine
-            .graphs
-            .get(store_id, &workflow_id, version)
-            .await?
-        {
+        if let Some(graph) = engine.graphs.get(store_id, &workflow_id, version).await? {
             targets.push(Target {
                 workflow_id,
                 version,
@@ -119,7 +121,7 @@ pub async fn start(
     request: Request<'_>,
     targets: Vec<Target>,
     respond: impl FnOnce(&str, &[String]) -> Value,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome, TriggerError> {
     let now = now_ms();
     let mut trigger = request.trigger;
     stamp(&mut trigger, now);
@@ -193,10 +195,7 @@ pub async fn start(
             request_hash: first,
             response,
         } if first == request_hash => Ok(Outcome::Replayed(response)),
-        Acceptance::Replayed { .. } => Err(ApiError::conflict(
-            "",
-            "this Idempotency-Key was used for a different request in the last 24 hours",
-        )),
+        Acceptance::Replayed { .. } => Err(TriggerError::KeyReused),
     }
 }
 

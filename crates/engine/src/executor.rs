@@ -18,13 +18,13 @@ use switchboard_core::template::Scope;
 use switchboard_core::transition::{Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
-use switchboard_steps::{Services, StepEnv, StepSpec, conditional, retry_policy};
+use switchboard_steps::{Services, StepEnv, retry_policy};
 use switchboard_store::{RunRecord, StepRecord};
 
-use super::commit::{bare_checkpoint, commit};
-use super::services::EngineServices;
-use super::{Engine, Graph};
-use crate::time::now_ms;
+use crate::clock::now_ms;
+use crate::commit::{bare_checkpoint, commit};
+use crate::services::EngineServices;
+use crate::{Engine, Graph};
 
 /// Pending step records flushed at most this many at a time.
 const FLUSH_EVERY: usize = 64;
@@ -170,16 +170,12 @@ pub fn context_of(graph: &Graph, records: &[StepRecord]) -> RunContext {
             ctx.apply(
                 &n.id,
                 n.output_var.as_deref(),
-                merges_state(&n.spec),
+                n.spec.merges_state(),
                 output,
             );
         }
     }
     ctx
-}
-
-fn merges_state(spec: &StepSpec) -> bool {
-    matches!(spec, StepSpec::StoreContextData(_))
 }
 
 /// Picks the first edge whose condition holds; the index taken is noted in `taken`.
@@ -334,7 +330,7 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
     // A step's output is in scope for its own transitions (Kustomer's `/#steps.<own id>.…`).
     let applied_early = match &step.result {
         Ok(Outcome::Next(out)) => {
-            let merges = merges_state(&node.spec);
+            let merges = node.spec.merges_state();
             live.ctx
                 .apply(&node.id, node.output_var.as_deref(), merges, out);
             true
@@ -371,19 +367,21 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
         (adv, taken.get())
     };
     let mut output = adv.output;
-    let is_conditional = matches!(node.spec, StepSpec::Conditional(_));
-    if is_conditional && adv.status == StepStatus::Completed {
-        output = Some(conditional::output(taken));
+    // A branching step's output says which way it went, known only now.
+    let branched = match adv.status {
+        StepStatus::Completed => node.spec.branch_output(taken),
+        _ => None,
+    };
+    let rebranched = branched.is_some();
+    if rebranched {
+        output = branched;
     }
     let finished =
         matches!(adv.status, StepStatus::Completed | StepStatus::Failed).then_some(inputs.now_ms);
-    if let Some(out) = output.as_ref().filter(|_| !applied_early || is_conditional) {
-        live.ctx.apply(
-            &node.id,
-            node.output_var.as_deref(),
-            merges_state(&node.spec),
-            out,
-        );
+    if let Some(out) = output.as_ref().filter(|_| !applied_early || rebranched) {
+        let merges = node.spec.merges_state();
+        live.ctx
+            .apply(&node.id, node.output_var.as_deref(), merges, out);
     }
     live.pending.push(StepRecord {
         seq,

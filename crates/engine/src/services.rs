@@ -12,13 +12,13 @@ use switchboard_store::outbox::Outgoing;
 use switchboard_store::{ConversationPatch, MessageRecord, NewCall, ScheduleRecord, Store};
 
 use crate::channels;
-use crate::time::now_ms;
+use crate::clock::now_ms;
 
 pub(super) struct EngineServices<'a> {
     pub(super) store: &'a dyn Store,
     pub(super) store_id: &'a str,
     pub(super) outbound: &'a crate::outbound::Outbound,
-    pub(super) graphs: &'a super::Graphs,
+    pub(super) graphs: &'a crate::Graphs,
 }
 
 #[async_trait::async_trait]
@@ -132,11 +132,11 @@ impl Services for EngineServices<'_> {
 
     async fn schedule_call(&self, call: CallRequest) -> Result<ScheduledCall, StepError> {
         let graph =
-            crate::schedules::callee(self.store, self.graphs, self.store_id, &call.workflow_id)
+            crate::scheduler::callee(self.store, self.graphs, self.store_id, &call.workflow_id)
                 .await?;
         let problems = graph.trigger.check_inputs(&call.inputs);
         if !problems.is_empty() {
-            return Err(crate::schedules::schema_mismatch(
+            return Err(crate::scheduler::schema_mismatch(
                 &call.workflow_id,
                 &problems,
             ));

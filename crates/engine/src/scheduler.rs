@@ -16,9 +16,9 @@ use switchboard_core::run::StepError;
 use switchboard_core::workflow::Trigger;
 use switchboard_store::{ScheduleRecord, ScheduleSettle, Store, StoreError, WorkflowRecord};
 
-use crate::engine::{Engine, Graph, Graphs};
-use crate::time::rfc3339;
-use crate::triggers::{self, Outcome, Request, Target};
+use crate::clock::rfc3339;
+use crate::triggers::{self, Outcome, Request, Target, TriggerError};
+use crate::{Engine, Graph, Graphs};
 
 /// Due schedules fired per store round trip (concurrently, so their writes share commits).
 const BATCH: u32 = 512;
@@ -181,10 +181,10 @@ async fn fire(
             tracing::debug!(schedule_id = %s.id, ?run_ids, "schedule fired");
         }
         Ok(Outcome::Replayed(_)) => {}
-        Err(e) if e.code == "conflict" => {
+        Err(TriggerError::Store(StoreError::Conflict { .. })) => {
             tracing::debug!(schedule_id = %s.id, "the schedule was fired or changed elsewhere")
         }
-        Err(e) => anyhow::bail!("{}", e.message),
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }

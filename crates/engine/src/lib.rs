@@ -1,15 +1,28 @@
-//! The engine: runs workflows durably (DESIGN.md §2).
+//! The engine: runs workflows durably (see `docs/architecture.md`).
 //!
 //! Fresh runs are executed at once in this process: their leading steps that only compute run
 //! before the commit that creates them (and are committed with it); the rest right after.
 //! Due runs (timers, retry backoffs) and orphaned ones (a node died holding them) are claimed from
 //! the store with a lease by the timer loop. Each run executes in its own task ([`executor`]).
+//!
+//! Around it: [`triggers`] start runs, the [`scheduler`] fires scheduled calls and cron ticks, the
+//! [`deliveries`] worker sends outgoing events, and [`services`] connect steps to outbound HTTP
+//! ([`outbound`]), [`channels`], [`secrets`] and [`signatures`]. Nothing here knows HTTP serving.
 
 mod ahead;
-mod cache;
+pub mod caches;
+pub mod channels;
+pub mod clock;
 mod commit;
+pub mod deliveries;
 mod executor;
+mod graphs;
+pub mod outbound;
+pub mod scheduler;
+pub mod secrets;
 mod services;
+pub mod signatures;
+pub mod triggers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,10 +34,10 @@ use switchboard_store::{Checkpoint, Lease, Leased, NodeRecord, RunRecord, Store}
 use tokio::sync::{Notify, oneshot};
 
 pub use ahead::Ahead;
-pub use cache::{Graph, Graphs};
 pub use executor::{Start, context_of, rand_unit};
+pub use graphs::{Graph, Graphs};
 
-use crate::time::now_ms;
+use crate::clock::now_ms;
 
 /// Runs claimed per store round trip.
 const CLAIM_BATCH: u32 = 256;
@@ -50,6 +63,10 @@ pub struct Engine {
     /// The guarded HTTP client, connectors and saved webhooks.
     pub outbound: crate::outbound::Outbound,
     pub graphs: Graphs,
+    /// The config generation every cache is valid under.
+    pub generation: caches::Generation,
+    /// (store, trigger kind, key) → the workflow versions it starts.
+    pub trigger_targets: caches::TtlCache<caches::TriggerKey, Vec<(String, i64)>>,
     pub settings: EngineSettings,
     /// This process's lease owner name.
     pub node_id: String,
@@ -74,8 +91,11 @@ impl Engine {
         outbound: crate::outbound::Outbound,
         settings: EngineSettings,
     ) -> Arc<Engine> {
+        let generation = caches::Generation::new(&store);
         Arc::new(Engine {
             graphs: Graphs::new(store.clone(), outbound.validation.clone()),
+            trigger_targets: generation.cache(),
+            generation,
             outbound,
             store,
             settings,

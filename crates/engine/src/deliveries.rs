@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use switchboard_outbound::{Client, Error as SendError, Method, Request, Url};
 use switchboard_store::{AttemptOutcome, AttemptRecord, DeliveryJob, Lease, Leased, Store};
 
+use crate::clock::{now_ms, rfc3339, wall_ms};
 use crate::secrets::Sealer;
 use crate::signatures::{secret_key, sign};
-use crate::time::{now_ms, rfc3339, wall_ms};
 
 /// How much of a receiver's answer the attempt log keeps.
 const RESPONSE_EXCERPT: usize = 1024;
@@ -112,7 +112,7 @@ impl Worker {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            crate::engine::renew(
+            crate::renew(
                 self.store.as_ref(),
                 Leased::Deliveries,
                 self.lease(),
@@ -215,7 +215,7 @@ impl Worker {
             None
         } else {
             self.policy
-                .next_wait(attempt, retry_after, crate::engine::rand_unit())
+                .next_wait(attempt, retry_after, crate::rand_unit())
                 .map(|wait| now_ms() + wait)
         };
         let outcome = if succeeded {

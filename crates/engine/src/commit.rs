@@ -5,9 +5,9 @@ use serde_json::Value;
 use switchboard_core::run::{RunStatus, StepError};
 use switchboard_store::{Checkpoint, ConversationPatch};
 
-use super::Engine;
-use super::executor::Live;
-use crate::time::now_ms;
+use crate::Engine;
+use crate::clock::now_ms;
+use crate::executor::Live;
 
 impl Live {
     /// The run still running at `next`, its lease kept. It is due at once, so another node takes
