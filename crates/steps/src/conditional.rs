@@ -9,6 +9,11 @@ pub struct Config;
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::Pure;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"condition": "context.trigger.companies && context.trigger.companies.length > 0",
+            "then": {"id": "companies", "type": "store_context_data", "config": {"data": {"companies": "{{trigger.companies}}"}}}})
+    }
+
     fn parse(_: &mut Fields<'_, '_>) -> Option<Self> {
         Some(Config)
     }
@@ -22,5 +27,23 @@ impl crate::Step for Config {
     /// `{result}`: whether edge 0, `then` (guarded by the condition), was taken.
     fn branch_output(taken: Option<usize>) -> Option<serde_json::Value> {
         Some(serde_json::json!({ "result": taken == Some(0) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Scene, spec};
+
+    #[tokio::test]
+    async fn its_output_says_which_branch_was_taken() {
+        let step = spec("conditional", <super::Config as crate::Step>::example());
+        let run = Scene::new(json!({})).run(&step, &FakeServices::default()).await;
+        assert!(run.result.is_ok());
+        assert_eq!(step.branch_output(Some(0)), Some(json!({"result": true})));
+        assert_eq!(step.branch_output(Some(1)), Some(json!({"result": false})));
+        assert_eq!(step.branch_output(None), Some(json!({"result": false})));
+        assert!(!step.merges_state());
     }
 }

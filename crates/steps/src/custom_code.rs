@@ -14,6 +14,10 @@ pub struct Config {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::Compute;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"code": "return {total: context.trigger.items.length};", "timeoutMs": 1000})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let code = f.string("code", REQUIRED);
         if code.as_deref().is_some_and(|c| c.trim().is_empty()) {
@@ -46,3 +50,27 @@ impl crate::Step for Config {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Scene, error_code, output, spec};
+
+    #[tokio::test]
+    async fn returns_what_the_code_returns_with_its_logs() {
+        let step = spec("custom_code", json!({"code": "console.log('n', context.trigger.items.length); return {total: context.trigger.items.reduce((a, b) => a + b, 0)};"}));
+        let run = Scene::new(json!({"items": [1, 2, 3]})).run(&step, &FakeServices::default()).await;
+        assert_eq!(output(&run), &json!({"total": 6}));
+        assert_eq!(run.logs.len(), 1);
+        assert!(run.logs[0].contains("n 3"), "{:?}", run.logs);
+    }
+
+    #[tokio::test]
+    async fn stops_at_its_time_limit() {
+        let step = spec("custom_code", json!({"code": "while (true) {}", "timeoutMs": 100}));
+        let run = Scene::new(json!({})).run(&step, &FakeServices::default()).await;
+        assert_eq!(error_code(&run), "script_timeout");
+        assert_eq!(run.input, json!({"timeoutMs": 100}));
+    }
+}

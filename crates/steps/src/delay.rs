@@ -18,6 +18,10 @@ pub enum Config {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::Pure;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"delayMinutes": 60})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let which = exactly_one(f, &["delayMinutes", "delaySeconds", "until"]);
         let minutes = f.number("delayMinutes", false, 0.0, MAX_MINUTES);
@@ -63,3 +67,34 @@ impl crate::Step for Config {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use switchboard_core::run::Outcome;
+
+    use crate::testing::{FakeServices, NOW_MS, Scene, error_code, output, spec};
+
+    #[tokio::test]
+    async fn waits_from_the_start_of_the_visit_then_completes() {
+        let step = spec("delay", json!({"delaySeconds": 30}));
+        let mut scene = Scene::new(json!({}));
+        scene.started_ms = NOW_MS - 10_000;
+        let run = scene.run(&step, &FakeServices::default()).await;
+        assert_eq!(run.result, Ok(Outcome::WaitUntil(NOW_MS + 20_000)));
+        scene.time_scale = 10.0;
+        let run = scene.run(&step, &FakeServices::default()).await;
+        assert_eq!(output(&run), &json!({"resumedAt": "2026-01-15T12:00:00.000Z"}));
+    }
+
+    #[tokio::test]
+    async fn until_takes_an_rfc_3339_time() {
+        let step = spec("delay", json!({"until": "{{trigger.at}}"}));
+        let scene = Scene::new(json!({"at": "2026-01-15T13:00:00Z"}));
+        let run = scene.run(&step, &FakeServices::default()).await;
+        assert_eq!(run.result, Ok(Outcome::WaitUntil(NOW_MS + 3_600_000)));
+        let scene = Scene::new(json!({"at": "tomorrow"}));
+        let run = scene.run(&step, &FakeServices::default()).await;
+        assert_eq!(error_code(&run), "invalid_input");
+    }
+}

@@ -11,6 +11,10 @@ pub struct Config {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::Internal;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"event": "captured_form.created", "data": {"phoneNumber": "{{trigger.phoneNumber}}", "form": "{{trigger.form}}"}})
+    }
+
     fn emits(&self) -> Option<&str> {
         Some(&self.event)
     }
@@ -69,3 +73,28 @@ pub fn is_event_name(e: &str) -> bool {
         })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Scene, output, spec};
+
+    #[tokio::test]
+    async fn publishes_once_per_visit_ordered_by_the_contact() {
+        let step = spec("emit_event", json!({"event": "captured_form.created",
+            "data": {"phoneNumber": "{{trigger.phone}}", "form": "{{trigger.form}}"}}));
+        assert_eq!(step.emits(), Some("captured_form.created"));
+        let services = FakeServices::default();
+        let scene = Scene::new(json!({"phone": "+55 (11) 98888-7777", "form": "contact"}));
+        let first = scene.run(&step, &services).await;
+        let again = scene.run(&step, &services).await;
+        assert_eq!(output(&first), &json!({"eventId": "evt_0"}));
+        assert_eq!(output(&again), output(&first));
+        let emitted = services.emitted.lock().unwrap();
+        assert_eq!(emitted.len(), 1);
+        assert_eq!(emitted[0].contact.as_deref(), Some("5511988887777"));
+        assert_eq!(emitted[0].data, json!({"phoneNumber": "+55 (11) 98888-7777", "form": "contact"}));
+        assert_eq!(emitted[0].origin_key, scene.key);
+    }
+}

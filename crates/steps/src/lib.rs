@@ -21,6 +21,9 @@ pub trait Step: Sized + Send + Sync {
     /// `outputVar`).
     const MERGES_STATE: bool = false;
 
+    /// A typical `config`, valid as it stands: documentation, and the registry's conformance tests.
+    fn example() -> Value;
+
     /// Reads the step's `config`, reporting each problem at its field.
     fn parse(fields: &mut Fields<'_, '_>) -> Option<Self>;
 
@@ -51,6 +54,14 @@ macro_rules! registry {
 
         /// Every step type, by the name definitions use.
         pub const TYPES: &[&str] = &[$($name),*];
+
+        /// A typical `config` of the step type, valid as it stands.
+        pub fn example(step_type: &str) -> Option<Value> {
+            match step_type {
+                $($name => Some(<$module::Config as Step>::example()),)*
+                _ => None,
+            }
+        }
 
         impl StepSpec {
             /// Runs one attempt of the step.

@@ -24,6 +24,10 @@ pub enum Script {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::External;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"phoneNumber": "{{trigger.phoneNumber}}", "message": "Olá {{trigger.fullName}}, your order has shipped."})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let phone_number = f.template("phoneNumber", REQUIRED);
         let which = exactly_one(f, &["message", "twiml", "url"]);
@@ -70,3 +74,30 @@ impl crate::Step for Config {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Responder, Scene, error_code, output, spec, voice_at};
+
+    #[tokio::test]
+    async fn asks_twilio_to_call_with_the_spoken_message() {
+        let twilio = Responder::start(201, r#"{"sid": "CA42", "status": "queued"}"#).await;
+        let services = FakeServices { voice: Some(voice_at(&twilio.url)), public_url: Some("https://sb.example.com/cb".into()), ..Default::default() };
+        let step = spec("make_phone_call", <super::Config as crate::Step>::example());
+        let run = Scene::new(json!({"phoneNumber": "+55 11 98888-7777", "fullName": "Ana"})).run(&step, &services).await;
+        assert_eq!(output(&run)["callSid"], "CA42", "{:?}", output(&run));
+        let got = twilio.requests();
+        assert_eq!(got[0].line, "POST /2010-04-01/Accounts/AC0123/Calls.json HTTP/1.1");
+        assert!(got[0].body.contains("To=%2B5511988887777"), "{}", got[0].body);
+        assert_eq!(services.sent.lock().unwrap()[0].channel, "voice");
+    }
+
+    #[tokio::test]
+    async fn without_a_channel_nothing_is_called() {
+        let step = spec("make_phone_call", <super::Config as crate::Step>::example());
+        let run = Scene::new(json!({"phoneNumber": "+1 555"})).run(&step, &FakeServices::default()).await;
+        assert_eq!(error_code(&run), "channel_not_configured");
+    }
+}

@@ -23,6 +23,10 @@ pub enum RunAt {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::Internal;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"workflowId": "wf_follow_up", "runAt": {"type": "relative", "value": 3600}, "inputs": {"phoneNumber": "{{trigger.phoneNumber}}"}})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let workflow_id = f.template("workflowId", REQUIRED);
         if let Some(id) = workflow_id.as_ref().and_then(|t| t.literal()).map(str::to_owned) {
@@ -121,4 +125,35 @@ fn parse_run_at(value: &Value, f: &mut Fields<'_, '_>) -> Option<RunAt> {
 
 fn invalid(message: String) -> switchboard_core::run::StepError {
     switchboard_core::run::StepError::new("invalid_input", message)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, NOW_MS, Scene, error_code, output, spec};
+
+    #[tokio::test]
+    async fn schedules_a_call_relative_to_now_once_per_visit() {
+        let step = spec("schedule_workflow", json!({"workflowId": "wf_b",
+            "runAt": {"type": "relative", "value": "{{trigger.wait}}"}, "inputs": {"phone": "{{trigger.phone}}"}}));
+        let services = FakeServices { callable: vec!["wf_b".into()], ..Default::default() };
+        let scene = Scene::new(json!({"wait": 90, "phone": "+1 555"}));
+        let run = scene.run(&step, &services).await;
+        assert_eq!(output(&run)["scheduleId"], "sc_0");
+        scene.run(&step, &services).await;
+        let calls = services.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!((calls[0].due_ms, &calls[0].inputs), (NOW_MS + 90_000, &json!({"phone": "+1 555"})));
+    }
+
+    #[tokio::test]
+    async fn a_negative_wait_or_an_unknown_callee_fails() {
+        let step = spec("schedule_workflow", json!({"workflowId": "wf_b", "runAt": {"type": "relative", "value": "{{trigger.wait}}"}}));
+        let services = FakeServices::default();
+        let run = Scene::new(json!({"wait": -5})).run(&step, &services).await;
+        assert_eq!(error_code(&run), "invalid_input");
+        let run = Scene::new(json!({"wait": 5})).run(&step, &services).await;
+        assert_eq!(error_code(&run), "workflow_not_found");
+    }
 }

@@ -24,6 +24,10 @@ pub enum Content {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::External;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"to": "{{trigger.email}}", "subject": "Welcome, {{trigger.fullName}}", "body": "Thanks for signing up."})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let to = f.template("to", REQUIRED);
         let from = f.template("from", OPTIONAL);
@@ -154,3 +158,27 @@ async fn parts(c: &Config, env: &crate::StepEnv<'_>, input: &mut Value) -> Resul
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Scene, error_code, spec};
+
+    #[tokio::test]
+    async fn without_a_channel_nothing_is_sent_but_the_message_is_rendered() {
+        let step = spec("send_email", <super::Config as crate::Step>::example());
+        let services = FakeServices::default();
+        let run = Scene::new(json!({"email": "ana@example.com", "fullName": "Ana"})).run(&step, &services).await;
+        assert_eq!(error_code(&run), "channel_not_configured");
+        assert_eq!(run.input["to"], "ana@example.com");
+        assert!(services.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_stored_template_fails_before_sending() {
+        let step = spec("send_email", json!({"to": "a@b.c", "template": "welcome"}));
+        let run = Scene::new(json!({})).run(&step, &FakeServices::default()).await;
+        assert_eq!(error_code(&run), "email_template_not_found");
+    }
+}

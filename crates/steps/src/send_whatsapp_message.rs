@@ -15,6 +15,10 @@ pub struct Config {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::External;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"phoneNumber": "{{trigger.phoneNumber}}", "message": "Olá {{trigger.fullName}}!"})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let phone_number = f.template("phoneNumber", REQUIRED);
         let message = f.template("message", REQUIRED);
@@ -39,3 +43,32 @@ impl crate::Step for Config {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Responder, Scene, error_code, output, spec, whatsapp_at};
+
+    #[tokio::test]
+    async fn posts_a_text_message_and_records_it() {
+        let meta = Responder::start(200, r#"{"messages": [{"id": "wamid.T1"}]}"#).await;
+        let services = FakeServices { whatsapp: Some(whatsapp_at(&meta.url)), ..Default::default() };
+        let step = spec("send_whatsapp_message", json!({"phoneNumber": "{{trigger.phone}}", "message": "Olá {{trigger.name}}"}));
+        let run = Scene::new(json!({"phone": "+55 11 98888-7777", "name": "Ana"})).run(&step, &services).await;
+        assert_eq!(output(&run)["messageId"], "wamid.T1");
+        let body: serde_json::Value = serde_json::from_str(&meta.requests()[0].body).unwrap();
+        assert_eq!((&body["type"], &body["text"]["body"]), (&json!("text"), &json!("Olá Ana")));
+        assert_eq!(services.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_provider_refusal_is_a_provider_error() {
+        let meta = Responder::start(400, r#"{"error": {"message": "bad", "code": 131026}}"#).await;
+        let services = FakeServices { whatsapp: Some(whatsapp_at(&meta.url)), ..Default::default() };
+        let step = spec("send_whatsapp_message", json!({"phoneNumber": "1555", "message": "hi"}));
+        let run = Scene::new(json!({})).run(&step, &services).await;
+        assert_eq!(error_code(&run), "provider_error");
+        assert!(services.sent.lock().unwrap().is_empty());
+    }
+}

@@ -18,6 +18,10 @@ pub struct Config {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::External;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"templateId": "welcome_v2", "languageCode": "pt_BR", "phoneNumber": "{{trigger.phoneNumber}}", "variables": {"name": "{{trigger.fullName}}"}})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let template_id = f.template("templateId", REQUIRED);
         let language_code = f.template("languageCode", REQUIRED);
@@ -52,3 +56,36 @@ impl crate::Step for Config {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Responder, Scene, error_code, output, spec, whatsapp_at};
+
+    #[tokio::test]
+    async fn posts_the_template_to_the_graph_api_and_records_it() {
+        let meta = Responder::start(200, r#"{"messages": [{"id": "wamid.A1", "message_status": "accepted"}]}"#).await;
+        let services = FakeServices { whatsapp: Some(whatsapp_at(&meta.url)), ..Default::default() };
+        let step = spec("send_whatsapp_template", <super::Config as crate::Step>::example());
+        let run = Scene::new(json!({"phoneNumber": "+55 11 98888-7777", "fullName": "Ana"})).run(&step, &services).await;
+        assert_eq!(output(&run), &json!({"messageId": "wamid.A1", "status": "accepted"}));
+        let got = meta.requests();
+        assert_eq!(got[0].line, "POST /v21.0/1065403522/messages HTTP/1.1");
+        assert_eq!(got[0].headers["authorization"], "Bearer EAAG-test");
+        let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+        assert_eq!((&body["to"], &body["type"], &body["template"]["name"]), (&json!("5511988887777"), &json!("template"), &json!("welcome_v2")));
+        let sent = services.sent.lock().unwrap();
+        assert_eq!((sent[0].channel, sent[0].provider_id.as_str(), sent[0].contact.as_str()), ("whatsapp", "wamid.A1", "5511988887777"));
+    }
+
+    #[tokio::test]
+    async fn without_a_channel_nothing_is_sent() {
+        let step = spec("send_whatsapp_template", <super::Config as crate::Step>::example());
+        let services = FakeServices::default();
+        let run = Scene::new(json!({"phoneNumber": "+1 555 0100"})).run(&step, &services).await;
+        assert_eq!(error_code(&run), "channel_not_configured");
+        assert_eq!(run.input["phoneNumber"], "+1 555 0100");
+        assert!(services.sent.lock().unwrap().is_empty());
+    }
+}

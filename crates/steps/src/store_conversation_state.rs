@@ -12,6 +12,10 @@ pub struct Config {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::Internal;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"phoneNumber": "{{trigger.phoneNumber}}", "data": {"stage": "lead", "name": "{{trigger.fullName}}"}})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let phone_number = f.template("phoneNumber", REQUIRED);
         let data = f.object("data", REQUIRED);
@@ -42,3 +46,30 @@ impl crate::Step for Config {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Scene, error_code, output, spec};
+
+    #[tokio::test]
+    async fn merges_into_the_conversation_of_the_phone_digits() {
+        let step = spec("store_conversation_state", json!({"phoneNumber": "{{trigger.phone}}",
+            "data": {"stage": "{{trigger.stage}}", "old": null}}));
+        let services = FakeServices::default();
+        services.conversations.lock().unwrap().insert("5511988887777".into(), json!({"old": 1, "keep": true}));
+        let run = Scene::new(json!({"phone": "+55 11 98888-7777", "stage": "lead"})).run(&step, &services).await;
+        assert_eq!(output(&run), &json!({"keep": true, "stage": "lead"}));
+        assert_eq!(run.input["phoneNumber"], "+55 11 98888-7777");
+    }
+
+    #[tokio::test]
+    async fn a_phone_without_digits_is_invalid_input() {
+        let step = spec("store_conversation_state", json!({"phoneNumber": "n/a", "data": {"a": 1}}));
+        let services = FakeServices::default();
+        let run = Scene::new(json!({})).run(&step, &services).await;
+        assert_eq!(error_code(&run), "invalid_input");
+        assert!(services.conversations.lock().unwrap().is_empty());
+    }
+}

@@ -333,3 +333,41 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
         body,
     })
 }
+
+/// A WhatsApp channel whose Graph API is at `base_url` (a [`Responder`]).
+pub fn whatsapp_at(base_url: &str) -> whatsapp::Config {
+    whatsapp::Config {
+        phone_number_id: "1065403522".into(),
+        access_token: "EAAG-test".into(),
+        app_secret: "app-secret".into(),
+        verify_token: "verify".into(),
+        api_version: "v21.0".into(),
+        base_url: base_url.into(),
+    }
+}
+
+/// A Twilio voice channel whose API is at `base_url` (a [`Responder`]).
+pub fn voice_at(base_url: &str) -> voice::Config {
+    voice::Config {
+        account_sid: "AC0123".into(),
+        auth_token: "twilio-token".into(),
+        from: "+15005550006".into(),
+        base_url: base_url.into(),
+    }
+}
+
+/// The step's output, or a panic with its error.
+pub fn output(run: &StepRun) -> &Value {
+    match &run.result {
+        Ok(switchboard_core::run::Outcome::Next(out)) => out,
+        other => panic!("the step did not complete: {other:?}"),
+    }
+}
+
+/// The step's error code, or a panic when it did not fail.
+pub fn error_code(run: &StepRun) -> &str {
+    match &run.result {
+        Err(e) => &e.code,
+        other => panic!("the step did not fail: {other:?}"),
+    }
+}

@@ -204,3 +204,111 @@ fn step_configs_are_checked_field_by_field() {
         assert_eq!(one_step(t, c), [], "{t}");
     }
 }
+
+/// One loop over the registry: every step type's example compiles cleanly; a config that is not
+/// an object, an unknown field and a wrong value are each reported at their pointer; and the
+/// declared effects hold (steps that only compute touch no service, steps with effects outside
+/// get three attempts by default).
+mod registry {
+    use serde_json::{Value, json};
+    use switchboard_core::workflow::Options;
+
+    use crate::testing::{FakeServices, Scene, spec};
+    use crate::{Effects, TYPES, compile, example, retry_policy};
+
+    fn report(step_type: &str, config: Value) -> (Vec<String>, Vec<String>) {
+        let def = json!({"name": "t", "trigger": {"type": "manual"},
+            "steps": [{"id": "s", "type": step_type, "config": config}]});
+        let report = compile(&def, &Options { allow_http: true }).report;
+        let at = |ps: Vec<switchboard_core::Problem>| ps.into_iter().map(|p| p.pointer).collect();
+        (at(report.errors), at(report.warnings))
+    }
+
+    #[test]
+    fn every_example_compiles_without_a_problem() {
+        assert_eq!(TYPES.len(), 12);
+        for t in TYPES {
+            let example = example(t).unwrap();
+            assert!(example.is_object(), "{t}");
+            assert_eq!(report(t, example), (vec![], vec![]), "{t}");
+        }
+        assert_eq!(example("no_such_step"), None);
+    }
+
+    #[test]
+    fn problems_are_reported_at_their_pointer() {
+        for t in TYPES {
+            let (errors, _) = report(t, json!("not an object"));
+            assert!(!errors.is_empty(), "{t}");
+            assert!(
+                errors.iter().all(|e| e == "/steps/0/config"),
+                "{t}: {errors:?}"
+            );
+            let mut extra = example(t).unwrap();
+            extra["colour"] = json!("blue");
+            let (errors, warnings) = report(t, extra);
+            assert!(errors.is_empty(), "{t}: {errors:?}");
+            assert_eq!(warnings, ["/steps/0/config/colour"], "{t}");
+            let fields: Vec<String> = example(t)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            for field in fields {
+                let mut wrong = example(t).unwrap();
+                wrong[&field] = json!([[[]]]);
+                let (errors, _) = report(t, wrong);
+                let at_field = |e: &String| e.starts_with(&format!("/steps/0/config/{field}"));
+                // Some fields take any JSON (`emit_event.data`); the others say where it is wrong.
+                assert!(
+                    errors.is_empty() || errors.iter().any(at_field),
+                    "{t}.{field}: {errors:?}"
+                );
+                assert!(
+                    errors.iter().all(|e| e.starts_with("/steps/0/config")),
+                    "{t}.{field}: {errors:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn declared_effects_hold() {
+        let trigger = json!({"fullName": "Ana Souza", "phoneNumber": "+55 11 98888-7777",
+            "email": "ana@example.com", "items": [1, 2], "form": "contact"});
+        for t in TYPES {
+            let step = spec(t, example(t).unwrap());
+            let effects = step.effects();
+            assert_eq!(step.has_effects(), effects == Effects::External, "{t}");
+            let attempts = retry_policy(&step, None).max_attempts;
+            assert_eq!(
+                attempts,
+                if effects == Effects::External { 3 } else { 1 },
+                "{t}"
+            );
+            let services = FakeServices {
+                callable: vec!["wf_follow_up".into()],
+                ..Default::default()
+            };
+            let run = Scene::new(trigger.clone()).run(&step, &services).await;
+            let touched = services.conversations.lock().unwrap().len()
+                + services.calls.lock().unwrap().len()
+                + services.emitted.lock().unwrap().len()
+                + services.sent.lock().unwrap().len();
+            match effects {
+                Effects::Pure | Effects::Compute => {
+                    assert_eq!(touched, 0, "{t}");
+                    assert!(run.result.is_ok(), "{t}: {:?}", run.result);
+                }
+                Effects::Internal => assert_eq!(touched, 1, "{t}: {:?}", run.result),
+                // Nothing configured: the step fails before anything leaves.
+                Effects::External => {
+                    assert_eq!(touched, 0, "{t}");
+                    assert!(run.result.is_err(), "{t}");
+                }
+            }
+        }
+    }
+}

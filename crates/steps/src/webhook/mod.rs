@@ -49,6 +49,10 @@ pub struct Body {
 impl crate::Step for Config {
     const EFFECTS: crate::Effects = crate::Effects::External;
 
+    fn example() -> serde_json::Value {
+        serde_json::json!({"method": "POST", "url": "https://crm.example.com/leads", "body": {"format": "json", "content": {"phone": "{{trigger.phoneNumber}}"}}})
+    }
+
     fn parse(f: &mut Fields<'_, '_>) -> Option<Self> {
         let by_id = f.string("webhookId", OPTIONAL);
         let by_name = f.string("webhook", OPTIONAL);
@@ -193,3 +197,40 @@ fn parse_statuses(value: &Value, f: &mut Fields<'_, '_>) -> Option<Vec<u16>> {
     statuses
 }
 
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{FakeServices, Responder, Scene, error_code, output, spec};
+
+    #[tokio::test]
+    async fn sends_the_rendered_request_with_the_visit_key() {
+        let sink = Responder::start(201, r#"{"promocode": "ANA10"}"#).await;
+        let step = spec("webhook", json!({"method": "POST", "url": format!("{}/leads?src={{{{trigger.src}}}}", sink.url),
+            "body": {"format": "json", "content": {"phone": "{{trigger.phone}}"}}}));
+        let scene = Scene::new(json!({"src": "ads", "phone": "+55 11 98888-7777"}));
+        let run = scene.run(&step, &FakeServices::default()).await;
+        let out = output(&run);
+        assert_eq!((&out["status"], &out["body"]), (&json!(201), &json!({"promocode": "ANA10"})));
+        assert_eq!(run.input["method"], "POST");
+        assert!(run.http.is_some());
+        let got = sink.requests();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].line, "POST /leads?src=ads HTTP/1.1");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&got[0].body).unwrap(), json!({"phone": "+55 11 98888-7777"}));
+        assert_eq!(got[0].headers.get("idempotency-key"), Some(&scene.key));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_saved_webhook_or_a_refused_status_fails() {
+        let step = spec("webhook", json!({"webhook": "promo.lookup"}));
+        let run = Scene::new(json!({})).run(&step, &FakeServices::default()).await;
+        assert_eq!(error_code(&run), "webhook_not_found");
+        let sink = Responder::start(503, "{}").await;
+        let step = spec("webhook", json!({"url": format!("{}/x", sink.url)}));
+        let run = Scene::new(json!({})).run(&step, &FakeServices::default()).await;
+        let error = run.result.as_ref().unwrap_err();
+        assert!(error.retryable, "{error:?}");
+    }
+}
