@@ -12,7 +12,7 @@ use serde_json::Value;
 use switchboard_core::run::StepError;
 use switchboard_outbound::Client;
 
-use crate::{Attempt, Sent, provider_error};
+use crate::{Attempt, MessageStatus, Sent, provider_error};
 
 /// SMTP command timeout (lettre's default is 60 s).
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -123,9 +123,9 @@ pub async fn send(client: &Client, config: &Config, email: &Email) -> Attempt {
         Ok(response) => Ok(Sent {
             provider_id: message_id,
             status: if response.is_positive() {
-                "sent".into()
+                MessageStatus::Sent
             } else {
-                "failed".into()
+                MessageStatus::Failed
             },
         }),
         Err(e) => Err(smtp_error(&config.host, e)),

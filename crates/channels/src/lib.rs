@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use hmac::Mac;
 use serde_json::{Value, json};
 use switchboard_core::run::StepError;
+pub use switchboard_core::status::MessageStatus;
 use switchboard_outbound::{Client, Request, Response};
 
 /// How long a provider call may take.
@@ -26,7 +27,7 @@ pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
     pub provider_id: String,
-    pub status: String,
+    pub status: MessageStatus,
 }
 
 /// One call to a provider: the result, and the HTTP exchange as run history keeps it
@@ -103,38 +104,4 @@ fn verify_mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[&[u8]], tag
 /// Compares two secrets in constant time (for their length).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// How far a message has come, so that statuses only move forward whatever order providers
-/// report them in (Meta does not promise order; `delivered` may never come before `read`). A
-/// final status (failed, a call's end) outranks everything.
-pub fn status_rank(channel: &str, status: &str) -> i64 {
-    const FINAL: i64 = 9;
-    match (channel, status) {
-        ("voice", "initiated") => 1,
-        ("voice", "ringing") => 2,
-        ("voice", "in-progress" | "answered") => 3,
-        ("voice", "completed" | "busy" | "failed" | "no-answer" | "canceled") => FINAL,
-        (_, "sent") => 1,
-        (_, "delivered") => 2,
-        (_, "read") => 3,
-        (_, "played") => 4,
-        (_, "failed") => FINAL,
-        _ => 0,
-    }
-}
-
-/// The event (`message.sent|delivered|read|failed`) a status report becomes, if any: a call that
-/// completed counts as delivered; one that was busy, unanswered or cancelled as failed.
-pub fn status_event(channel: &str, status: &str) -> Option<&'static str> {
-    match (channel, status) {
-        ("voice", "completed") => Some("message.delivered"),
-        ("voice", "failed" | "busy" | "no-answer" | "canceled") => Some("message.failed"),
-        ("voice", _) => None,
-        (_, "sent") => Some("message.sent"),
-        (_, "delivered") => Some("message.delivered"),
-        (_, "read") => Some("message.read"),
-        (_, "failed") => Some("message.failed"),
-        _ => None,
-    }
 }

@@ -10,7 +10,7 @@ use sha1::Sha1;
 use switchboard_core::run::{StepError, phone_key};
 use switchboard_outbound::{Client, Method, Request};
 
-use crate::{Attempt, PROVIDER_TIMEOUT, Sent, exchange, provider_error};
+use crate::{Attempt, MessageStatus, PROVIDER_TIMEOUT, Sent, exchange, provider_error};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 
@@ -123,8 +123,8 @@ pub async fn call(
                 status: body
                     .get("status")
                     .and_then(Value::as_str)
-                    .unwrap_or("queued")
-                    .to_owned(),
+                    .and_then(MessageStatus::parse)
+                    .unwrap_or(MessageStatus::Queued),
             }),
             None => Err(provider_error(
                 "twilio",

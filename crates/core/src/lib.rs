@@ -7,6 +7,7 @@ pub mod jsonc;
 pub mod problem;
 pub mod run;
 pub mod schedule;
+pub mod status;
 pub mod template;
 pub mod transition;
 pub mod workflow;

@@ -71,7 +71,7 @@ pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint
             } => break live.failed(engine, Some(node), error, step_id),
         }
     };
-    let status = RunStatus::parse(&cp.status).unwrap_or(RunStatus::Running);
+    let status = cp.status;
     (Ahead { live, status }, cp)
 }
 
@@ -79,7 +79,7 @@ pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint
 /// their own task; the others are settled already.
 pub fn launch(engine: &Arc<Engine>, runs: Vec<Ahead>) {
     for Ahead { live, status } in runs {
-        committed(engine, &live.run_id, Some(status));
+        committed(engine, &live.run_id, status);
         if status == RunStatus::Running && engine.track(&live.run_id) {
             let engine = engine.clone();
             tokio::spawn(async move {

@@ -92,7 +92,7 @@ pub(super) fn bare_checkpoint(
         run_id: run_id.to_owned(),
         owner: engine.node_id.clone(),
         records: Vec::new(),
-        status: status.as_str().to_owned(),
+        status,
         next_node: next,
         visits,
         wake_at: None,
@@ -109,7 +109,7 @@ pub(super) fn bare_checkpoint(
 /// from its last checkpoint).
 pub(super) async fn commit(engine: &Engine, cp: Checkpoint) -> bool {
     let run_id = cp.run_id.clone();
-    let status = RunStatus::parse(&cp.status);
+    let status = cp.status;
     let result = engine.store.checkpoint(cp).await;
     match result {
         Ok(true) => {
@@ -130,14 +130,12 @@ pub(super) async fn commit(engine: &Engine, cp: Checkpoint) -> bool {
 }
 
 /// What follows a committed change of status: metrics, and callers waiting for the run to settle.
-pub(super) fn committed(engine: &Engine, run_id: &str, status: Option<RunStatus>) {
+pub(super) fn committed(engine: &Engine, run_id: &str, status: RunStatus) {
     match status {
-        Some(RunStatus::Running) => return,
-        Some(RunStatus::Completed) => {
-            metrics::counter!("switchboard_runs_completed_total").increment(1)
-        }
-        Some(RunStatus::Failed) => metrics::counter!("switchboard_runs_failed_total").increment(1),
-        Some(RunStatus::Waiting) => metrics::gauge!("switchboard_runs_waiting").increment(1.0),
+        RunStatus::Running => return,
+        RunStatus::Completed => metrics::counter!("switchboard_runs_completed_total").increment(1),
+        RunStatus::Failed => metrics::counter!("switchboard_runs_failed_total").increment(1),
+        RunStatus::Waiting => metrics::gauge!("switchboard_runs_waiting").increment(1.0),
         _ => {}
     }
     engine.settled(run_id);

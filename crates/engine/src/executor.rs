@@ -147,10 +147,7 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
         let count = live.node_visits.entry(r.node as usize).or_default();
         *count = (*count).max(r.visit);
     }
-    if let Some(last) = records
-        .last()
-        .filter(|r| r.status == StepStatus::Waiting.as_str())
-    {
+    if let Some(last) = records.last().filter(|r| r.status == StepStatus::Waiting) {
         live.position = Position::Resume {
             node: last.node as usize,
             seq: last.seq,
@@ -388,7 +385,7 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
         step_id: node.id.clone(),
         node: node_index as i64,
         visit,
-        status: adv.status.as_str().to_owned(),
+        status: adv.status,
         attempts: attempt as i64,
         input: Some(step.input),
         output,

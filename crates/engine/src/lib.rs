@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_store::{Checkpoint, Lease, Leased, NodeRecord, RunRecord, Store};
+use switchboard_store::{Checkpoint, Lease, Leased, NodeRecord, RunRecord, RunStatus, Store};
 use tokio::sync::{Notify, oneshot};
 
 pub use ahead::Ahead;
@@ -271,7 +271,10 @@ impl Engine {
             }
             let runs = self.store.claim_runs(self.lease(), limit, steal).await?;
             let full = runs.len() as u32 == limit;
-            let waking = runs.iter().filter(|r| r.status == "waiting").count();
+            let waking = runs
+                .iter()
+                .filter(|r| r.status == RunStatus::Waiting)
+                .count();
             metrics::gauge!("switchboard_runs_waiting").decrement(waking as f64);
             self.dispatch_claimed(runs);
             if !full {

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use switchboard_core::Problem;
 use switchboard_core::run::StepError;
 use switchboard_core::workflow::Trigger;
-use switchboard_store::{ScheduleRecord, ScheduleSettle, Store, StoreError, WorkflowRecord};
+use switchboard_store::{
+    ScheduleKind, ScheduleRecord, ScheduleSettle, ScheduleStatus, Store, StoreError, WorkflowRecord,
+};
 
 use crate::clock::rfc3339;
 use crate::triggers::{self, Outcome, Request, Target, TriggerError};
@@ -102,7 +104,7 @@ async fn fire(
     callee: Callee,
     now: i64,
 ) -> anyhow::Result<()> {
-    let settle = |next: Option<i64>, status: &'static str, error: Option<Value>| ScheduleSettle {
+    let settle = |next: Option<i64>, status: ScheduleStatus, error: Option<Value>| ScheduleSettle {
         id: s.id.clone(),
         due_at: s.due_at,
         next,
@@ -118,11 +120,11 @@ async fn fire(
         );
         engine
             .store
-            .settle_schedule(settle(None, "failed", Some(error)))
+            .settle_schedule(settle(None, ScheduleStatus::Failed, Some(error)))
             .await?;
         return Ok(());
     };
-    let (event_type, trigger, settled) = if s.kind == "cron" {
+    let (event_type, trigger, settled) = if s.kind == ScheduleKind::Cron {
         let tick = match (&graph.trigger, workflow.active) {
             (Trigger::Schedule(cron), true) => cron.due(s.due_at, now),
             _ => {
@@ -134,7 +136,7 @@ async fn fire(
                 );
                 engine
                     .store
-                    .settle_schedule(settle(None, "cancelled", Some(error)))
+                    .settle_schedule(settle(None, ScheduleStatus::Cancelled, Some(error)))
                     .await?;
                 return Ok(());
             }
@@ -143,22 +145,30 @@ async fn fire(
             // Missed while no node ran, and the catch-up policy is `none`.
             engine
                 .store
-                .settle_schedule(settle(tick.next, "fired", None))
+                .settle_schedule(settle(tick.next, ScheduleStatus::Fired, None))
                 .await?;
             return Ok(());
         };
         let trigger = json!({ "scheduledAt": rfc3339(at) });
-        ("schedule.tick", trigger, settle(tick.next, "fired", None))
+        (
+            "schedule.tick",
+            trigger,
+            settle(tick.next, ScheduleStatus::Fired, None),
+        )
     } else {
         let inputs = s.inputs.clone().unwrap_or_else(|| json!({}));
         if let Err(error) = callable_now(&workflow, &graph, &inputs) {
             engine
                 .store
-                .settle_schedule(settle(None, "failed", Some(error.to_json())))
+                .settle_schedule(settle(None, ScheduleStatus::Failed, Some(error.to_json())))
                 .await?;
             return Ok(());
         }
-        ("schedule.call", inputs, settle(None, "fired", None))
+        (
+            "schedule.call",
+            inputs,
+            settle(None, ScheduleStatus::Fired, None),
+        )
     };
     let target = Target {
         workflow_id: workflow.id.clone(),
@@ -176,7 +186,7 @@ async fn fire(
     };
     match triggers::start(engine, request, vec![target], |_, _| Value::Null).await {
         Ok(Outcome::Created { run_ids, .. }) => {
-            metrics::counter!("switchboard_schedules_fired_total", "kind" => s.kind.clone())
+            metrics::counter!("switchboard_schedules_fired_total", "kind" => s.kind.as_str())
                 .increment(1);
             tracing::debug!(schedule_id = %s.id, ?run_ids, "schedule fired");
         }

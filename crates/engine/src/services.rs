@@ -107,8 +107,7 @@ impl Services for EngineServices<'_> {
 
     async fn record_message(&self, sent: SentMessage) {
         let now = now_ms();
-        let event =
-            switchboard_channels::status_event(sent.channel, &sent.status).map(String::from);
+        let event = sent.status.event(sent.channel).map(String::from);
         let record = MessageRecord {
             id: ids::new_id("msg"),
             store_id: self.store_id.to_owned(),
@@ -116,7 +115,7 @@ impl Services for EngineServices<'_> {
             direction: "outbound".into(),
             contact: Some(sent.contact),
             provider_id: Some(sent.provider_id),
-            status_rank: switchboard_channels::status_rank(sent.channel, &sent.status),
+            status_rank: sent.status.rank(sent.channel),
             status: sent.status,
             content: sent.content,
             error: None,

@@ -87,7 +87,7 @@ pub struct SentMessage {
     /// Phone digits or email address.
     pub contact: String,
     pub provider_id: String,
-    pub status: String,
+    pub status: switchboard_channels::MessageStatus,
     /// What was sent (text, template and variables, subject, TwiML…).
     pub content: Value,
     pub run_id: String,

@@ -40,6 +40,15 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
+/// Reads a status the store wrote.
+pub(crate) fn status<T>(text: String) -> Result<T>
+where
+    T: std::str::FromStr<Err = switchboard_core::status::UnknownStatus>,
+{
+    text.parse()
+        .map_err(|e| StoreError::Backend(format!("unreadable stored status: {e}")))
+}
+
 /// Reads JSON text the store wrote.
 pub(crate) fn parse_json(text: String) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(&text)?)

@@ -192,7 +192,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<MessageRecord>;
     /// Applies a provider's status report; gives the record when the status moved forward (and
     /// then records the report's event in the same transaction).
-    async fn message_status(&self, update: MessageStatus) -> Result<Option<MessageRecord>>;
+    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>>;
     /// Messages in id (time) order.
     async fn list_messages(
         &self,

@@ -1,6 +1,9 @@
 //! Records as stored and returned.
 
 use serde_json::Value;
+pub use switchboard_core::status::{
+    DeliveryStatus, MessageStatus, RunStatus, ScheduleKind, ScheduleStatus, StepStatus,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewStore {
@@ -290,7 +293,7 @@ impl NewRun {
             workflow_id: self.workflow_id.clone(),
             workflow_version: self.workflow_version,
             event_id: self.event_id.clone(),
-            status: cp.status.clone(),
+            status: cp.status,
             trigger: self.trigger.clone(),
             contact: self.contact.clone(),
             next_node: cp.next_node,
@@ -311,7 +314,7 @@ pub struct RunRecord {
     pub workflow_id: String,
     pub workflow_version: i64,
     pub event_id: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub trigger: Value,
     pub contact: Option<String>,
     /// Where the run goes on (or, for a failed run, the node that failed).
@@ -333,7 +336,7 @@ pub struct StepRecord {
     pub node: i64,
     /// How many times the run has visited this step, from 1.
     pub visit: i64,
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: i64,
     pub input: Option<Value>,
     pub output: Option<Value>,
@@ -352,7 +355,7 @@ pub struct Checkpoint {
     pub owner: String,
     /// Inserted, or replacing the record of the same `seq` (a waiting visit that went on).
     pub records: Vec<StepRecord>,
-    pub status: String,
+    pub status: RunStatus,
     pub next_node: Option<i64>,
     pub visits: i64,
     pub wake_at: Option<i64>,
@@ -384,7 +387,7 @@ pub struct ConversationRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunFilter {
     pub workflow_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Created at or after.
     pub since: Option<i64>,
     /// Created before.
@@ -444,7 +447,7 @@ pub struct MessageRecord {
     pub contact: Option<String>,
     /// The provider's id (wamid, call sid, `Message-ID`): unique per store and channel.
     pub provider_id: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     /// Statuses only move forward: an update with a lower rank than the stored one is ignored.
     pub status_rank: i64,
     /// What was said: text, template and variables, subject, TwiML…
@@ -459,11 +462,11 @@ pub struct MessageRecord {
 /// A provider's report on a message: applied when it moves the status forward, creating the
 /// record when the report arrives before the send was recorded.
 #[derive(Debug, Clone)]
-pub struct MessageStatus {
+pub struct StatusReport {
     pub store_id: String,
     pub channel: String,
     pub provider_id: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub status_rank: i64,
     pub error: Option<Value>,
     /// The recipient, for a record created by this report.
@@ -475,7 +478,7 @@ pub struct MessageStatus {
     pub now: i64,
 }
 
-impl MessageStatus {
+impl StatusReport {
     /// The record this report creates when it is the first word on its message (the send is
     /// recorded later and completes it).
     pub fn first_record(&self) -> MessageRecord {
@@ -486,7 +489,7 @@ impl MessageStatus {
             direction: "outbound".into(),
             contact: self.contact.clone(),
             provider_id: Some(self.provider_id.clone()),
-            status: self.status.clone(),
+            status: self.status,
             status_rank: self.status_rank,
             content: serde_json::json!({}),
             error: self.error.clone(),
@@ -519,9 +522,8 @@ pub struct ScheduleRecord {
     pub id: String,
     pub store_id: String,
     pub workflow_id: String,
-    pub kind: String,
-    /// `pending`, `fired`, `cancelled` or `failed`.
-    pub status: String,
+    pub kind: ScheduleKind,
+    pub status: ScheduleStatus,
     pub due_at: i64,
     /// A call's inputs: the callee's trigger data.
     pub inputs: Option<Value>,
@@ -567,7 +569,7 @@ pub struct ScheduleSettle {
     /// A cron schedule's next tick: it stays pending, due then.
     pub next: Option<i64>,
     /// Without `next`: `fired`, `cancelled` or `failed`.
-    pub status: &'static str,
+    pub status: ScheduleStatus,
     pub run_id: Option<String>,
     pub error: Option<Value>,
     pub now: i64,
@@ -576,7 +578,7 @@ pub struct ScheduleSettle {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScheduleFilter {
     /// Default: `pending`.
-    pub status: Option<String>,
+    pub status: Option<ScheduleStatus>,
     pub workflow_id: Option<String>,
 }
 
@@ -632,8 +634,7 @@ pub struct DeliveryRecord {
     /// The outgoing event's id (the envelope's `id`, `webhook-id`).
     pub event_id: String,
     pub event: String,
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     /// One attempt asked for by hand (retry, recover): no schedule after it.
     pub manual: bool,
@@ -697,6 +698,6 @@ pub struct AttemptOutcome {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeliveryFilter {
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub event: Option<String>,
 }

@@ -150,11 +150,11 @@ pub fn run_summary(r: &RunRecord) -> Value {
 }
 
 /// The event a run's status is worth, if any.
-pub fn run_event(status: &str) -> Option<&'static str> {
+pub fn run_event(status: RunStatus) -> Option<&'static str> {
     match status {
-        "completed" => Some("run.completed"),
-        "failed" => Some("run.failed"),
-        "cancelled" => Some("run.cancelled"),
+        RunStatus::Completed => Some("run.completed"),
+        RunStatus::Failed => Some("run.failed"),
+        RunStatus::Cancelled => Some("run.cancelled"),
         _ => None,
     }
 }
@@ -172,7 +172,7 @@ pub fn message_view(m: &MessageRecord) -> Value {
     };
     out.insert(contact_key.into(), m.contact.clone().into());
     out.insert("providerMessageId".into(), m.provider_id.clone().into());
-    out.insert("status".into(), m.status.clone().into());
+    out.insert("status".into(), m.status.as_str().into());
     out.insert("content".into(), m.content.clone());
     if let Some(e) = &m.error {
         out.insert("error".into(), e.clone());

@@ -456,7 +456,7 @@ mod suite {
             step_id: step_id.into(),
             node: seq,
             visit: 1,
-            status: status.into(),
+            status: status.parse().unwrap(),
             attempts: 1,
             input: Some(json!({"data": {"k": seq}})),
             output: Some(output),
@@ -473,7 +473,7 @@ mod suite {
             run_id: run_id.into(),
             owner: "node_a".into(),
             records,
-            status: status.into(),
+            status: status.parse().unwrap(),
             next_node: None,
             visits: 0,
             wake_at: None,
@@ -722,7 +722,7 @@ mod suite {
         assert!(s.checkpoint(done.clone()).await.unwrap());
         let steps = s.run_steps("run_1").await.unwrap();
         assert_eq!(steps.len(), 1);
-        assert_eq!(steps[0].status, "completed");
+        assert_eq!(steps[0].status, StepStatus::Completed);
         assert_eq!(s.count_waiting().await.unwrap(), 0);
         assert!(
             !s.checkpoint(done).await.unwrap(),
@@ -944,7 +944,7 @@ mod suite {
         };
         assert_eq!(ids(by_wf).await, ["run_4", "run_2", "run_0"]);
         let by_status = RunFilter {
-            status: Some("completed".into()),
+            status: Some(RunStatus::Completed),
             ..Default::default()
         };
         assert_eq!(ids(by_status).await, ["run_4", "run_0"]);
@@ -1282,7 +1282,7 @@ mod suite {
             direction: "outbound".into(),
             contact: Some("5511999".into()),
             provider_id: Some(provider_id.into()),
-            status: status.into(),
+            status: status.parse().unwrap(),
             status_rank: rank,
             content: json!({"type": "text", "text": "hi"}),
             error: None,
@@ -1299,12 +1299,12 @@ mod suite {
         status: &str,
         rank: i64,
         now: i64,
-    ) -> MessageStatus {
-        MessageStatus {
+    ) -> StatusReport {
+        StatusReport {
             store_id: store_id.into(),
             channel: "whatsapp".into(),
             provider_id: provider_id.into(),
-            status: status.into(),
+            status: status.parse().unwrap(),
             status_rank: rank,
             error: None,
             contact: Some("5511999".into()),
@@ -1324,7 +1324,7 @@ mod suite {
             .record_message(message("msg_1", "st_a", "wamid.1", "accepted", 0), None)
             .await
             .unwrap();
-        assert_eq!(sent.status, "accepted");
+        assert_eq!(sent.status, MessageStatus::Accepted);
 
         let read = s
             .message_status(report("st_a", "wamid.1", "read", 3, 20))
@@ -1365,7 +1365,7 @@ mod suite {
             .await
             .unwrap();
         assert_eq!(completed.id, early.id);
-        assert_eq!(completed.status, "delivered");
+        assert_eq!(completed.status, MessageStatus::Delivered);
         assert_eq!(completed.run_id.as_deref(), Some("run_1"));
         assert_eq!(completed.content["text"], "hi");
 
@@ -1444,7 +1444,7 @@ mod suite {
             id: id.into(),
             due_at,
             next,
-            status: "fired",
+            status: ScheduleStatus::Fired,
             run_id: run_id.map(Into::into),
             error: None,
             now: 20_000,
@@ -1562,14 +1562,14 @@ mod suite {
                 .unwrap()
         );
         let cancel = ScheduleSettle {
-            status: "cancelled",
+            status: ScheduleStatus::Cancelled,
             ..settle("sch_3", 30_000, None, None)
         };
         assert!(s.settle_schedule(cancel.clone()).await.unwrap());
         assert!(!s.settle_schedule(cancel).await.unwrap());
         assert!(pending(&s).await.is_empty());
         let filter = ScheduleFilter {
-            status: Some("cancelled".into()),
+            status: Some(ScheduleStatus::Cancelled),
             workflow_id: Some("wf_1".into()),
         };
         let listed = s
@@ -1584,7 +1584,7 @@ mod suite {
             .unwrap();
         assert!(s.delete_workflow("st_a", "wf_1", 21_000).await.unwrap());
         let orphan = s.get_schedule("st_a", "sch_4").await.unwrap().unwrap();
-        assert_eq!(orphan.status, "cancelled");
+        assert_eq!(orphan.status, ScheduleStatus::Cancelled);
         assert_eq!(orphan.error.unwrap()["code"], "cancelled");
     }
 
@@ -1981,7 +1981,7 @@ mod suite {
                 "st_a",
                 "sub_all",
                 &DeliveryFilter {
-                    status: Some("cancelled".into()),
+                    status: Some(DeliveryStatus::Cancelled),
                     event: None,
                 },
                 &PageRequest::default(),
@@ -2090,7 +2090,7 @@ mod suite {
         );
         assert_eq!(
             s.get_delivery("st_a", &d.id).await.unwrap().unwrap().status,
-            "succeeded"
+            DeliveryStatus::Succeeded
         );
         // Exhausted → failed; recover queues one manual attempt of each failed one in the window.
         s.emit_event(emitted("st_a", "lead.created", None, 5_000))
@@ -2112,7 +2112,7 @@ mod suite {
                 .unwrap()
                 .unwrap()
                 .status,
-            "failed"
+            DeliveryStatus::Failed
         );
         assert_eq!(
             s.recover_deliveries("st_a", "sub_1", 6_000, None, 7_000)

@@ -12,7 +12,7 @@ use sha2::Sha256;
 use switchboard_core::run::{StepError, phone_key};
 use switchboard_outbound::{Client, Method, Request};
 
-use crate::{Attempt, PROVIDER_TIMEOUT, Sent, exchange, provider_error};
+use crate::{Attempt, MessageStatus, PROVIDER_TIMEOUT, Sent, exchange, provider_error};
 
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_API_VERSION: &str = "23.0";
@@ -129,11 +129,12 @@ pub async fn send(client: &Client, config: &Config, phone: &str, content: &Conte
         match id {
             Some(id) => Ok(Sent {
                 provider_id: id.to_owned(),
+                // `held_for_quality_assessment`, `paused`: taken, not sent yet.
                 status: message
                     .and_then(|m| m.get("message_status"))
                     .and_then(Value::as_str)
-                    .unwrap_or("accepted")
-                    .to_owned(),
+                    .and_then(MessageStatus::parse)
+                    .unwrap_or(MessageStatus::Accepted),
             }),
             None => Err(provider_error(
                 "whatsapp",

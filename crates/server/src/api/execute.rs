@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchboard_store::RunStatus;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -131,7 +132,7 @@ async fn execute_workflow(
         .get_run(&scope.store.id, &run_id)
         .await?
         .ok_or_else(|| ApiError::not_found("run"))?;
-    if !is_settled(&run.status) {
+    if !is_settled(run.status) {
         let _ = tokio::time::timeout(Duration::from_secs(seconds), settled).await;
         run = state
             .store
@@ -140,7 +141,7 @@ async fn execute_workflow(
             .ok_or_else(|| ApiError::not_found("run"))?;
     }
     state.engine.forget_watch(&run_id);
-    if is_settled(&run.status) {
+    if is_settled(run.status) {
         Ok((StatusCode::OK, Json(run_view(&state, run).await?)).into_response())
     } else {
         Ok((
@@ -151,6 +152,6 @@ async fn execute_workflow(
     }
 }
 
-fn is_settled(status: &str) -> bool {
-    matches!(status, "completed" | "failed" | "cancelled" | "waiting")
+fn is_settled(status: RunStatus) -> bool {
+    status.is_final() || status == RunStatus::Waiting
 }

@@ -12,11 +12,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_channels::{status_event, status_rank, voice, whatsapp};
+use switchboard_channels::{voice, whatsapp};
 use switchboard_core::ids;
 use switchboard_core::run::{StepError, phone_key};
 use switchboard_core::workflow::Trigger;
-use switchboard_store::{MessageRecord, MessageStatus, StatusEvent};
+use switchboard_store::{MessageRecord, MessageStatus, StatusEvent, StatusReport};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -177,7 +177,7 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
         direction: "inbound".into(),
         contact: Some(m.from.clone()),
         provider_id: Some(m.id.clone()),
-        status: "received".into(),
+        status: MessageStatus::Received,
         status_rank: 0,
         content: json!({"type": m.kind, "text": m.text}),
         error: None,
@@ -221,16 +221,26 @@ async fn status(
     error: Option<Value>,
     recipient: Option<String>,
 ) -> ApiResult<()> {
-    let update = MessageStatus {
+    let Some(status) = MessageStatus::parse(status) else {
+        tracing::debug!(
+            store_id,
+            channel,
+            provider_id,
+            status,
+            "a provider status Switchboard does not track; ignored"
+        );
+        return Ok(());
+    };
+    let update = StatusReport {
         store_id: store_id.to_owned(),
         channel: channel.to_owned(),
         provider_id: provider_id.to_owned(),
-        status: status.to_owned(),
-        status_rank: status_rank(channel, status),
+        status,
+        status_rank: status.rank(channel),
         error,
         contact: recipient,
         new_id: ids::new_id("msg"),
-        event: status_event(channel, status).map(|event_type| StatusEvent {
+        event: status.event(channel).map(|event_type| StatusEvent {
             id: ids::new_id(ids::EVENT),
             event_type: event_type.into(),
         }),

@@ -43,7 +43,7 @@ impl From<RunRecord> for RunSummary {
             id: r.id,
             workflow_id: r.workflow_id,
             workflow_version: r.workflow_version,
-            status: r.status,
+            status: r.status.as_str().into(),
             created_at: rfc3339(r.created_at),
             finished_at: r.finished_at.map(rfc3339),
         }
@@ -71,18 +71,20 @@ async fn list_runs(
     Query(q): Query<RunQuery>,
     Paging(page): Paging,
 ) -> ApiResult<Json<List<RunSummary>>> {
-    if let Some(s) = q
+    let status = q
         .status
-        .as_deref()
-        .filter(|s| RunStatus::parse(s).is_none())
-    {
-        return Err(ApiError::invalid_field(
-            "",
-            format!(
-                "query parameter 'status' must be one of queued, running, waiting, completed, failed, cancelled; not '{s}'"
-            ),
-        ));
-    }
+        .map(|s| {
+            RunStatus::parse(&s).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "",
+                    format!(
+                        "query parameter 'status' must be one of {}; not '{s}'",
+                        RunStatus::names()
+                    ),
+                )
+            })
+        })
+        .transpose()?;
     let time = |name: &str, v: Option<String>| -> Result<Option<i64>, ApiError> {
         v.map(|s| {
             parse_rfc3339(&s).ok_or_else(|| {
@@ -96,7 +98,7 @@ async fn list_runs(
     };
     let filter = RunFilter {
         workflow_id: q.workflow_id,
-        status: q.status,
+        status,
         since: time("since", q.since)?,
         until: time("until", q.until)?,
     };
@@ -191,7 +193,7 @@ async fn cancel_run(
         .cancel_run(&scope.store.id, &id, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("run"))?;
-    if before.is_some_and(|b| b.status == "waiting") {
+    if before.is_some_and(|b| b.status == RunStatus::Waiting) {
         metrics::gauge!("switchboard_runs_waiting").decrement(1.0);
     }
     Ok(Json(run.into()))

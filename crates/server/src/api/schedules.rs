@@ -6,7 +6,9 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_core::workflow::Trigger;
-use switchboard_store::{Page, ScheduleFilter, ScheduleRecord, ScheduleSettle};
+use switchboard_store::{
+    Page, ScheduleFilter, ScheduleKind, ScheduleRecord, ScheduleSettle, ScheduleStatus,
+};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +21,6 @@ use switchboard_engine::clock::{now_ms, rfc3339, rfc3339_millis};
 
 /// Upcoming ticks a cron schedule's view lists.
 const UPCOMING: usize = 5;
-const STATUSES: [&str; 4] = ["pending", "fired", "cancelled", "failed"];
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
@@ -45,17 +46,17 @@ async fn list_schedules(
     Query(query): Query<ScheduleQuery>,
     Paging(page): Paging,
 ) -> ApiResult<Json<List<Value>>> {
-    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(ApiError::invalid_field(
-            "",
-            format!(
-                "status must be one of {}, not '{status}'",
-                STATUSES.join(", ")
-            ),
-        ));
-    }
+    let status = query
+        .status
+        .map(|status| {
+            ScheduleStatus::parse(&status).ok_or_else(|| {
+                let all = ScheduleStatus::names();
+                ApiError::invalid_field("", format!("status must be one of {all}, not '{status}'"))
+            })
+        })
+        .transpose()?;
     let filter = ScheduleFilter {
-        status: query.status,
+        status,
         workflow_id: query.workflow_id,
     };
     let page = state
@@ -94,15 +95,15 @@ async fn cancel_schedule(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let s = find(&state, &scope.store.id, &id).await?;
-    if s.status != "pending" {
+    if s.status != ScheduleStatus::Pending {
         return Err(ApiError::conflict(
             "/status",
             format!("the schedule is {} already", s.status),
         ));
     }
     let now = now_ms();
-    let next = match s.kind.as_str() {
-        "cron" => {
+    let next = match s.kind {
+        ScheduleKind::Cron => {
             let trigger = workflow_trigger(&state, &s).await?;
             match trigger.as_ref() {
                 Some(Trigger::Schedule(cron)) => cron.next_after(s.due_at.max(now)),
@@ -115,7 +116,7 @@ async fn cancel_schedule(
         id: s.id.clone(),
         due_at: s.due_at,
         next,
-        status: "cancelled",
+        status: ScheduleStatus::Cancelled,
         run_id: None,
         error: Some(json!({"code": "cancelled", "message": "cancelled through the API"})),
         now,
@@ -128,7 +129,7 @@ async fn cancel_schedule(
     }
     let after = find(&state, &scope.store.id, &id).await?;
     let mut out = view(&state, &after).await?;
-    if after.kind == "cron" {
+    if after.kind == ScheduleKind::Cron {
         out["skipped"] = json!(rfc3339(s.due_at));
     }
     Ok(Json(out))
@@ -163,9 +164,9 @@ async fn workflow_trigger(state: &AppState, s: &ScheduleRecord) -> ApiResult<Opt
 async fn view(state: &AppState, s: &ScheduleRecord) -> ApiResult<Value> {
     let mut out = Map::new();
     out.insert("id".into(), s.id.clone().into());
-    out.insert("kind".into(), s.kind.clone().into());
+    out.insert("kind".into(), s.kind.as_str().into());
     out.insert("workflowId".into(), s.workflow_id.clone().into());
-    out.insert("status".into(), s.status.clone().into());
+    out.insert("status".into(), s.status.as_str().into());
     out.insert("runAt".into(), rfc3339_millis(s.due_at).into());
     if let Some(inputs) = &s.inputs {
         out.insert("inputs".into(), inputs.clone());
@@ -173,8 +174,8 @@ async fn view(state: &AppState, s: &ScheduleRecord) -> ApiResult<Value> {
     if let (Some(run), Some(step)) = (&s.origin_run_id, &s.origin_step_id) {
         out.insert("scheduledBy".into(), json!({"runId": run, "stepId": step}));
     }
-    if s.kind == "cron"
-        && s.status == "pending"
+    if s.kind == ScheduleKind::Cron
+        && s.status == ScheduleStatus::Pending
         && let Some(Trigger::Schedule(cron)) = workflow_trigger(state, s).await?
     {
         let upcoming: Vec<String> = cron

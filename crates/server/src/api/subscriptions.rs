@@ -12,7 +12,9 @@ use serde_json::{Map, Value, json};
 use switchboard_core::Report;
 use switchboard_core::workflow::{Context, Fields, OPTIONAL, REQUIRED};
 use switchboard_store::outbox::{SYSTEM_EVENTS, subscription_summary};
-use switchboard_store::{DeliveryFilter, DeliveryRecord, Page, PageRequest, SubscriptionRecord};
+use switchboard_store::{
+    DeliveryFilter, DeliveryRecord, DeliveryStatus, Page, PageRequest, SubscriptionRecord,
+};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -42,7 +44,6 @@ const SERVER_FIELDS: [&str; 8] = [
     "previousSecretExpiresAt",
 ];
 const MASK: &str = "***";
-const DELIVERY_STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "cancelled"];
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
@@ -481,12 +482,12 @@ fn delivery_view(d: &DeliveryRecord) -> Value {
     out.insert("subscriptionId".into(), d.subscription_id.clone().into());
     out.insert("eventId".into(), d.event_id.clone().into());
     out.insert("event".into(), d.event.clone().into());
-    out.insert("status".into(), d.status.clone().into());
+    out.insert("status".into(), d.status.as_str().into());
     out.insert("attempts".into(), d.attempts.into());
     out.insert(
         "nextAttemptAt".into(),
         d.next_attempt_at
-            .filter(|_| d.status == "pending")
+            .filter(|_| d.status == DeliveryStatus::Pending)
             .map(rfc3339_millis)
             .into(),
     );
@@ -511,22 +512,18 @@ async fn list_deliveries(
     Query(query): Query<DeliveryQuery>,
     Paging(page): Paging,
 ) -> ApiResult<Json<List<Value>>> {
-    if let Some(status) = query
+    let status = query
         .status
-        .as_deref()
-        .filter(|s| !DELIVERY_STATUSES.contains(s))
-    {
-        return Err(ApiError::invalid_field(
-            "",
-            format!(
-                "status must be one of {}, not '{status}'",
-                DELIVERY_STATUSES.join(", ")
-            ),
-        ));
-    }
+        .map(|status| {
+            DeliveryStatus::parse(&status).ok_or_else(|| {
+                let all = DeliveryStatus::names();
+                ApiError::invalid_field("", format!("status must be one of {all}, not '{status}'"))
+            })
+        })
+        .transpose()?;
     find(&state, &scope.store.id, &id).await?;
     let filter = DeliveryFilter {
-        status: query.status,
+        status,
         event: query.event,
     };
     let page = state

@@ -303,7 +303,7 @@ async fn report_schedules(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let fired = ScheduleFilter {
-        status: Some("fired".into()),
+        status: Some(switchboard_store::ScheduleStatus::Fired),
         workflow_id: None,
     };
     let mut late_ms = Vec::new();

@@ -4,7 +4,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Result;
-use crate::error::{parse_json, parse_opt};
+use crate::error::{parse_json, parse_opt, status};
 use crate::model::*;
 use crate::outbox::{Change, message_contact, message_view};
 
@@ -24,7 +24,7 @@ fn record(r: &PgRow) -> Result<MessageRecord> {
         direction: r.try_get(3)?,
         contact: r.try_get(4)?,
         provider_id: r.try_get(5)?,
-        status: r.try_get(6)?,
+        status: status(r.try_get(6)?)?,
         status_rank: r.try_get(7)?,
         content: parse_json(r.try_get(8)?)?,
         error: parse_opt(r.try_get(9)?)?,
@@ -51,7 +51,7 @@ async fn insert(
         .bind(&m.direction)
         .bind(&m.contact)
         .bind(&m.provider_id)
-        .bind(&m.status)
+        .bind(m.status.as_str())
         .bind(m.status_rank)
         .bind(m.content.to_string())
         .bind(m.error.as_ref().map(|e| e.to_string()))
@@ -109,7 +109,7 @@ pub async fn record_message(
 /// came first), and records its event.
 pub async fn message_status(
     c: &mut PgConnection,
-    u: MessageStatus,
+    u: StatusReport,
 ) -> Result<Option<MessageRecord>> {
     let fresh = u.first_record();
     let changed = match insert(&mut *c, &fresh, "DO NOTHING").await? {
@@ -121,7 +121,7 @@ pub async fn message_status(
         .bind(&u.store_id)
         .bind(&u.channel)
         .bind(&u.provider_id)
-        .bind(&u.status)
+        .bind(u.status.as_str())
         .bind(u.status_rank)
         .bind(u.error.as_ref().map(|e| e.to_string()))
         .bind(u.now)

@@ -628,7 +628,7 @@ impl Store for PgStore {
             .await
     }
 
-    async fn message_status(&self, update: MessageStatus) -> Result<Option<MessageRecord>> {
+    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>> {
         self.writer
             .write(move |c| Box::pin(messages::message_status(c, update)))
             .await

@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Result;
-use crate::error::parse_json;
+use crate::error::{parse_json, status};
 use crate::model::*;
 use crate::outbox::{Change, Outgoing, filters_matching, subscription_summary};
 
@@ -41,7 +41,7 @@ fn delivery(r: &PgRow) -> Result<DeliveryRecord> {
         subscription_id: r.try_get(2)?,
         event_id: r.try_get(3)?,
         event: r.try_get(4)?,
-        status: r.try_get(5)?,
+        status: status(r.try_get(5)?)?,
         attempts: r.try_get(6)?,
         manual: r.try_get(7)?,
         next_attempt_at: r.try_get(8)?,
@@ -485,7 +485,7 @@ pub async fn list_deliveries(
     ))
     .bind(store_id)
     .bind(subscription_id)
-    .bind(&f.status)
+    .bind(f.status.map(DeliveryStatus::as_str))
     .bind(&f.event)
     .bind(&page.after)
     .bind(page.limit as i64 + 1)
@@ -506,7 +506,7 @@ pub async fn retry(
     let Some(current) = get_delivery(&mut *c, store_id, id).await? else {
         return Ok(None);
     };
-    if current.status == "cancelled" {
+    if current.status == DeliveryStatus::Cancelled {
         return Err(crate::StoreError::Conflict {
             field: "status",
             message: "the delivery was cancelled (its subscription was deleted)".into(),

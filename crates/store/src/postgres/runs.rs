@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::writer::BoxFuture;
 use crate::Result;
-use crate::error::{parse_json, parse_opt};
+use crate::error::{parse_json, parse_opt, status};
 use crate::model::*;
 use crate::outbox::{Change, conversation_view, message_view, run_event, run_summary};
 
@@ -26,7 +26,7 @@ fn run_row(r: &PgRow) -> Result<RunRecord> {
         workflow_id: r.try_get(2)?,
         workflow_version: r.try_get(3)?,
         event_id: r.try_get(4)?,
-        status: r.try_get(5)?,
+        status: status(r.try_get(5)?)?,
         trigger: parse_json(r.try_get(6)?)?,
         contact: r.try_get(7)?,
         next_node: r.try_get(8)?,
@@ -45,7 +45,7 @@ fn step_row(r: &PgRow) -> Result<StepRecord> {
         step_id: r.try_get(1)?,
         node: r.try_get(2)?,
         visit: r.try_get(3)?,
-        status: r.try_get(4)?,
+        status: status(r.try_get(4)?)?,
         attempts: r.try_get(5)?,
         input: parse_opt(r.try_get(6)?)?,
         output: parse_opt(r.try_get(7)?)?,
@@ -116,7 +116,7 @@ pub(super) fn accept(
                 .bind(&r.workflow_id)
                 .bind(r.workflow_version)
                 .bind(&r.event_id)
-                .bind(&cp.status)
+                .bind(cp.status.as_str())
                 .bind(r.trigger.to_string())
                 .bind(&r.contact)
                 .bind(cp.next_node)
@@ -131,7 +131,7 @@ pub(super) fn accept(
                 .execute(&mut *c)
                 .await?;
             write_progress(&mut *c, cp).await?;
-            for name in std::iter::once("run.started").chain(run_event(&cp.status)) {
+            for name in std::iter::once("run.started").chain(run_event(cp.status)) {
                 let e = Change::new(&r.store_id, name, r.contact.as_deref(), event.now);
                 super::outbox::publish(&mut *c, e, || run_summary(&r.record(event.now))).await?;
             }
@@ -146,7 +146,7 @@ pub(super) fn checkpoint(c: &mut PgConnection, cp: Checkpoint) -> BoxFuture<'_, 
         let updated: Option<(String, Option<String>)> = sqlx::query_as(&format!("UPDATE runs SET status = $3, next_node = $4, visits = $5, wake_at = $6, error = $7, finished_at = $8, lease_owner = $9, lease_until = $10, updated_at = $11 WHERE id = $1 AND lease_owner = $2 AND status IN ({LIVE_STATUSES}) RETURNING store_id, contact"))
             .bind(&cp.run_id)
             .bind(&cp.owner)
-            .bind(&cp.status)
+            .bind(cp.status.as_str())
             .bind(cp.next_node)
             .bind(cp.visits)
             .bind(cp.wake_at)
@@ -161,7 +161,7 @@ pub(super) fn checkpoint(c: &mut PgConnection, cp: Checkpoint) -> BoxFuture<'_, 
             return Ok(false);
         };
         write_progress(&mut *c, &cp).await?;
-        if let Some(name) = run_event(&cp.status) {
+        if let Some(name) = run_event(cp.status) {
             publish_run(c, &store_id, &cp.run_id, name, contact, cp.now).await?;
         }
         Ok(true)
@@ -192,7 +192,7 @@ async fn write_progress(c: &mut PgConnection, cp: &Checkpoint) -> Result<()> {
             .bind(&r.step_id)
             .bind(r.node)
             .bind(r.visit)
-            .bind(&r.status)
+            .bind(r.status.as_str())
             .bind(r.attempts)
             .bind(opt_json(&r.input))
             .bind(opt_json(&r.output))
@@ -263,7 +263,7 @@ pub(super) async fn list_runs(
     ))
     .bind(store_id)
     .bind(&f.workflow_id)
-    .bind(&f.status)
+    .bind(f.status.map(RunStatus::as_str))
     .bind(f.since)
     .bind(f.until)
     .bind(&page.after)

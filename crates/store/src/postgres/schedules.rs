@@ -6,7 +6,7 @@ use sqlx::{PgConnection, Row};
 
 use super::writer::BoxFuture;
 use crate::Result;
-use crate::error::parse_opt;
+use crate::error::{parse_opt, status};
 use crate::model::*;
 
 const COLUMNS: &str = "id, store_id, workflow_id, kind, status, due_at, inputs, origin_run_id, origin_step_id, run_id, fired_at, error, created_at, updated_at";
@@ -16,8 +16,8 @@ fn record(r: &PgRow) -> Result<ScheduleRecord> {
         id: r.try_get(0)?,
         store_id: r.try_get(1)?,
         workflow_id: r.try_get(2)?,
-        kind: r.try_get(3)?,
-        status: r.try_get(4)?,
+        kind: status(r.try_get(3)?)?,
+        status: status(r.try_get(4)?)?,
         due_at: r.try_get(5)?,
         inputs: parse_opt(r.try_get(6)?)?,
         origin_run_id: r.try_get(7)?,
@@ -137,7 +137,7 @@ pub async fn settle(c: &mut PgConnection, s: &ScheduleSettle) -> Result<bool> {
     .bind(&s.id)
     .bind(s.due_at)
     .bind(s.next)
-    .bind(s.status)
+    .bind(s.status.as_str())
     .bind(&s.run_id)
     .bind(s.error.as_ref().map(Value::to_string))
     .bind(s.now)
@@ -171,7 +171,7 @@ pub async fn list<'e>(
 ) -> Result<Page<ScheduleRecord>> {
     let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM schedules WHERE store_id = $1 AND status = $2 AND ($3::TEXT IS NULL OR workflow_id = $3) AND id > $4 ORDER BY id LIMIT $5"))
         .bind(store_id)
-        .bind(f.status.as_deref().unwrap_or("pending"))
+        .bind(f.status.unwrap_or(ScheduleStatus::Pending).as_str())
         .bind(&f.workflow_id)
         .bind(page.after_key())
         .bind(i64::from(page.limit) + 1)

@@ -1,5 +1,6 @@
 //! Channel messages on SQLite.
 
+use super::rows::get_status;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Result;
@@ -24,7 +25,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<(MessageRecord, String, Option<Str
             direction: r.get(3)?,
             contact: r.get(4)?,
             provider_id: r.get(5)?,
-            status: r.get(6)?,
+            status: get_status(r, 6)?,
             status_rank: r.get(7)?,
             content: serde_json::Value::Null,
             error: None,
@@ -63,7 +64,7 @@ fn insert(c: &Connection, m: &MessageRecord, on_conflict: &str) -> Result<Option
                 m.direction,
                 m.contact,
                 m.provider_id,
-                m.status,
+                m.status.as_str(),
                 m.status_rank,
                 m.content.to_string(),
                 m.error.as_ref().map(|e| e.to_string()),
@@ -118,7 +119,7 @@ pub fn record_message(
 
 /// Applies a status report when it moves the message forward (creating the record if the report
 /// came first), and records its event.
-pub fn message_status(c: &Connection, u: &MessageStatus) -> Result<Option<MessageRecord>> {
+pub fn message_status(c: &Connection, u: &StatusReport) -> Result<Option<MessageRecord>> {
     let fresh = u.first_record();
     let changed = match insert(c, &fresh, "DO NOTHING")? {
         Some(created) => Some(created),
@@ -132,7 +133,7 @@ pub fn message_status(c: &Connection, u: &MessageStatus) -> Result<Option<Messag
                     u.store_id,
                     u.channel,
                     u.provider_id,
-                    u.status,
+                    u.status.as_str(),
                     u.status_rank,
                     u.error.as_ref().map(|e| e.to_string()),
                     u.now

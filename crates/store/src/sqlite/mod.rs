@@ -599,7 +599,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn message_status(&self, update: MessageStatus) -> Result<Option<MessageRecord>> {
+    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>> {
         self.writer
             .write(move |c| messages::message_status(c, &update))
             .await

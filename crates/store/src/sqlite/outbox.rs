@@ -1,5 +1,6 @@
 //! Subscriptions, outgoing events and deliveries on SQLite (see migration 0005).
 
+use super::rows::get_status;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
@@ -46,7 +47,7 @@ fn delivery_row(r: &Row) -> rusqlite::Result<DeliveryRecord> {
         subscription_id: r.get(2)?,
         event_id: r.get(3)?,
         event: r.get(4)?,
-        status: r.get(5)?,
+        status: get_status(r, 5)?,
         attempts: r.get(6)?,
         manual: r.get(7)?,
         next_attempt_at: r.get(8)?,
@@ -440,7 +441,7 @@ pub fn list_deliveries(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE store_id = ?1 AND subscription_id = ?2 AND (?3 IS NULL OR status = ?3) \
              AND (?4 IS NULL OR event = ?4) AND (?5 IS NULL OR id < ?5) ORDER BY id DESC LIMIT ?6"
         ))?
-        .query_map(params![store_id, subscription_id, f.status, f.event, page.after, page.limit + 1], delivery_row)?
+        .query_map(params![store_id, subscription_id, f.status.map(DeliveryStatus::as_str), f.event, page.after, page.limit + 1], delivery_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, page.limit, |d| d.id.clone()))
 }
@@ -449,7 +450,7 @@ pub fn retry(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<Optio
     let Some(current) = get_delivery(c, store_id, id)? else {
         return Ok(None);
     };
-    if current.status == "cancelled" {
+    if current.status == DeliveryStatus::Cancelled {
         return Err(crate::StoreError::Conflict {
             field: "status",
             message: "the delivery was cancelled (its subscription was deleted)".into(),

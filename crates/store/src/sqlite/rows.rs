@@ -10,6 +10,17 @@ pub(super) const STORE_COLUMNS: &str = "id, name, created_at";
 pub(super) const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
 pub(super) const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
 
+/// Reads the status in column `i`.
+pub(super) fn get_status<T>(r: &Row, i: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr<Err = switchboard_core::status::UnknownStatus>,
+{
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 pub(super) fn store_row(r: &Row) -> rusqlite::Result<StoreRecord> {
     Ok(StoreRecord {
         id: r.get(0)?,

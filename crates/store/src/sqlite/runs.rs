@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use crate::Result;
-use crate::error::{parse_json, parse_opt};
+use crate::error::{parse_json, parse_opt, status};
 use crate::model::*;
 use crate::outbox::{Change, conversation_view, message_view, run_event, run_summary};
 
@@ -52,7 +52,7 @@ fn run_row(r: &Row) -> rusqlite::Result<RawRun> {
 
 fn run(raw: RawRun) -> Result<RunRecord> {
     let (
-        [id, store_id, workflow_id, status],
+        [id, store_id, workflow_id, status_text],
         version,
         event_id,
         contact,
@@ -70,7 +70,7 @@ fn run(raw: RawRun) -> Result<RunRecord> {
         workflow_id,
         workflow_version: version,
         event_id,
-        status,
+        status: status(status_text)?,
         trigger: parse_json(trigger)?,
         contact,
         next_node,
@@ -146,7 +146,7 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             r.workflow_id,
             r.workflow_version,
             r.event_id,
-            cp.status,
+            cp.status.as_str(),
             json(&r.trigger),
             r.contact,
             cp.next_node,
@@ -160,7 +160,7 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             cp.finished_at
         ])?;
         write_progress(c, cp)?;
-        for name in std::iter::once("run.started").chain(run_event(&cp.status)) {
+        for name in std::iter::once("run.started").chain(run_event(cp.status)) {
             let e = Change::new(&r.store_id, name, r.contact.as_deref(), event.now);
             super::outbox::publish(c, e, || run_summary(&r.record(event.now)))?;
         }
@@ -178,7 +178,7 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
         .query_row(params![
             cp.run_id,
             cp.owner,
-            cp.status,
+            cp.status.as_str(),
             cp.next_node,
             cp.visits,
             cp.wake_at,
@@ -193,7 +193,7 @@ pub(super) fn checkpoint(c: &Connection, cp: &Checkpoint) -> Result<bool> {
         return Ok(false);
     };
     write_progress(c, cp)?;
-    if let Some(name) = run_event(&cp.status) {
+    if let Some(name) = run_event(cp.status) {
         publish_run(c, &store_id, &cp.run_id, name, contact, cp.now)?;
     }
     Ok(true)
@@ -223,7 +223,7 @@ fn write_progress(c: &Connection, cp: &Checkpoint) -> Result<()> {
             r.step_id,
             r.node,
             r.visit,
-            r.status,
+            r.status.as_str(),
             r.attempts,
             opt_json(&r.input),
             opt_json(&r.output),
@@ -284,7 +284,7 @@ pub(super) fn list_runs(
         params![
             store_id,
             f.workflow_id,
-            f.status,
+            f.status.map(RunStatus::as_str),
             f.since,
             f.until,
             page.after,
@@ -323,7 +323,7 @@ pub(super) fn run_steps(c: &Connection, run_id: &str) -> Result<Vec<StepRecord>>
         .map(
             |(
                 (seq, step_id, node, visit),
-                (status, attempts),
+                (step_status, attempts),
                 [input, output, error, http, logs],
                 (started_at, finished_at),
             )| {
@@ -332,7 +332,7 @@ pub(super) fn run_steps(c: &Connection, run_id: &str) -> Result<Vec<StepRecord>>
                     step_id,
                     node,
                     visit,
-                    status,
+                    status: status(step_status)?,
                     attempts,
                     input: parse_opt(input)?,
                     output: parse_opt(output)?,

@@ -1,5 +1,6 @@
 //! Scheduled calls and cron ticks on SQLite (see migration 0004).
 
+use super::rows::get_status;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
@@ -17,8 +18,8 @@ fn row(r: &Row) -> rusqlite::Result<Raw> {
             id: r.get(0)?,
             store_id: r.get(1)?,
             workflow_id: r.get(2)?,
-            kind: r.get(3)?,
-            status: r.get(4)?,
+            kind: get_status(r, 3)?,
+            status: get_status(r, 4)?,
             due_at: r.get(5)?,
             inputs: None,
             origin_run_id: r.get(7)?,
@@ -121,7 +122,7 @@ pub fn settle(c: &Connection, s: &ScheduleSettle) -> Result<bool> {
                run_id = COALESCE(?5, run_id), fired_at = CASE WHEN ?5 IS NULL THEN fired_at ELSE ?7 END, error = ?6, updated_at = ?7, lease_owner = NULL, lease_until = NULL
              WHERE id = ?1 AND status = 'pending' AND due_at = ?2",
         )?
-        .execute(params![s.id, s.due_at, s.next, s.status, s.run_id, s.error.as_ref().map(Value::to_string), s.now])?;
+        .execute(params![s.id, s.due_at, s.next, s.status.as_str(), s.run_id, s.error.as_ref().map(Value::to_string), s.now])?;
     Ok(changed > 0)
 }
 
@@ -143,7 +144,7 @@ pub fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM schedules WHERE store_id = ?1 AND status = ?2 AND (?3 IS NULL OR workflow_id = ?3) AND id > ?4 ORDER BY id LIMIT ?5"
     );
-    let status = f.status.clone().unwrap_or_else(|| "pending".into());
+    let status = f.status.unwrap_or(ScheduleStatus::Pending).as_str();
     let rows = many(
         c,
         &sql,
