@@ -1,4 +1,4 @@
--- Outgoing events (API.md "Subscriptions"). A state change that subscribers may hear about writes,
+-- Outgoing events (docs/protocols.md §4). A state change that subscribers may hear about writes,
 -- in its own transaction, one `outgoing_events` row and one `deliveries` row per matching active
 -- subscription; nothing when no subscription matches (an emitted event is always kept, for its
 -- idempotent id). The delivery worker claims due deliveries with a lease, sends them, and logs

@@ -1,4 +1,4 @@
--- Cluster mode (DESIGN.md §5): several nodes share this database.
+-- Cluster mode (docs/scaling.md): several nodes share this database.
 
 -- Live nodes: each node upserts its row every third of a lease; a node not seen for a lease is
 -- gone, and its leases are taken over as they lapse.

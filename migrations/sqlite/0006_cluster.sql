@@ -1,4 +1,4 @@
--- Cluster mode (DESIGN.md §5). SQLite serves one node; it lists itself like a PostgreSQL node does.
+-- Cluster mode (docs/scaling.md). SQLite serves one node; it lists itself like a PostgreSQL node does.
 CREATE TABLE nodes (
     id             TEXT PRIMARY KEY,
     address        TEXT NOT NULL,

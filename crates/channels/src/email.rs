@@ -1,4 +1,4 @@
-//! Email over SMTP with lettre (protocols.md §3): no TLS, STARTTLS (required, never opportunistic)
+//! Email over SMTP with lettre (docs/protocols.md §3): no TLS, STARTTLS (required, never opportunistic)
 //! or implicit TLS. The server's name is resolved through the outbound guard and lettre connects
 //! to the allowed address, while TLS still verifies the certificate against the name.
 

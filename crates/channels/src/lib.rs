@@ -1,4 +1,4 @@
-//! Message providers, spoken in their own wire protocols (protocols.md §1–3):
+//! Message providers, spoken in their own wire protocols (docs/protocols.md §1–3):
 //! - [`whatsapp`]: the WhatsApp Business Cloud API (Graph API) — sending text and template
 //!   messages, and reading its signed inbound webhooks (messages and delivery statuses);
 //! - [`email`]: SMTP through lettre, without TLS, with STARTTLS or implicit TLS;

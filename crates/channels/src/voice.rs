@@ -1,4 +1,4 @@
-//! Voice calls through Twilio (protocols.md §2): `POST {base}/2010-04-01/Accounts/{sid}/Calls.json`,
+//! Voice calls through Twilio (docs/protocols.md §2): `POST {base}/2010-04-01/Accounts/{sid}/Calls.json`,
 //! form-encoded with Basic auth, and the `X-Twilio-Signature` of the status callbacks it sends back.
 
 use std::collections::BTreeMap;

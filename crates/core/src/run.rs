@@ -14,7 +14,7 @@ pub enum Outcome {
     WaitUntil(i64),
 }
 
-/// A step's failure (WORKFLOWS.md's step error codes).
+/// A step's failure (docs/workflows.md's step error codes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepError {
     pub code: String,
@@ -105,7 +105,7 @@ pub fn phone_key(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// The contact of a run: `trigger.phoneNumber`, else `trigger.customerWhatsApp` (API.md).
+/// The contact of a run: `trigger.phoneNumber`, else `trigger.customerWhatsApp` (docs/workflows.md).
 pub fn contact_of(trigger: &Value) -> Option<String> {
     ["phoneNumber", "customerWhatsApp"]
         .iter()

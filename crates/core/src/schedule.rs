@@ -1,4 +1,4 @@
-//! Cron schedules (protocols.md §6): croner 4 over chrono-tz, so daylight-saving changes are
+//! Cron schedules (docs/protocols.md §6): croner 4 over chrono-tz, so daylight-saving changes are
 //! handled as croner documents them — a fixed time in a spring-forward gap runs at the first valid
 //! time after it, one in a fall-back overlap runs once; interval patterns skip the gap and run in
 //! both passes of the overlap. Times are milliseconds since the epoch, always given by the caller:

@@ -1,4 +1,4 @@
-//! The delivery worker: sends outgoing events to subscriptions (API.md "Subscriptions").
+//! The delivery worker: sends outgoing events to subscriptions (docs/protocols.md §4).
 //!
 //! It claims due deliveries with a lease, renewed while an attempt lasts (so a node that dies has
 //! its deliveries taken over when the lease runs out), signs each per Standard Webhooks, sends it through the guarded client (a

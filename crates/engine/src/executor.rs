@@ -100,7 +100,7 @@ pub async fn execute_claimed(engine: &Arc<Engine>, run: RunRecord) {
     }
 }
 
-/// Rebuilds a run's context from its step records (DESIGN.md §2: outputs are stored once).
+/// Rebuilds a run's context from its step records (docs/architecture.md: outputs are stored once).
 async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option<Live>> {
     let Some(graph) = engine
         .graphs

@@ -1,4 +1,4 @@
-//! Signatures on webhooks, both ways: Standard Webhooks (protocols.md §4.1) for the signed ingest
+//! Signatures on webhooks, both ways: Standard Webhooks (docs/protocols.md §4) for the signed ingest
 //! now, and for outgoing deliveries and the providers' inbound webhooks as they arrive.
 
 use base64::Engine;

@@ -1,4 +1,4 @@
-//! The SSRF guard: which addresses outbound connections may reach (protocols.md §5.3, after Svix's
+//! The SSRF guard: which addresses outbound connections may reach (docs/protocols.md §5, after Svix's
 //! list and smokescreen's order). Addresses are canonicalised first (`::ffff:a.b.c.d` is IPv4), the
 //! operator's allow-list is consulted, then every non-public range is refused.
 

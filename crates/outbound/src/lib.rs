@@ -1,4 +1,4 @@
-//! The one door out (DESIGN.md §2). Every outbound HTTP connection of the product — webhook steps,
+//! The one door out (docs/architecture.md). Every outbound HTTP connection of the product — webhook steps,
 //! test-sends, provider APIs, deliveries — goes through [`Client`], whose SSRF guard checks the
 //! address of the connection actually dialled:
 //! - names are resolved by [`GuardedResolver`], which hands the connector only allowed addresses, so
@@ -78,7 +78,7 @@ impl Error {
         matches!(self, Error::Timeout(_) | Error::Connection(_))
     }
 
-    /// The step error code (WORKFLOWS.md) for this failure.
+    /// The step error code (docs/workflows.md) for this failure.
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidUrl(_) => "invalid_url",
@@ -282,7 +282,7 @@ impl Client {
 }
 
 /// Installs ring as the process's TLS crypto provider, once. reqwest is built without one
-/// (DESIGN.md §4a), so this must run before any reqwest client is built, guarded or not.
+/// (docs/architecture.md), so this must run before any reqwest client is built, guarded or not.
 pub fn install_tls() {
     static RUSTLS: Once = Once::new();
     RUSTLS.call_once(|| {

@@ -17,7 +17,7 @@ pub use sandbox::{
     CodeOutput, Limits, RootTexts, check_syntax, configure, eval_expression, run_code,
 };
 
-/// Why a script failed. The codes are the step error codes of WORKFLOWS.md.
+/// Why a script failed. The codes are the step error codes of docs/workflows.md.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScriptError {
     /// The script threw (or did not compile); the message names the JS error.

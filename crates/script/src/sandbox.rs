@@ -14,7 +14,7 @@ use switchboard_core::template::Scope;
 
 use crate::ScriptError;
 
-/// Limits of the sandbox (DESIGN.md §6: `SWITCHBOARD_SCRIPT_*`).
+/// Limits of the sandbox (docs/protocols.md §7: `SWITCHBOARD_SCRIPT_*`).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// A template expression or condition.

@@ -1,6 +1,7 @@
 //! `switchboard`: the server and its command-line tools.
 
 mod api;
+mod app;
 mod bench;
 mod caches;
 mod cli;

@@ -1,4 +1,4 @@
-//! The running server: shared state, startup, the `listening on` line, graceful shutdown.
+//! The running server: startup, the `listening on` line, graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -7,31 +7,14 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_core::workflow::Options;
-use switchboard_store::Store;
 use tokio::net::TcpListener;
 
+use crate::app::AppState;
 use crate::caches::Caches;
 use crate::cli::ServeFlags;
 use crate::config::Settings;
 use crate::first_start::{self, Boot};
 use switchboard_engine::{Engine, EngineSettings};
-
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// Hash of the admin token given in the environment, if any.
-    pub admin_hash: Option<String>,
-    /// What workflow validation accepts (e.g. plain-http URLs).
-    pub validation: Options,
-    pub metrics: PrometheusHandle,
-    /// The generated OpenAPI document, serialised once.
-    pub openapi: String,
-    pub engine: Arc<Engine>,
-    pub caches: Caches,
-    /// Seals secrets at rest under the master key.
-    pub sealer: switchboard_engine::secrets::Sealer,
-}
-
-pub type Shared = Arc<AppState>;
 
 pub async fn serve(flags: ServeFlags) -> anyhow::Result<()> {
     let settings = Settings::load(&flags)?;

@@ -156,7 +156,7 @@ registry! {
 }
 
 /// The retry policy of a step: its own, else 3 attempts (exponential from 1 s, at most 60 s) for
-/// steps with effects and 1 for the rest (WORKFLOWS.md).
+/// steps with effects and 1 for the rest (docs/workflows.md).
 pub fn retry_policy(spec: &StepSpec, own: Option<&Retry>) -> Retry {
     own.cloned().unwrap_or(Retry {
         max_attempts: if spec.has_effects() { 3 } else { 1 },

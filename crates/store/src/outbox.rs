@@ -1,4 +1,4 @@
-//! Outgoing events (API.md "Subscriptions"): what subscribers receive, and the shapes of its
+//! Outgoing events (docs/protocols.md §4): what subscribers receive, and the shapes of its
 //! `data`. Each backend's `publish` writes an event, with its deliveries to the matching active
 //! subscriptions, inside the transaction of the change that caused it.
 

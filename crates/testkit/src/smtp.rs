@@ -1,4 +1,4 @@
-//! A real SMTP server for tests: aiosmtpd (protocols.md §3) on a free loopback port, writing every
+//! A real SMTP server for tests: aiosmtpd (docs/protocols.md §3) on a free loopback port, writing every
 //! message it accepts to a maildir. Python's aiosmtpd is taken from `SWITCHBOARD_TEST_PYTHON`, else
 //! the machine's `python3` when it has the module (e.g. Debian's python3-aiosmtpd), else a virtualenv under `target/` that is
 //! created (with pip) on first use.

@@ -1,4 +1,4 @@
-//! The inbound webhook's content (protocols.md §1.5): customer messages and delivery statuses,
+//! The inbound webhook's content (docs/protocols.md §1): customer messages and delivery statuses,
 //! from every entry and change of a POST.
 
 use serde_json::Value;

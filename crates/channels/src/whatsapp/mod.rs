@@ -1,4 +1,4 @@
-//! The WhatsApp Business Cloud API (protocols.md §1): `POST {base}/v{version}/{phoneNumberId}/messages`
+//! The WhatsApp Business Cloud API (docs/protocols.md §1): `POST {base}/v{version}/{phoneNumberId}/messages`
 //! with a Bearer token, Meta's error envelope mapped to retryable or permanent step errors, and the
 //! inbound webhook — its `X-Hub-Signature-256` check here, its messages and statuses in [`inbound`].
 

@@ -1,5 +1,5 @@
 //! `advance`: the one pure function that turns a step's outcome or error into what happens next,
-//! given the graph, the retry policy and the error edges (DESIGN.md §2). The engine commits what it
+//! given the graph, the retry policy and the error edges (docs/architecture.md). The engine commits what it
 //! returns together with the step's record.
 
 use serde_json::Value;

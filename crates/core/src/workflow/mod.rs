@@ -1,6 +1,6 @@
 //! The workflow model: both definition formats compile into one graph.
 //!
-//! `compile` is the single entry point: it detects the format (WORKFLOWS.md), validates totally
+//! `compile` is the single entry point: it detects the format (docs/workflows.md), validates totally
 //! (every problem with its JSON pointer) and, when there are no errors, yields the graph. Step
 //! configs are read by a [`StepCatalog`] (the `steps` crate), so core owns structure and the catalog
 //! owns each step type's fields.

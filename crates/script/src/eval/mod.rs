@@ -1,4 +1,4 @@
-//! Evaluating compiled templates and conditions (WORKFLOWS.md "Templates"): plain paths by direct
+//! Evaluating compiled templates and conditions (docs/workflows.md "Templates"): plain paths by direct
 //! lookup, everything else in the sandbox.
 
 use serde_json::{Map, Value};
@@ -154,7 +154,7 @@ fn arg(a: &OpArg, scope: &Scope) -> Result<Value, EvalError> {
     }
 }
 
-/// A Kustomer `{op, values}` condition (WORKFLOWS.md's table).
+/// A Kustomer `{op, values}` condition (docs/workflows.md's table).
 pub fn op_condition(c: &OpCondition, scope: &Scope) -> Result<bool, EvalError> {
     let nested = |i: usize| -> Result<bool, EvalError> {
         match c.args.get(i) {

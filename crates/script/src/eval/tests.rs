@@ -186,7 +186,7 @@ fn op_conditions_follow_the_table() {
     assert!(op(
         json!({"op": "not", "values": [{"op": "neq", "values": [1, 1]}]})
     ));
-    // The rest of WORKFLOWS.md's table, each both ways.
+    // The rest of docs/workflows.md's table, each both ways.
     for (def, holds) in [
         (json!({"op": "gte", "values": ["{{trigger.n}}", 5]}), true),
         (json!({"op": "gte", "values": ["{{trigger.n}}", 6]}), false),

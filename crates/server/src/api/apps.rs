@@ -26,7 +26,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::workflows::{Saved, saved, unresolved};
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 
 static VERSION: LazyLock<Regex> = LazyLock::new(|| {

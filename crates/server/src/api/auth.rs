@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use switchboard_store::StoreRecord;
 
 use super::error::ApiError;
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::secrets::hash_token;
 
 pub enum Caller {

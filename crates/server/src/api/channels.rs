@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::List;
 use super::resources::invalid;
 use super::stores::Deleted;
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::channels::{self, KINDS};
 use switchboard_engine::clock::{now_ms, rfc3339};
 

@@ -1,4 +1,4 @@
-//! The nodes sharing this database (DESIGN.md §5). Admin token only.
+//! The nodes sharing this database (docs/scaling.md). Admin token only.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::auth::Admin;
 use super::error::{ApiResult, ErrorBody};
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 
 #[derive(Serialize, ToSchema)]

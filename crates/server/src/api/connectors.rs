@@ -17,7 +17,7 @@ use super::error::{ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::outbound::connectors;
 
 pub fn router() -> OpenApiRouter<Shared> {

@@ -14,7 +14,7 @@ use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::stores::Deleted;
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 
 pub fn router() -> OpenApiRouter<Shared> {

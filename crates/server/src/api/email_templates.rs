@@ -18,7 +18,7 @@ use super::error::{ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
-use crate::server::Shared;
+use crate::app::Shared;
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::triggers::{self, Outcome, Request};
 
 pub fn router() -> OpenApiRouter<Shared> {

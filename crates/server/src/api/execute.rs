@@ -19,7 +19,7 @@ use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::events::idempotency_key;
 use super::runs::run_view;
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::triggers::{self, Outcome, Request, Target};
 
 /// Longest `?wait=`, seconds.

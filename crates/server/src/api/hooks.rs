@@ -16,7 +16,7 @@ use super::auth::Scope;
 use super::body::RawJson;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::events::{EventAccepted, accept, typed_payload};
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 use switchboard_engine::signatures::{self, Signed};
 

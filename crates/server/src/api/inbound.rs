@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use super::body::RawBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::channels::{self, open_voice, open_whatsapp};
 use switchboard_engine::clock::{now_ms, rfc3339_millis};
 use switchboard_engine::triggers::{self, Request};

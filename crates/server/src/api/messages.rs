@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use crate::server::Shared;
+use crate::app::Shared;
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(list_messages))

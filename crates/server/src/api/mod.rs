@@ -1,4 +1,4 @@
-//! The HTTP API (API.md). Each resource has its module with a `router()`; the OpenAPI document is
+//! The HTTP API (docs/api.md). Each resource has its module with a `router()`; the OpenAPI document is
 //! generated from the handlers' annotations.
 
 mod apps;
@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::server::Shared;
+use crate::app::Shared;
 
 #[derive(OpenApi)]
 #[openapi(

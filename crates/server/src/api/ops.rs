@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::server::Shared;
+use crate::app::Shared;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

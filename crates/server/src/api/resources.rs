@@ -11,7 +11,7 @@ use switchboard_store::{PageRequest, ResourceKind, ResourceRecord};
 use super::error::{ApiError, ApiResult};
 use super::list::List;
 use super::stores::Deleted;
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 
 /// Fields the server sets; ignored in a posted body, so a GET → PUT round trip works.

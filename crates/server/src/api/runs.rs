@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use crate::server::{AppState, Shared};
+use crate::app::{AppState, Shared};
 use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339};
 use switchboard_engine::context_of;
 
@@ -109,7 +109,7 @@ async fn list_runs(
     Ok(Json(List::from_page(page, RunSummary::from)))
 }
 
-/// A run with its context and every step visit (API.md).
+/// A run with its context and every step visit (its shape is in `/openapi.json`).
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_run(

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use crate::server::{AppState, Shared};
+use crate::app::{AppState, Shared};
 use switchboard_engine::clock::{now_ms, rfc3339, rfc3339_millis};
 
 /// Upcoming ticks a cron schedule's view lists.

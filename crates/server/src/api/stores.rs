@@ -15,7 +15,7 @@ use super::auth::Admin;
 use super::body::{JsonBody, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 use switchboard_engine::secrets::{hash_token, new_token};
 

@@ -25,7 +25,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::resources::invalid;
 use super::stores::Deleted;
-use crate::server::{AppState, Shared};
+use crate::app::{AppState, Shared};
 use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339, rfc3339_millis};
 use switchboard_engine::deliveries::secret_binding;
 use switchboard_engine::signatures::{new_secret, secret_key};

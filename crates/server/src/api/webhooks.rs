@@ -22,7 +22,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
-use crate::server::Shared;
+use crate::app::Shared;
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()

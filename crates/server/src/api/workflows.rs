@@ -22,7 +22,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
 use super::stores::Deleted;
-use crate::server::Shared;
+use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 
 pub fn router() -> OpenApiRouter<Shared> {
@@ -50,7 +50,7 @@ const SERVER_FIELDS: [&str; 7] = [
     "warnings",
 ];
 
-/// A workflow definition, native (seed 000) or Kustomer graph (seed 001); see WORKFLOWS.md.
+/// A workflow definition, native (seed 000) or Kustomer graph (seed 001); see docs/workflows.md.
 /// Documents the request body; handlers read it as a JSON value to validate it totally.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]

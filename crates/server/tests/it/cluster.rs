@@ -1,4 +1,4 @@
-//! Cluster mode (DESIGN.md §5): three nodes on one PostgreSQL. A change made on one node is seen
+//! Cluster mode (docs/scaling.md): three nodes on one PostgreSQL. A change made on one node is seen
 //! by the others at once; under load through all three, one is killed with SIGKILL, and every
 //! acknowledged event still produces its run, every run finishes once with no step committed
 //! twice, the dead node's waiting timers fire on the others, and its in-flight runs and

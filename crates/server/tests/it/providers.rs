@@ -1,4 +1,4 @@
-//! Local fakes of the providers, checking requests the way the real ones do (protocols.md §1–2):
+//! Local fakes of the providers, checking requests the way the real ones do (docs/protocols.md §1–2):
 //! - [`Meta`]: the Graph API's `POST /v{ver}/{phoneNumberId}/messages` — Bearer token, JSON body
 //!   with `messaging_product`, digits-only `to`, and a well-formed `text` or `template`; it answers
 //!   with Meta's success shape (a fresh wamid) or its error envelope. Failures can be scripted.

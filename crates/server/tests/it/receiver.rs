@@ -1,4 +1,4 @@
-//! A subscriber's endpoint, as a Standard Webhooks receiver builds it (protocols.md §4.1): it
+//! A subscriber's endpoint, as a Standard Webhooks receiver builds it (docs/protocols.md §4): it
 //! verifies `webhook-signature` over `{webhook-id}.{webhook-timestamp}.{body}` with the secrets it
 //! knows (any `v1` token may match), checks the timestamp is within 5 minutes, and records each
 //! delivery. Its behaviour can be scripted per request (fail with a status, hang, redirect), and

@@ -1,4 +1,4 @@
-//! Reading a response body (WORKFLOWS.md "Webhook bodies and responses"): JSON when the
+//! Reading a response body (docs/workflows.md "Webhook bodies and responses"): JSON when the
 //! Content-Type says JSON, XML mapped into JSON when it says XML, else text.
 
 use quick_xml::Reader;

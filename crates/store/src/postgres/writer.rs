@@ -1,7 +1,7 @@
 //! The PostgreSQL batching writer: tasks (one per writer connection), each owning its connection, take turns
 //! collecting whatever requests are waiting and commit them in one transaction, each in its own
 //! savepoint, answering after the commit. Single-row commits reach only a few thousand per second;
-//! batching is what scales (DESIGN.md §4a). A batch costs round trips, not CPU, so while one
+//! batching is what scales (docs/architecture.md). A batch costs round trips, not CPU, so while one
 //! connection waits on the database the next batch is already collected and sent on another:
 //! one connection left a node at ~40 % of two cores (docs/scaling.md). Several connections write
 //! concurrently as several nodes do; how many a node uses is `WRITER_CONNECTIONS`.

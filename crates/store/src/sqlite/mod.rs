@@ -75,7 +75,7 @@ impl SqliteStore {
             }
             let conn = Connection::open(&path)?;
             // FULL: an acknowledged write survives power loss, not only a crash; with group commit
-            // it costs little (DESIGN.md §4a). temp_store MEMORY keeps the sub-journals of the
+            // it costs little (docs/architecture.md). temp_store MEMORY keeps the sub-journals of the
             // writer's per-request savepoints off disk: they are only needed to roll back one
             // request of a batch, and on disk they cost ~600 writes per commit.
             conn.execute_batch(

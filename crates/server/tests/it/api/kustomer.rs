@@ -1,4 +1,4 @@
-//! Kustomer graphs end to end (WORKFLOWS.md): trigger transitions that start a run or not,
+//! Kustomer graphs end to end (docs/workflows.md): trigger transitions that start a run or not,
 //! `/#steps.<id>.<path>` references (`steps.1` is the trigger), step transitions tried in order,
 //! and `errorCases` that recover from a failed step with a condition on `error`.
 
