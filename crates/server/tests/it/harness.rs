@@ -185,6 +185,26 @@ pub async fn send(req: RequestBuilder) -> (u16, Value) {
     (status, body)
 }
 
+/// "Never twice", checked throughout a window rather than with one look after a sleep: the count
+/// must never pass `expected` while the window lasts, and must equal it at its end. The window
+/// should span several of the server's poll intervals.
+pub async fn steady<F, Fut>(expected: usize, window: std::time::Duration, what: &str, mut count: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let deadline = std::time::Instant::now() + window;
+    loop {
+        let n = count().await;
+        assert!(n <= expected, "{what}: {n}, more than {expected}");
+        if std::time::Instant::now() >= deadline {
+            assert_eq!(n, expected, "{what}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// The pointers of an error's `details`, in order.
 pub fn pointers(body: &Value) -> Vec<&str> {
     body["error"]["details"]

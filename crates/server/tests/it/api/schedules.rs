@@ -281,13 +281,13 @@ async fn pending_calls_survive_a_restart_and_can_be_cancelled(mut s: TestServer)
     .await;
     let run = settled(&s, fired["runId"].as_str().unwrap()).await;
     assert_eq!(run["trigger"]["x"], "kept");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let runs = runs_of(&s, &callee).await;
-    assert_eq!(
-        runs.len(),
+    steady(
         1,
-        "one run, not one per restart or for the cancelled call: {runs:?}"
-    );
+        Duration::from_secs(1),
+        "runs of the callee: one, not one per restart or for the cancelled call",
+        || async { runs_of(&s, &callee).await.len() },
+    )
+    .await;
     let cancelled = get(&s, &format!("/api/schedules/{cancelled}")).await;
     assert_eq!(cancelled["status"], "cancelled");
     let listed = get(&s, "/api/schedules?status=fired").await;
@@ -382,8 +382,13 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
         run["trigger"]["scheduledAt"], "2026-03-08T11:00:00Z",
         "only the latest missed tick"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(runs_of(&s, &latest).await.len(), 1);
+    steady(
+        1,
+        Duration::from_secs(1),
+        "runs of the latest tick",
+        || async { runs_of(&s, &latest).await.len() },
+    )
+    .await;
     assert!(
         runs_of(&s, &none).await.is_empty(),
         "catchUp none skips missed ticks"
@@ -395,8 +400,13 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
 
     // Restarting again does not fire the 11:00 tick twice.
     s.restart_with(&[("SWITCHBOARD_CLOCK_START", "2026-03-08T11:30:05Z")]);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(runs_of(&s, &latest).await.len(), 1);
+    steady(
+        1,
+        Duration::from_secs(1),
+        "runs of the 11:00 tick after a restart",
+        || async { runs_of(&s, &latest).await.len() },
+    )
+    .await;
 
     // Skipping a tick moves it on an hour; deactivating removes it; activating brings it back.
     let tick_id = get(&s, &format!("/api/schedules?workflowId={latest}")).await["data"][0]["id"]
