@@ -22,31 +22,60 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+/// Everything the engine and the API need of durable storage: one trait per area, behind one name
+/// (`Arc<dyn Store>` offers every area's methods).
+pub trait Store:
+    Tenants + Workflows + Runs + Resources + Messages + Schedules + Outbox + Cluster + 'static
+{
+}
+
+impl<T> Store for T where
+    T: Tenants + Workflows + Runs + Resources + Messages + Schedules + Outbox + Cluster + 'static
+{
+}
+
+/// The store's stores, their tokens, the inbound signing secret, server-wide settings.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Tenants: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<()>;
 
     /// A server-wide setting.
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
+
     /// Sets `key` unless it is set already; returns the value that is stored. This is how first-start
     /// work happens once even when several nodes start together.
     async fn init_meta(&self, key: &str, value: &str) -> Result<String>;
 
     /// Creates a store, and its first token when given, in one transaction. A name already used → conflict.
     async fn create_store(&self, store: NewStore, token: Option<NewToken>) -> Result<StoreRecord>;
+
     async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>>;
+
     async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>>;
 
     async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;
+
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
+
     /// Returns whether a token was deleted.
     async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool>;
 
+    /// The store's inbound signing secret (sealed by the caller), if one was set.
+    async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;
+
+    async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()>;
+}
+
+/// The store's definitions, their versions, the triggers that start them, app installs.
+#[async_trait::async_trait]
+pub trait Workflows: Send + Sync {
     /// Creates a workflow at version 1. A name used by another live workflow of the store → conflict.
     async fn create_workflow(&self, workflow: NewWorkflow) -> Result<WorkflowRecord>;
+
     /// Replaces the definition, making version + 1. `None` when there is no such live workflow.
     async fn update_workflow(
         &self,
@@ -54,6 +83,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         update: WorkflowUpdate,
     ) -> Result<Option<WorkflowRecord>>;
+
     /// Turns the workflow on or off without a new version. Turning on a `schedule` workflow
     /// schedules `next_tick` (unless a tick is pending); turning it off removes its pending tick.
     async fn set_workflow_active(
@@ -64,15 +94,19 @@ pub trait Store: Send + Sync + 'static {
         next_tick: Option<i64>,
         now: i64,
     ) -> Result<Option<WorkflowRecord>>;
+
     /// Soft delete: history and versions stay; the name is free again. Its waiting runs and
     /// pending schedules are cancelled.
     async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool>;
+
     async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>>;
+
     async fn list_workflows(
         &self,
         store_id: &str,
         page: &PageRequest,
     ) -> Result<Page<WorkflowRecord>>;
+
     /// `None` when there is no such live workflow.
     async fn list_versions(
         &self,
@@ -80,12 +114,14 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         page: &PageRequest,
     ) -> Result<Option<Page<VersionRecord>>>;
+
     async fn get_version(
         &self,
         store_id: &str,
         id: &str,
         version: i64,
     ) -> Result<Option<VersionRecord>>;
+
     /// Active live workflows whose trigger is of `kind` (`webhook`, `customer_message`) with
     /// that key (the event type, the channel): `(id, version)`.
     async fn workflows_for_trigger(
@@ -95,138 +131,10 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> Result<Vec<(String, i64)>>;
 
-    /// Records an event (and the inbound message it carries) and creates its runs in one
-    /// transaction. With an idempotency key that was used within its window, creates nothing and
-    /// gives back the first answer.
-    async fn accept(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Acceptance>;
-    /// Commits step records and the run's new position; `false` when the lease was lost (the run
-    /// was cancelled or taken over), in which case nothing changed.
-    async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool>;
-    /// Leases up to `limit` runs that are due (`wake_at` passed) and not leased by a live owner.
-    /// With `steal`, leases of other owners are ignored (a lone node restarting on SQLite).
-    async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>>;
-    /// Extends the leases `lease.owner` still holds on these runs or deliveries to `lease.until`;
-    /// gives how many.
-    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64>;
-    async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>>;
-    /// Newest first.
-    async fn list_runs(
-        &self,
-        store_id: &str,
-        filter: &RunFilter,
-        page: &PageRequest,
-    ) -> Result<Page<RunRecord>>;
-    /// The run's step records in visit order.
-    async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>>;
-    /// Cancels a queued, running or waiting run (conflict otherwise).
-    async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>>;
-    /// Queues a failed run again at its failed step, leased to the caller (conflict otherwise).
-    async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>>;
-    /// How many runs wait (for a delay or a retry).
-    async fn count_waiting(&self) -> Result<i64>;
-
-    async fn get_conversation(
-        &self,
-        store_id: &str,
-        phone: &str,
-    ) -> Result<Option<ConversationRecord>>;
-    /// Applies a merge patch, creating the conversation if needed.
-    async fn merge_conversation(
-        &self,
-        patch: ConversationPatch,
-        now: i64,
-    ) -> Result<ConversationRecord>;
-    async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool>;
-
-    /// Creates a named resource. A name used by a live resource of that kind → conflict.
-    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord>;
-    /// A live resource by id.
-    async fn get_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-    ) -> Result<Option<ResourceRecord>>;
-    /// A live resource by name.
-    async fn resource_by_name(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        name: &str,
-    ) -> Result<Option<ResourceRecord>>;
-    /// Live resources, or with `deleted` the soft-deleted ones, in id order.
-    async fn list_resources(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        deleted: bool,
-        page: &PageRequest,
-    ) -> Result<Page<ResourceRecord>>;
-    /// Replaces a live resource's name and body. `None` when there is no such live resource.
-    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>>;
-    /// Deletes a live resource: softly when its kind keeps deleted ones, else for good.
-    async fn delete_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-        now: i64,
-    ) -> Result<bool>;
-    /// Brings back a soft-deleted resource (conflict when its name was taken meanwhile).
-    async fn restore_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-        now: i64,
-    ) -> Result<Option<ResourceRecord>>;
-
-    /// Records a message sent on a channel, or completes the record that an early status report
-    /// created for its provider id (a status only ever moves forward).
-    /// With `event`, the `message.*` event the record is worth is published when it moved the
-    /// status forward.
-    async fn record_message(
-        &self,
-        message: MessageRecord,
-        event: Option<String>,
-    ) -> Result<MessageRecord>;
-    /// Applies a provider's status report; gives the record when the status moved forward (and
-    /// then records the report's event in the same transaction).
-    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>>;
-    /// Messages in id (time) order.
-    async fn list_messages(
-        &self,
-        store_id: &str,
-        filter: &MessageFilter,
-        page: &PageRequest,
-    ) -> Result<Page<MessageRecord>>;
-
-    /// Schedules a call of a callable workflow; the call an earlier attempt of the same step
-    /// visit made (same `origin_key`) when there is one.
-    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord>;
-    /// Leases up to `limit` pending schedules due at `lease.now` that no live owner holds,
-    /// earliest first. With `steal`, leases of other owners are ignored (a lone node restarting on
-    /// SQLite).
-    async fn claim_schedules(
-        &self,
-        lease: Lease,
-        limit: u32,
-        steal: bool,
-    ) -> Result<Vec<ScheduleRecord>>;
-    /// Applies `settle` if the schedule is still pending at that due time; gives whether it did.
-    async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool>;
-    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>>;
-    /// In id (creation) order.
-    async fn list_schedules(
-        &self,
-        store_id: &str,
-        filter: &ScheduleFilter,
-        page: &PageRequest,
-    ) -> Result<Page<ScheduleRecord>>;
-
     /// Installs or upgrades an app: its record and all its workflow changes in one transaction
     /// (a workflow name taken outside the app → conflict, and nothing changes).
     async fn install_app(&self, install: AppInstall) -> Result<ResourceRecord>;
+
     /// Deletes an app's record and its workflows in one transaction; `false` when there is no
     /// such app.
     async fn uninstall_app(
@@ -236,30 +144,204 @@ pub trait Store: Send + Sync + 'static {
         workflow_ids: Vec<String>,
         now: i64,
     ) -> Result<bool>;
+}
 
+/// The store's events, runs and their step records; claims, checkpoints; per-contact conversations.
+#[async_trait::async_trait]
+pub trait Runs: Send + Sync {
+    /// Records an event (and the inbound message it carries) and creates its runs in one
+    /// transaction. With an idempotency key that was used within its window, creates nothing and
+    /// gives back the first answer.
+    async fn accept(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Acceptance>;
+
+    /// Commits step records and the run's new position; `false` when the lease was lost (the run
+    /// was cancelled or taken over), in which case nothing changed.
+    async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool>;
+
+    /// Leases up to `limit` runs that are due (`wake_at` passed) and not leased by a live owner.
+    /// With `steal`, leases of other owners are ignored (a lone node restarting on SQLite).
+    async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>>;
+
+    async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>>;
+
+    /// Newest first.
+    async fn list_runs(
+        &self,
+        store_id: &str,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RunRecord>>;
+
+    /// The run's step records in visit order.
+    async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>>;
+
+    /// Cancels a queued, running or waiting run (conflict otherwise).
+    async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>>;
+
+    /// Queues a failed run again at its failed step, leased to the caller (conflict otherwise).
+    async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>>;
+
+    /// How many runs wait (for a delay or a retry).
+    async fn count_waiting(&self) -> Result<i64>;
+
+    async fn get_conversation(
+        &self,
+        store_id: &str,
+        phone: &str,
+    ) -> Result<Option<ConversationRecord>>;
+
+    /// Applies a merge patch, creating the conversation if needed.
+    async fn merge_conversation(
+        &self,
+        patch: ConversationPatch,
+        now: i64,
+    ) -> Result<ConversationRecord>;
+
+    async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool>;
+}
+
+/// The store's a store's named settings: connectors, saved webhooks, email templates, channels, apps.
+#[async_trait::async_trait]
+pub trait Resources: Send + Sync {
+    /// Creates a named resource. A name used by a live resource of that kind → conflict.
+    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord>;
+
+    /// A live resource by id.
+    async fn get_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>>;
+
+    /// A live resource by name.
+    async fn resource_by_name(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>>;
+
+    /// Live resources, or with `deleted` the soft-deleted ones, in id order.
+    async fn list_resources(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        deleted: bool,
+        page: &PageRequest,
+    ) -> Result<Page<ResourceRecord>>;
+
+    /// Replaces a live resource's name and body. `None` when there is no such live resource.
+    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>>;
+
+    /// Deletes a live resource: softly when its kind keeps deleted ones, else for good.
+    async fn delete_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Brings back a soft-deleted resource (conflict when its name was taken meanwhile).
+    async fn restore_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ResourceRecord>>;
+}
+
+/// The store's messages sent and received on channels, and their statuses.
+#[async_trait::async_trait]
+pub trait Messages: Send + Sync {
+    /// Records a message sent on a channel, or completes the record that an early status report
+    /// created for its provider id (a status only ever moves forward).
+    /// With `event`, the `message.*` event the record is worth is published when it moved the
+    /// status forward.
+    async fn record_message(
+        &self,
+        message: MessageRecord,
+        event: Option<String>,
+    ) -> Result<MessageRecord>;
+
+    /// Applies a provider's status report; gives the record when the status moved forward (and
+    /// then records the report's event in the same transaction).
+    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>>;
+
+    /// Messages in id (time) order.
+    async fn list_messages(
+        &self,
+        store_id: &str,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>>;
+}
+
+/// The store's scheduled calls and cron ticks.
+#[async_trait::async_trait]
+pub trait Schedules: Send + Sync {
+    /// Schedules a call of a callable workflow; the call an earlier attempt of the same step
+    /// visit made (same `origin_key`) when there is one.
+    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord>;
+
+    /// Leases up to `limit` pending schedules due at `lease.now` that no live owner holds,
+    /// earliest first. With `steal`, leases of other owners are ignored (a lone node restarting on
+    /// SQLite).
+    async fn claim_schedules(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<ScheduleRecord>>;
+
+    /// Applies `settle` if the schedule is still pending at that due time; gives whether it did.
+    async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool>;
+
+    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>>;
+
+    /// In id (creation) order.
+    async fn list_schedules(
+        &self,
+        store_id: &str,
+        filter: &ScheduleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRecord>>;
+}
+
+/// The store's subscriptions, outgoing events and their deliveries.
+#[async_trait::async_trait]
+pub trait Outbox: Send + Sync {
     /// Creates a subscription (secrets sealed by the caller).
     async fn create_subscription(&self, s: SubscriptionRecord) -> Result<SubscriptionRecord>;
+
     async fn get_subscription(
         &self,
         store_id: &str,
         id: &str,
     ) -> Result<Option<SubscriptionRecord>>;
+
     /// Live subscriptions in id order.
     async fn list_subscriptions(
         &self,
         store_id: &str,
         page: &PageRequest,
     ) -> Result<Page<SubscriptionRecord>>;
+
     /// Replaces a live subscription, its filter included. `None` when there is no such one.
     async fn update_subscription(
         &self,
         s: SubscriptionRecord,
     ) -> Result<Option<SubscriptionRecord>>;
+
     /// Deletes a subscription: its pending deliveries are cancelled, its history stays.
     async fn delete_subscription(&self, store_id: &str, id: &str, now: i64) -> Result<bool>;
+
     /// Publishes an event a workflow emits; with an `origin_key` used before, publishes nothing
     /// and gives the id of the event published then.
     async fn emit_event(&self, event: outbox::Outgoing) -> Result<String>;
+
     /// Leases up to `limit` due deliveries of active subscriptions; of an ordered subscription,
     /// only the oldest pending delivery of each contact. With `steal`, other owners' leases are
     /// ignored (a lone node restarting on SQLite).
@@ -269,12 +351,16 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         steal: bool,
     ) -> Result<Vec<DeliveryJob>>;
+
     /// Logs an attempt and moves the delivery on (a failing subscription may be disabled, with
     /// its `subscription.disabled` event); `false` when the lease was lost.
     async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<bool>;
+
     async fn get_delivery(&self, store_id: &str, id: &str) -> Result<Option<DeliveryRecord>>;
+
     /// A delivery's attempts, first first.
     async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>>;
+
     /// A subscription's deliveries, newest first.
     async fn list_deliveries(
         &self,
@@ -283,6 +369,7 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<DeliveryRecord>>;
+
     /// Makes a pending delivery due now, or queues one manual attempt of a finished one (a
     /// cancelled one → conflict).
     async fn retry_delivery(
@@ -291,6 +378,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         now: i64,
     ) -> Result<Option<DeliveryRecord>>;
+
     /// Queues one manual attempt of each failed delivery of the subscription created in
     /// `[since, until)`; gives how many.
     async fn recover_deliveries(
@@ -301,24 +389,32 @@ pub trait Store: Send + Sync + 'static {
         until: Option<i64>,
         now: i64,
     ) -> Result<u64>;
+
     /// Notified after each commit that published deliveries, so the worker starts at once.
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;
+}
+
+/// The store's nodes, leases and the config generation that nodes sharing a database go by.
+#[async_trait::async_trait]
+pub trait Cluster: Send + Sync {
+    /// Extends the leases `lease.owner` still holds on these runs or deliveries to `lease.until`;
+    /// gives how many.
+    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64>;
 
     /// Records that a node is alive (its address, its load, the time) and forgets nodes not seen
     /// since `forget_before`.
     async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()>;
+
     /// Nodes seen at or after `since`, oldest first.
     async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>>;
+
     /// A node that stops cleanly leaves the list at once.
     async fn remove_node(&self, id: &str) -> Result<()>;
+
     /// A counter that every change to stores, tokens or workflows bumps in its own transaction,
     /// for nodes sharing the database to know when their caches are stale. `None` on SQLite, whose
     /// one node clears its caches as it writes.
     async fn config_generation(&self) -> Result<Option<i64>>;
-
-    /// The store's inbound signing secret (sealed by the caller), if one was set.
-    async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>>;
-    async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` or `postgres://…`, applying migrations.

@@ -1,5 +1,7 @@
 //! Nodes, leases and the configuration generation on PostgreSQL (see migration 0006).
 
+use super::*;
+
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -80,4 +82,30 @@ pub(super) fn renew_leases(
         .await?;
         Ok(done.rows_affected())
     })
+}
+
+#[async_trait::async_trait]
+impl crate::Cluster for PgStore {
+    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64> {
+        // On the pool, not queued behind the writer's batches: a backlog of writes must not let
+        // the leases of live work lapse (another node would take it over and repeat its effects).
+        let mut c = self.pool.acquire().await?;
+        cluster::renew_leases(&mut c, leased, lease, ids).await
+    }
+
+    async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()> {
+        cluster::heartbeat(&self.pool, &node, forget_before).await
+    }
+
+    async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>> {
+        cluster::list_nodes(&self.pool, since).await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<()> {
+        cluster::remove_node(&self.pool, id).await
+    }
+
+    async fn config_generation(&self) -> Result<Option<i64>> {
+        cluster::config_generation(&self.pool).await.map(Some)
+    }
 }

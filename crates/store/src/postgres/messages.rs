@@ -1,5 +1,7 @@
 //! Channel messages on PostgreSQL.
 
+use super::*;
+
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -164,4 +166,32 @@ pub async fn list(
         .await?;
     let rows = rows.iter().map(record).collect::<Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, page.limit, |m| m.id.clone()))
+}
+
+#[async_trait::async_trait]
+impl crate::Messages for PgStore {
+    async fn record_message(
+        &self,
+        message: MessageRecord,
+        event: Option<String>,
+    ) -> Result<MessageRecord> {
+        self.writer
+            .write(move |c| Box::pin(messages::record_message(c, message, event)))
+            .await
+    }
+
+    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>> {
+        self.writer
+            .write(move |c| Box::pin(messages::message_status(c, update)))
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        store_id: &str,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
+        messages::list(&self.pool, store_id, filter, page).await
+    }
 }

@@ -1,6 +1,8 @@
 //! Subscriptions, outgoing events and deliveries on PostgreSQL (see migration 0005). Claims use
 //! `FOR UPDATE SKIP LOCKED`, so several nodes never lease the same delivery.
 
+use super::*;
+
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -547,4 +549,122 @@ pub async fn recover(
         published();
     }
     Ok(n)
+}
+
+#[async_trait::async_trait]
+impl crate::Outbox for PgStore {
+    async fn create_subscription(&self, s: SubscriptionRecord) -> Result<SubscriptionRecord> {
+        self.writer
+            .write(move |c| Box::pin(outbox::create_subscription(c, s)))
+            .await
+    }
+
+    async fn get_subscription(
+        &self,
+        store_id: &str,
+        id: &str,
+    ) -> Result<Option<SubscriptionRecord>> {
+        outbox::get_subscription(&self.pool, store_id, id).await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<SubscriptionRecord>> {
+        outbox::list_subscriptions(&self.pool, store_id, page).await
+    }
+
+    async fn update_subscription(
+        &self,
+        s: SubscriptionRecord,
+    ) -> Result<Option<SubscriptionRecord>> {
+        self.writer
+            .write(move |c| Box::pin(outbox::update_subscription(c, s)))
+            .await
+    }
+
+    async fn delete_subscription(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move { outbox::delete_subscription(c, &store_id, &id, now).await })
+            })
+            .await
+    }
+
+    async fn emit_event(&self, event: crate::outbox::Outgoing) -> Result<String> {
+        self.writer
+            .write(move |c| Box::pin(outbox::emit(c, event)))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<DeliveryJob>> {
+        self.writer
+            .write(move |c| Box::pin(outbox::claim(c, lease, limit, steal)))
+            .await
+    }
+
+    async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<bool> {
+        self.writer
+            .write(move |c| Box::pin(outbox::finish_attempt(c, outcome)))
+            .await
+    }
+
+    async fn get_delivery(&self, store_id: &str, id: &str) -> Result<Option<DeliveryRecord>> {
+        outbox::get_delivery(&self.pool, store_id, id).await
+    }
+
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
+        outbox::attempts(&self.pool, delivery_id).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryRecord>> {
+        outbox::list_deliveries(&self.pool, store_id, subscription_id, filter, page).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        store_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<DeliveryRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| Box::pin(async move { outbox::retry(c, &store_id, &id, now).await }))
+            .await
+    }
+
+    async fn recover_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        since: i64,
+        until: Option<i64>,
+        now: i64,
+    ) -> Result<u64> {
+        let (store_id, subscription_id) = (store_id.to_owned(), subscription_id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    outbox::recover(c, &store_id, &subscription_id, since, until, now).await
+                })
+            })
+            .await
+    }
+
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.signal.clone()
+    }
 }

@@ -1,5 +1,7 @@
 //! Named settings resources (connectors, saved webhooks) on PostgreSQL.
 
+use super::*;
+
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -163,4 +165,77 @@ pub async fn restore(
         deleted_at: None,
         ..found
     }))
+}
+
+#[async_trait::async_trait]
+impl crate::Resources for PgStore {
+    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| Box::pin(resources::create(c, resource)))
+            .await
+    }
+
+    async fn get_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        resources::get(&self.pool, store_id, kind, "id", id).await
+    }
+
+    async fn resource_by_name(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        resources::get(&self.pool, store_id, kind, "name", name).await
+    }
+
+    async fn list_resources(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        deleted: bool,
+        page: &PageRequest,
+    ) -> Result<Page<ResourceRecord>> {
+        resources::list(&self.pool, store_id, kind, deleted, page).await
+    }
+
+    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>> {
+        self.writer
+            .write(move |c| Box::pin(resources::update(c, resource)))
+            .await
+    }
+
+    async fn delete_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move { resources::delete(c, &store_id, kind, &id, now).await })
+            })
+            .await
+    }
+
+    async fn restore_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move { resources::restore(c, &store_id, kind, &id, now).await })
+            })
+            .await
+    }
 }

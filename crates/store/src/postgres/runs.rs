@@ -2,6 +2,8 @@
 //! savepoint of a group-committed transaction); claims use `FOR UPDATE SKIP LOCKED` so several
 //! nodes never lease the same run.
 
+use super::*;
+
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -429,4 +431,91 @@ pub(super) fn merge_conversation(
         super::outbox::publish(c, e, || conversation_view(&record)).await?;
         Ok(record)
     })
+}
+
+#[async_trait::async_trait]
+impl crate::Runs for PgStore {
+    async fn accept(&self, event: NewEvent, new_runs: Vec<NewRun>) -> Result<Acceptance> {
+        self.writer
+            .write(move |c| runs::accept(c, event, new_runs))
+            .await
+    }
+
+    async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool> {
+        self.writer
+            .write(move |c| runs::checkpoint(c, checkpoint))
+            .await
+    }
+
+    async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
+        self.writer
+            .write(move |c| runs::claim(c, lease, limit, steal))
+            .await
+    }
+
+    async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
+        runs::get_run(&self.pool, store_id, id).await
+    }
+
+    async fn list_runs(
+        &self,
+        store_id: &str,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RunRecord>> {
+        runs::list_runs(&self.pool, store_id, filter, page).await
+    }
+
+    async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        runs::run_steps(&self.pool, run_id).await
+    }
+
+    async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| runs::cancel_run(c, store_id, id, now))
+            .await
+    }
+
+    async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| runs::retry_run(c, store_id, id, lease))
+            .await
+    }
+
+    async fn count_waiting(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status = 'waiting'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn get_conversation(
+        &self,
+        store_id: &str,
+        phone: &str,
+    ) -> Result<Option<ConversationRecord>> {
+        runs::get_conversation(&self.pool, store_id, phone).await
+    }
+
+    async fn merge_conversation(
+        &self,
+        patch: ConversationPatch,
+        now: i64,
+    ) -> Result<ConversationRecord> {
+        self.writer
+            .write(move |c| runs::merge_conversation(c, patch, now))
+            .await
+    }
+
+    async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM conversations WHERE store_id = $1 AND phone = $2")
+            .bind(store_id)
+            .bind(phone)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

@@ -1,5 +1,7 @@
 //! Scheduled calls and cron ticks on PostgreSQL (see migration 0004).
 
+use super::*;
+
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -181,4 +183,43 @@ pub async fn list<'e>(
         .map(record)
         .collect::<Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
+}
+
+#[async_trait::async_trait]
+impl crate::Schedules for PgStore {
+    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord> {
+        self.writer
+            .write(move |c| Box::pin(async move { schedules::schedule_call(c, &call).await }))
+            .await
+    }
+
+    async fn claim_schedules(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<ScheduleRecord>> {
+        self.writer
+            .write(move |c| schedules::claim(c, lease, limit, steal))
+            .await
+    }
+
+    async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool> {
+        self.writer
+            .write(move |c| Box::pin(async move { schedules::settle(c, &settle).await }))
+            .await
+    }
+
+    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>> {
+        schedules::get(&self.pool, store_id, id).await
+    }
+
+    async fn list_schedules(
+        &self,
+        store_id: &str,
+        filter: &ScheduleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRecord>> {
+        schedules::list(&self.pool, store_id, filter, page).await
+    }
 }

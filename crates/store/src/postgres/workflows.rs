@@ -1,6 +1,8 @@
 //! Workflow writes on PostgreSQL, as functions of one writer job, so an app install can make many
 //! of them in one transaction. A `schedule` workflow's pending tick changes with it.
 
+use super::*;
+
 use sqlx::PgConnection;
 
 use super::{get_workflow, runs, schedules, unique};
@@ -137,4 +139,194 @@ pub async fn delete(c: &mut PgConnection, store_id: &str, id: &str, now: i64) ->
         }
     }
     Ok(deleted)
+}
+
+#[async_trait::async_trait]
+impl crate::Workflows for PgStore {
+    async fn create_workflow(&self, w: NewWorkflow) -> Result<WorkflowRecord> {
+        self.writer
+            .write(move |c| Box::pin(async move { workflows::create(c, &w).await }))
+            .await
+    }
+
+    async fn update_workflow(
+        &self,
+        store_id: &str,
+        id: &str,
+        u: WorkflowUpdate,
+    ) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| Box::pin(async move { workflows::update(c, &store_id, &id, &u).await }))
+            .await
+    }
+
+    async fn set_workflow_active(
+        &self,
+        store_id: &str,
+        id: &str,
+        active: bool,
+        next_tick: Option<i64>,
+        now: i64,
+    ) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    workflows::set_active(c, &store_id, &id, active, next_tick, now).await
+                })
+            })
+            .await
+    }
+
+    async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move { workflows::delete(c, &store_id, &id, now).await })
+            })
+            .await
+    }
+
+    async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
+        get_workflow(&self.pool, store_id, id).await
+    }
+
+    async fn list_workflows(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRecord>> {
+        let sql = format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(store_id)
+            .bind(page.after_key())
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows.iter().map(workflow_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(rows, page.limit, |w| w.id.clone()))
+    }
+
+    async fn list_versions(
+        &self,
+        store_id: &str,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Option<Page<VersionRecord>>> {
+        if get_workflow(&self.pool, store_id, id).await?.is_none() {
+            return Ok(None);
+        }
+        let after: i64 = page
+            .after
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows.iter().map(version_row).collect::<Result<Vec<_>>>()?;
+        Ok(Some(Page::from_rows(rows, page.limit, |v| {
+            v.version.to_string()
+        })))
+    }
+
+    async fn get_version(
+        &self,
+        store_id: &str,
+        id: &str,
+        number: i64,
+    ) -> Result<Option<VersionRecord>> {
+        sqlx::query(
+            "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
+             WHERE w.store_id = $1 AND w.id = $2 AND w.deleted_at IS NULL AND v.version = $3",
+        )
+        .bind(store_id)
+        .bind(id)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(version_row)
+        .transpose()
+    }
+
+    async fn workflows_for_trigger(
+        &self,
+        store_id: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT id, version FROM workflows WHERE store_id = $1 AND trigger_kind = $2 AND trigger_key = $3 AND active AND deleted_at IS NULL ORDER BY id")
+            .bind(store_id)
+            .bind(kind)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn install_app(&self, install: AppInstall) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let AppInstall {
+                        app,
+                        create,
+                        update,
+                        delete,
+                    } = install;
+                    let now = app.updated_at;
+                    let record = match resources::update(&mut *c, app.clone()).await? {
+                        Some(r) => r,
+                        None => resources::create(&mut *c, app).await?,
+                    };
+                    for id in &delete {
+                        workflows::delete(&mut *c, &record.store_id, id, now).await?;
+                    }
+                    for (id, u) in &update {
+                        workflows::update(&mut *c, &record.store_id, id, u).await?;
+                    }
+                    for w in &create {
+                        workflows::create(&mut *c, w).await?;
+                    }
+                    Ok(record)
+                })
+            })
+            .await
+    }
+
+    async fn uninstall_app(
+        &self,
+        store_id: &str,
+        app_id: &str,
+        workflow_ids: Vec<String>,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, app_id) = (store_id.to_owned(), app_id.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    if !resources::delete(&mut *c, &store_id, ResourceKind::App, &app_id, now)
+                        .await?
+                    {
+                        return Ok(false);
+                    }
+                    for id in &workflow_ids {
+                        workflows::delete(&mut *c, &store_id, id, now).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .await
+    }
 }

@@ -1,6 +1,8 @@
 //! Nodes and leases on SQLite (see migration 0006). One node serves a SQLite file; it lists itself
 //! and renews its leases like a PostgreSQL node, so the API and the engine are the same on both.
 
+use super::*;
+
 use rusqlite::{Connection, Row, params};
 
 use crate::Result;
@@ -52,4 +54,34 @@ pub(super) fn renew_leases(
         .prepare_cached(&format!("UPDATE {} SET lease_until = ?1 WHERE lease_owner = ?2 AND id IN (SELECT value FROM json_each(?3))", leased.table()))?
         .execute(params![lease.until, lease.owner, ids])?;
     Ok(renewed as u64)
+}
+
+#[async_trait::async_trait]
+impl crate::Cluster for SqliteStore {
+    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64> {
+        self.writer
+            .write(move |c| cluster::renew_leases(c, leased, &lease, &ids))
+            .await
+    }
+
+    async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()> {
+        self.writer
+            .write(move |c| cluster::heartbeat(c, &node, forget_before))
+            .await
+    }
+
+    async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>> {
+        self.read(move |c| cluster::list_nodes(c, since)).await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .write(move |c| cluster::remove_node(c, &id))
+            .await
+    }
+
+    async fn config_generation(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
 }

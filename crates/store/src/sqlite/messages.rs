@@ -1,5 +1,7 @@
 //! Channel messages on SQLite.
 
+use super::*;
+
 use super::rows::get_status;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -177,4 +179,34 @@ pub fn list(
         .map(|r| record(r?))
         .collect::<Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, page.limit, |m| m.id.clone()))
+}
+
+#[async_trait::async_trait]
+impl crate::Messages for SqliteStore {
+    async fn record_message(
+        &self,
+        message: MessageRecord,
+        event: Option<String>,
+    ) -> Result<MessageRecord> {
+        self.writer
+            .write(move |c| messages::record_message(c, &message, event.as_deref()))
+            .await
+    }
+
+    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>> {
+        self.writer
+            .write(move |c| messages::message_status(c, &update))
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        store_id: &str,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
+        let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
+        self.read(move |c| messages::list(c, &store_id, &filter, &page))
+            .await
+    }
 }

@@ -1,5 +1,7 @@
 //! Subscriptions, outgoing events and deliveries on SQLite (see migration 0005).
 
+use super::*;
+
 use super::rows::get_status;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
@@ -482,4 +484,124 @@ pub fn recover(
         PUBLISHED.with(|p| p.set(true));
     }
     Ok(n as u64)
+}
+
+#[async_trait::async_trait]
+impl crate::Outbox for SqliteStore {
+    async fn create_subscription(&self, s: SubscriptionRecord) -> Result<SubscriptionRecord> {
+        self.writer
+            .write(move |c| outbox::create_subscription(c, &s))
+            .await
+    }
+
+    async fn get_subscription(
+        &self,
+        store_id: &str,
+        id: &str,
+    ) -> Result<Option<SubscriptionRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| outbox::get_subscription(c, &store_id, &id))
+            .await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<SubscriptionRecord>> {
+        let (store_id, page) = (store_id.to_owned(), page.clone());
+        self.read(move |c| outbox::list_subscriptions(c, &store_id, &page))
+            .await
+    }
+
+    async fn update_subscription(
+        &self,
+        s: SubscriptionRecord,
+    ) -> Result<Option<SubscriptionRecord>> {
+        self.writer
+            .write(move |c| outbox::update_subscription(c, &s))
+            .await
+    }
+
+    async fn delete_subscription(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| outbox::delete_subscription(c, &store_id, &id, now))
+            .await
+    }
+
+    async fn emit_event(&self, event: crate::outbox::Outgoing) -> Result<String> {
+        self.writer.write(move |c| outbox::emit(c, event)).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<DeliveryJob>> {
+        self.writer
+            .write(move |c| outbox::claim(c, &lease, limit, steal))
+            .await
+    }
+
+    async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<bool> {
+        self.writer
+            .write(move |c| outbox::finish_attempt(c, &outcome))
+            .await
+    }
+
+    async fn get_delivery(&self, store_id: &str, id: &str) -> Result<Option<DeliveryRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| outbox::get_delivery(c, &store_id, &id))
+            .await
+    }
+
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
+        let id = delivery_id.to_owned();
+        self.read(move |c| outbox::attempts(c, &id)).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryRecord>> {
+        let (store_id, subscription_id) = (store_id.to_owned(), subscription_id.to_owned());
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |c| outbox::list_deliveries(c, &store_id, &subscription_id, &filter, &page))
+            .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        store_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<DeliveryRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| outbox::retry(c, &store_id, &id, now))
+            .await
+    }
+
+    async fn recover_deliveries(
+        &self,
+        store_id: &str,
+        subscription_id: &str,
+        since: i64,
+        until: Option<i64>,
+        now: i64,
+    ) -> Result<u64> {
+        let (store_id, subscription_id) = (store_id.to_owned(), subscription_id.to_owned());
+        self.writer
+            .write(move |c| outbox::recover(c, &store_id, &subscription_id, since, until, now))
+            .await
+    }
+
+    fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.signal.clone()
+    }
 }

@@ -1,5 +1,7 @@
 //! Named settings resources (connectors, saved webhooks) on SQLite.
 
+use super::*;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::unique;
@@ -179,4 +181,79 @@ pub fn restore(
         deleted_at: None,
         ..found
     }))
+}
+
+#[async_trait::async_trait]
+impl crate::Resources for SqliteStore {
+    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| resources::create(c, resource))
+            .await
+    }
+
+    async fn get_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| resources::get(c, &store_id, kind, &id))
+            .await
+    }
+
+    async fn resource_by_name(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, name) = (store_id.to_owned(), name.to_owned());
+        self.read(move |c| resources::by_name(c, &store_id, kind, &name))
+            .await
+    }
+
+    async fn list_resources(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        deleted: bool,
+        page: &PageRequest,
+    ) -> Result<Page<ResourceRecord>> {
+        let (store_id, page) = (store_id.to_owned(), page.clone());
+        self.read(move |c| resources::list(c, &store_id, kind, deleted, &page))
+            .await
+    }
+
+    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>> {
+        self.writer
+            .write(move |c| resources::update(c, resource))
+            .await
+    }
+
+    async fn delete_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| resources::delete(c, &store_id, kind, &id, now))
+            .await
+    }
+
+    async fn restore_resource(
+        &self,
+        store_id: &str,
+        kind: ResourceKind,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ResourceRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| resources::restore(c, &store_id, kind, &id, now))
+            .await
+    }
 }

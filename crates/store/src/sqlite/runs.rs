@@ -1,6 +1,8 @@
 //! Events, runs, step records and conversations on SQLite. Each function runs inside one writer
 //! job (a savepoint of a group-committed transaction) or on a reader connection.
 
+use super::*;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
@@ -439,4 +441,103 @@ pub(super) fn merge_conversation(
     let e = Change::new(&p.store_id, "conversation.updated", Some(&p.phone), now);
     super::outbox::publish(c, e, || conversation_view(&record))?;
     Ok(record)
+}
+
+#[async_trait::async_trait]
+impl crate::Runs for SqliteStore {
+    async fn accept(&self, event: NewEvent, new_runs: Vec<NewRun>) -> Result<Acceptance> {
+        self.writer
+            .write(move |c| runs::accept(c, &event, &new_runs))
+            .await
+    }
+
+    async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool> {
+        self.writer
+            .write(move |c| runs::checkpoint(c, &checkpoint))
+            .await
+    }
+
+    async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
+        self.writer
+            .write(move |c| runs::claim(c, &lease, limit, steal))
+            .await
+    }
+
+    async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| runs::get_run(c, &store_id, &id)).await
+    }
+
+    async fn list_runs(
+        &self,
+        store_id: &str,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RunRecord>> {
+        let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
+        self.read(move |c| runs::list_runs(c, &store_id, &filter, &page))
+            .await
+    }
+
+    async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        let run_id = run_id.to_owned();
+        self.read(move |c| runs::run_steps(c, &run_id)).await
+    }
+
+    async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| runs::cancel_run(c, &store_id, &id, now))
+            .await
+    }
+
+    async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| runs::retry_run(c, &store_id, &id, &lease))
+            .await
+    }
+
+    async fn count_waiting(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM runs WHERE status = 'waiting'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn get_conversation(
+        &self,
+        store_id: &str,
+        phone: &str,
+    ) -> Result<Option<ConversationRecord>> {
+        let (store_id, phone) = (store_id.to_owned(), phone.to_owned());
+        self.read(move |c| runs::get_conversation(c, &store_id, &phone))
+            .await
+    }
+
+    async fn merge_conversation(
+        &self,
+        patch: ConversationPatch,
+        now: i64,
+    ) -> Result<ConversationRecord> {
+        self.writer
+            .write(move |c| runs::merge_conversation(c, &patch, now))
+            .await
+    }
+
+    async fn delete_conversation(&self, store_id: &str, phone: &str) -> Result<bool> {
+        let (store_id, phone) = (store_id.to_owned(), phone.to_owned());
+        self.writer
+            .write(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM conversations WHERE store_id = ?1 AND phone = ?2",
+                    [store_id, phone],
+                )? > 0)
+            })
+            .await
+    }
 }

@@ -1,5 +1,7 @@
 //! Scheduled calls and cron ticks on SQLite (see migration 0004).
 
+use super::*;
+
 use super::rows::get_status;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
@@ -157,4 +159,46 @@ pub fn list(
         ],
     )?;
     Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
+}
+
+#[async_trait::async_trait]
+impl crate::Schedules for SqliteStore {
+    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord> {
+        self.writer
+            .write(move |c| schedules::schedule_call(c, &call))
+            .await
+    }
+
+    async fn claim_schedules(
+        &self,
+        lease: Lease,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<ScheduleRecord>> {
+        self.writer
+            .write(move |c| schedules::claim(c, &lease, limit, steal))
+            .await
+    }
+
+    async fn settle_schedule(&self, settle: ScheduleSettle) -> Result<bool> {
+        self.writer
+            .write(move |c| schedules::settle(c, &settle))
+            .await
+    }
+
+    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| schedules::get(c, &store_id, &id)).await
+    }
+
+    async fn list_schedules(
+        &self,
+        store_id: &str,
+        filter: &ScheduleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRecord>> {
+        let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
+        self.read(move |c| schedules::list(c, &store_id, &filter, &page))
+            .await
+    }
 }

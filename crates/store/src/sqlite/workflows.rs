@@ -1,6 +1,8 @@
 //! Workflow writes on SQLite, as functions of one writer job, so an app install can make many of
 //! them in one transaction. A `schedule` workflow's pending tick changes with it.
 
+use super::*;
+
 use rusqlite::{Connection, params};
 
 use super::{get_workflow, schedules, unique};
@@ -101,4 +103,170 @@ pub fn delete(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<bool
         }
     }
     Ok(deleted)
+}
+
+#[async_trait::async_trait]
+impl crate::Workflows for SqliteStore {
+    async fn create_workflow(&self, w: NewWorkflow) -> Result<WorkflowRecord> {
+        self.writer.write(move |c| workflows::create(c, &w)).await
+    }
+
+    async fn update_workflow(
+        &self,
+        store_id: &str,
+        id: &str,
+        u: WorkflowUpdate,
+    ) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| workflows::update(c, &store_id, &id, &u))
+            .await
+    }
+
+    async fn set_workflow_active(
+        &self,
+        store_id: &str,
+        id: &str,
+        active: bool,
+        next_tick: Option<i64>,
+        now: i64,
+    ) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| workflows::set_active(c, &store_id, &id, active, next_tick, now))
+            .await
+    }
+
+    async fn delete_workflow(&self, store_id: &str, id: &str, now: i64) -> Result<bool> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| workflows::delete(c, &store_id, &id, now))
+            .await
+    }
+
+    async fn get_workflow(&self, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| get_workflow(c, &store_id, &id)).await
+    }
+
+    async fn list_workflows(
+        &self,
+        store_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRecord>> {
+        let (store_id, page) = (store_id.to_owned(), page.clone());
+        self.read(move |c| {
+            let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3");
+            let rows = c.prepare_cached(&sql)?.query_map(params![store_id, page.after_key(), page.limit + 1], workflow_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = rows.into_iter().map(workflow).collect::<Result<Vec<_>>>()?;
+            Ok(Page::from_rows(rows, page.limit, |w| w.id.clone()))
+        })
+        .await
+    }
+
+    async fn list_versions(
+        &self,
+        store_id: &str,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Option<Page<VersionRecord>>> {
+        let (store_id, id, page) = (store_id.to_owned(), id.to_owned(), page.clone());
+        self.read(move |c| {
+            if get_workflow(c, &store_id, &id)?.is_none() {
+                return Ok(None);
+            }
+            let after: i64 = page.after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
+            let rows = c
+                .prepare_cached("SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3")?
+                .query_map(params![id, after, page.limit + 1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<(String, i64, String, i64)>>>()?;
+            let rows = rows.into_iter().map(version).collect::<Result<Vec<_>>>()?;
+            Ok(Some(Page::from_rows(rows, page.limit, |v| v.version.to_string())))
+        })
+        .await
+    }
+
+    async fn get_version(
+        &self,
+        store_id: &str,
+        id: &str,
+        number: i64,
+    ) -> Result<Option<VersionRecord>> {
+        let (store_id, id) = (store_id.to_owned(), id.to_owned());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
+                 WHERE w.store_id = ?1 AND w.id = ?2 AND w.deleted_at IS NULL AND v.version = ?3",
+            )?
+            .query_row(params![store_id, id, number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?
+            .map(version)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn workflows_for_trigger(
+        &self,
+        store_id: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Vec<(String, i64)>> {
+        let params = [store_id.to_owned(), kind.to_owned(), key.to_owned()];
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT id, version FROM workflows WHERE store_id = ?1 AND trigger_kind = ?2 AND trigger_key = ?3 AND active AND deleted_at IS NULL ORDER BY id")?
+                .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn install_app(&self, install: AppInstall) -> Result<ResourceRecord> {
+        self.writer
+            .write(move |c| {
+                let AppInstall {
+                    app,
+                    create,
+                    update,
+                    delete,
+                } = install;
+                let now = app.updated_at;
+                let record = match resources::update(c, app.clone())? {
+                    Some(r) => r,
+                    None => resources::create(c, app)?,
+                };
+                for id in &delete {
+                    workflows::delete(c, &record.store_id, id, now)?;
+                }
+                for (id, u) in &update {
+                    workflows::update(c, &record.store_id, id, u)?;
+                }
+                for w in &create {
+                    workflows::create(c, w)?;
+                }
+                Ok(record)
+            })
+            .await
+    }
+
+    async fn uninstall_app(
+        &self,
+        store_id: &str,
+        app_id: &str,
+        workflow_ids: Vec<String>,
+        now: i64,
+    ) -> Result<bool> {
+        let (store_id, app_id) = (store_id.to_owned(), app_id.to_owned());
+        self.writer
+            .write(move |c| {
+                if !resources::delete(c, &store_id, ResourceKind::App, &app_id, now)? {
+                    return Ok(false);
+                }
+                for id in &workflow_ids {
+                    workflows::delete(c, &store_id, id, now)?;
+                }
+                Ok(true)
+            })
+            .await
+    }
 }
