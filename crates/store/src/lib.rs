@@ -3,7 +3,7 @@
 //! through sqlx (production and clusters). Every write goes through a batching writer: many requests
 //! share one transaction (group commit), each in its own savepoint so one failing request changes
 //! nothing, and each is answered only after its batch committed. One conformance suite
-//! (`tests/conformance.rs`) runs against both.
+//! (`tests/conformance/`, one file per area) runs against both.
 //!
 //! Times are integer milliseconds since the Unix epoch, supplied by the caller, so the engine's
 //! injectable clock governs everything stored.
