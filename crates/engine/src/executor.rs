@@ -15,16 +15,19 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use switchboard_core::run::{Outcome, RunContext, RunStatus, StepError, StepStatus};
 use switchboard_core::template::Scope;
-use switchboard_core::transition::{Inputs, Then, Visit, advance};
+use switchboard_core::transition::{Advance, Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
-use switchboard_steps::{Services, StepEnv, retry_policy};
+use switchboard_steps::{Services, StepEnv, StepRun, StepSpec, retry_policy};
 use switchboard_store::{RunRecord, StepRecord};
 
 use crate::clock::now_ms;
 use crate::commit::{bare_checkpoint, commit};
 use crate::services::EngineServices;
 use crate::{Engine, Graph};
+
+/// A node of a compiled workflow.
+type Node = switchboard_core::workflow::Node<StepSpec>;
 
 /// Pending step records flushed at most this many at a time.
 const FLUSH_EVERY: usize = 64;
@@ -265,134 +268,127 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
     }
 }
 
+/// The visit a run stands at.
+struct At {
+    node: usize,
+    seq: i64,
+    visit: i64,
+    attempt: u64,
+    started: i64,
+}
+
+impl Live {
+    /// Opens the visit the run stands at (a fresh one counts as a new visit); `None` when done.
+    fn open_visit(&mut self) -> Option<At> {
+        match self.position {
+            Position::Done => None,
+            Position::Fresh(node) => {
+                self.visits += 1;
+                let count = self.node_visits.entry(node).or_default();
+                *count += 1;
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                Some(At {
+                    node,
+                    seq,
+                    visit: *count,
+                    attempt: 1,
+                    started: now_ms(),
+                })
+            }
+            Position::Resume {
+                node,
+                seq,
+                visit,
+                attempt,
+                started,
+            } => Some(At {
+                node,
+                seq,
+                visit,
+                attempt,
+                started,
+            }),
+        }
+    }
+
+    /// What templates and conditions see now.
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            trigger: &self.trigger,
+            state: &self.ctx.state,
+            variables: &self.ctx.variables,
+            steps: &self.ctx.steps,
+            store: &self.store_root,
+            error: None,
+            params: None,
+        }
+    }
+
+    /// Records a step's output in the run's context.
+    fn apply(&mut self, node: &Node, output: &Value) {
+        let merges = node.spec.merges_state();
+        self.ctx
+            .apply(&node.id, node.output_var.as_deref(), merges, output);
+    }
+}
+
 /// Runs the step the run stands at (one attempt) and moves the run on as `transition::advance`
 /// decides; the step's record joins the pending ones.
 pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Services) -> Stepped {
-    let time_scale = engine.settings.time_scale;
-    let (node_index, seq, visit, attempt, started) = match live.position {
-        Position::Done => return Stepped::Complete,
-        Position::Fresh(node) => {
-            live.visits += 1;
-            let count = live.node_visits.entry(node).or_default();
-            *count += 1;
-            let seq = live.next_seq;
-            live.next_seq += 1;
-            (node, seq, *count, 1, now_ms())
-        }
-        Position::Resume {
-            node,
-            seq,
-            visit,
-            attempt,
-            started,
-        } => (node, seq, visit, attempt, started),
+    let Some(at) = live.open_visit() else {
+        return Stepped::Complete;
     };
     let graph = live.graph.clone();
-    let Some(node) = graph.nodes.get(node_index) else {
+    let Some(node) = graph.nodes.get(at.node) else {
         let error = StepError::new(
             "workflow_missing",
             format!(
-                "the run points at step {node_index}, which its workflow version does not have"
+                "the run points at step {}, which its workflow version does not have",
+                at.node
             ),
         );
         return Stepped::Fail {
-            node: node_index,
+            node: at.node,
             error,
             step_id: None,
         };
     };
-    let scope = Scope {
-        trigger: &live.trigger,
-        state: &live.ctx.state,
-        variables: &live.ctx.variables,
-        steps: &live.ctx.steps,
-        store: &live.store_root,
-        error: None,
-        params: None,
-    };
-    let env = StepEnv {
-        scope,
-        services,
-        run_id: &live.run_id,
-        step_id: &node.id,
-        idempotency_key: format!("{}:{}:{}", live.run_id, node.id, visit),
-        now_ms: now_ms(),
-        started_ms: started,
-        time_scale,
-    };
-    let clock = Instant::now();
-    let step = node.spec.run(&env).await;
-    metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
-        .record(clock.elapsed().as_secs_f64());
+    let run = attempt(engine, live, node, &at, services).await;
     // A step's output is in scope for its own transitions (Kustomer's `/#steps.<own id>.…`).
-    let applied_early = match &step.result {
+    let applied_early = match &run.result {
         Ok(Outcome::Next(out)) => {
-            let merges = node.spec.merges_state();
-            live.ctx
-                .apply(&node.id, node.output_var.as_deref(), merges, out);
+            live.apply(node, out);
             true
         }
         _ => false,
     };
-    let scope = Scope {
-        trigger: &live.trigger,
-        state: &live.ctx.state,
-        variables: &live.ctx.variables,
-        steps: &live.ctx.steps,
-        store: &live.store_root,
-        error: None,
-        params: None,
-    };
-    let retry = retry_policy(&node.spec, node.retry.as_ref());
-    let inputs = Inputs {
-        now_ms: now_ms(),
-        time_scale,
-        jitter: rand_unit(),
-        max_steps: graph.max_steps,
-        retry: &retry,
-    };
-    let visit_info = Visit {
-        node: node_index,
-        attempt,
-        visits: live.visits as u64,
-    };
-    let (adv, taken) = {
-        let taken = Cell::new(None);
-        let mut picker =
-            |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
-        let adv = advance(node, visit_info, step.result, &inputs, &mut picker);
-        (adv, taken.get())
-    };
-    let mut output = adv.output;
+    let now = now_ms();
+    let (adv, taken) = decide(engine, live, node, &at, run.result, now);
     // A branching step's output says which way it went, known only now.
     let branched = match adv.status {
         StepStatus::Completed => node.spec.branch_output(taken),
         _ => None,
     };
     let rebranched = branched.is_some();
-    if rebranched {
-        output = branched;
-    }
-    let finished =
-        matches!(adv.status, StepStatus::Completed | StepStatus::Failed).then_some(inputs.now_ms);
+    let output = if rebranched { branched } else { adv.output };
     if let Some(out) = output.as_ref().filter(|_| !applied_early || rebranched) {
-        let merges = node.spec.merges_state();
-        live.ctx
-            .apply(&node.id, node.output_var.as_deref(), merges, out);
+        live.apply(node, out);
     }
+    let finished = matches!(adv.status, StepStatus::Completed | StepStatus::Failed).then_some(now);
     live.pending.push(StepRecord {
-        seq,
+        seq: at.seq,
         step_id: node.id.clone(),
-        node: node_index as i64,
-        visit,
+        node: at.node as i64,
+        visit: at.visit,
         status: adv.status,
-        attempts: attempt as i64,
-        input: Some(step.input),
+        attempts: at.attempt as i64,
+        input: Some(run.input),
         output,
         error: adv.error.as_ref().map(StepError::to_json),
-        http: step.http,
-        logs: (!step.logs.is_empty()).then(|| json!(step.logs)),
-        started_at: started,
+        http: run.http,
+        logs: (!run.logs.is_empty()).then(|| json!(run.logs)),
+        started_at: at.started,
         finished_at: finished,
     });
     match adv.then {
@@ -402,17 +398,72 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
                 effects: node.spec.has_effects(),
             }
         }
-        Then::RetryAt(at) | Then::WaitUntil(at) => Stepped::Wait {
-            node: node_index,
-            at,
+        Then::RetryAt(when) | Then::WaitUntil(when) => Stepped::Wait {
+            node: at.node,
+            at: when,
         },
         Then::Complete => Stepped::Complete,
         Then::Fail(error) => Stepped::Fail {
-            node: node_index,
+            node: at.node,
             error,
             step_id: Some(node.id.clone()),
         },
     }
+}
+
+/// One attempt of the node's step, timed.
+async fn attempt(
+    engine: &Engine,
+    live: &Live,
+    node: &Node,
+    at: &At,
+    services: &dyn Services,
+) -> StepRun {
+    let env = StepEnv {
+        scope: live.scope(),
+        services,
+        run_id: &live.run_id,
+        step_id: &node.id,
+        idempotency_key: format!("{}:{}:{}", live.run_id, node.id, at.visit),
+        now_ms: now_ms(),
+        started_ms: at.started,
+        time_scale: engine.settings.time_scale,
+    };
+    let clock = Instant::now();
+    let run = node.spec.run(&env).await;
+    metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
+        .record(clock.elapsed().as_secs_f64());
+    run
+}
+
+/// What follows the attempt (`transition::advance`), and which edge was taken.
+fn decide(
+    engine: &Engine,
+    live: &Live,
+    node: &Node,
+    at: &At,
+    result: Result<Outcome, StepError>,
+    now: i64,
+) -> (Advance, Option<usize>) {
+    let retry = retry_policy(&node.spec, node.retry.as_ref());
+    let inputs = Inputs {
+        now_ms: now,
+        time_scale: engine.settings.time_scale,
+        jitter: rand_unit(),
+        max_steps: live.graph.max_steps,
+        retry: &retry,
+    };
+    let visit = Visit {
+        node: at.node,
+        attempt: at.attempt,
+        visits: live.visits as u64,
+    };
+    let scope = live.scope();
+    let taken = Cell::new(None);
+    let mut picker =
+        |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
+    let adv = advance(node, visit, result, &inputs, &mut picker);
+    (adv, taken.get())
 }
 
 fn position_node(p: Position) -> Option<i64> {

@@ -54,24 +54,7 @@ async fn install_app(
         .store
         .resource_by_name(&store.id, ResourceKind::App, &app.name)
         .await?;
-    let mut known: HashMap<String, String> = HashMap::new();
-    if let Some(r) = &installed {
-        let have = r.body["version"].as_str().unwrap_or_default();
-        if !newer(&app.version, have) {
-            return Err(ApiError::conflict(
-                "/version",
-                format!(
-                    "version {have} of app '{}' is installed; post a newer version to upgrade it",
-                    app.name
-                ),
-            ));
-        }
-        for w in r.body["workflows"].as_array().into_iter().flatten() {
-            if let (Some(local), Some(id)) = (w["localId"].as_str(), w["id"].as_str()) {
-                known.insert(local.to_owned(), id.to_owned());
-            }
-        }
-    }
+    let known = installed_ids(installed.as_ref(), &app)?;
     // Global ids: kept for workflows the installed version had, new for the others.
     let global: HashMap<String, String> = app
         .workflows
@@ -86,45 +69,15 @@ async fn install_app(
         .collect();
     let now = now_ms();
     let checked = check_all(&state, store, &app, &global, now).await?;
-
-    let mut create = Vec::new();
-    let mut update = Vec::new();
-    let mut listed = Vec::new();
-    for (w, saved) in app.workflows.iter().zip(checked) {
-        let id = global[&w.local].clone();
-        listed.push(json!({"localId": w.local, "id": id, "name": saved.content.name}));
-        if known.contains_key(&w.local) {
-            let u = WorkflowUpdate {
-                content: saved.content,
-                active: None,
-                next_tick: saved.next_tick,
-                now,
-            };
-            update.push((id, u));
-        } else {
-            create.push(NewWorkflow {
-                id,
-                store_id: store.id.clone(),
-                active: saved.active.unwrap_or(true),
-                content: saved.content,
-                next_tick: saved.next_tick,
-                now,
-            });
-        }
-    }
-    let delete: Vec<String> = known
-        .iter()
-        .filter(|(local, _)| !global.contains_key(*local))
-        .map(|(_, id)| id.clone())
-        .collect();
+    let changes = changes(&app, checked, &global, &known, &store.id, now);
     let record_body = json!({
         "app": app.name,
         "version": app.version,
         "title": app.title,
-        "workflows": listed,
+        "workflows": changes.listed,
         "definition": body,
     });
-    let record = match &installed {
+    let app_record = match &installed {
         Some(r) => ResourceRecord {
             body: record_body,
             updated_at: now,
@@ -142,10 +95,10 @@ async fn install_app(
     let record = state
         .store
         .install_app(AppInstall {
-            app: record,
-            create,
-            update,
-            delete,
+            app: app_record,
+            create: changes.create,
+            update: changes.update,
+            delete: changes.delete,
         })
         .await?;
     state.engine.trigger_targets.clear();
@@ -155,6 +108,87 @@ async fn install_app(
         StatusCode::CREATED
     };
     Ok((status, Json(view(&record))))
+}
+
+/// The global ids of the installed version's workflows by local id; a conflict unless `app` is
+/// newer than the installed version.
+fn installed_ids(
+    installed: Option<&ResourceRecord>,
+    app: &App,
+) -> ApiResult<HashMap<String, String>> {
+    let mut known = HashMap::new();
+    let Some(r) = installed else {
+        return Ok(known);
+    };
+    let have = r.body["version"].as_str().unwrap_or_default();
+    if !newer(&app.version, have) {
+        return Err(ApiError::conflict(
+            "/version",
+            format!(
+                "version {have} of app '{}' is installed; post a newer version to upgrade it",
+                app.name
+            ),
+        ));
+    }
+    for w in r.body["workflows"].as_array().into_iter().flatten() {
+        if let (Some(local), Some(id)) = (w["localId"].as_str(), w["id"].as_str()) {
+            known.insert(local.to_owned(), id.to_owned());
+        }
+    }
+    Ok(known)
+}
+
+/// What installing changes: workflows to create, update and delete, and the `{localId, id, name}`
+/// list the app record keeps.
+struct Changes {
+    create: Vec<NewWorkflow>,
+    update: Vec<(String, WorkflowUpdate)>,
+    delete: Vec<String>,
+    listed: Vec<Value>,
+}
+
+fn changes(
+    app: &App,
+    checked: Vec<Saved>,
+    global: &HashMap<String, String>,
+    known: &HashMap<String, String>,
+    store_id: &str,
+    now: i64,
+) -> Changes {
+    let mut install = Changes {
+        create: Vec::new(),
+        update: Vec::new(),
+        delete: known
+            .iter()
+            .filter(|(local, _)| !global.contains_key(*local))
+            .map(|(_, id)| id.clone())
+            .collect(),
+        listed: Vec::new(),
+    };
+    for (w, saved) in app.workflows.iter().zip(checked) {
+        let id = global[&w.local].clone();
+        let entry = json!({"localId": w.local, "id": id, "name": saved.content.name});
+        install.listed.push(entry);
+        if known.contains_key(&w.local) {
+            let u = WorkflowUpdate {
+                content: saved.content,
+                active: None,
+                next_tick: saved.next_tick,
+                now,
+            };
+            install.update.push((id, u));
+        } else {
+            install.create.push(NewWorkflow {
+                id,
+                store_id: store_id.to_owned(),
+                active: saved.active.unwrap_or(true),
+                content: saved.content,
+                next_tick: saved.next_tick,
+                now,
+            });
+        }
+    }
+    install
 }
 
 /// The installed apps.

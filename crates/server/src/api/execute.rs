@@ -49,23 +49,8 @@ async fn execute_workflow(
     headers: HeaderMap,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
-    let wait = match q.wait.as_deref() {
-        None => None,
-        Some(w) => Some(w.parse::<u64>().ok().filter(|s| *s <= MAX_WAIT_SECONDS).ok_or_else(|| {
-            ApiError::invalid_field("", format!("query parameter 'wait' must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}, not '{w}'"))
-        })?),
-    };
-    let trigger: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        parse(&body)?
-    };
-    if !trigger.is_object() {
-        return Err(ApiError::invalid_field(
-            "",
-            "the trigger data must be a JSON object",
-        ));
-    }
+    let wait = wait_seconds(q.wait.as_deref())?;
+    let trigger = trigger_data(&body)?;
     let workflow = state
         .store
         .get_workflow(&scope.store.id, &id)
@@ -118,31 +103,69 @@ async fn execute_workflow(
             }
         },
     };
-    let Some(seconds) = wait else {
-        return Ok((
+    match wait {
+        Some(seconds) => settled_run(&state, &scope.store.id, &run_id, seconds).await,
+        None => Ok((
             StatusCode::ACCEPTED,
             Json(json!({"runId": run_id, "status": "queued"})),
         )
-            .into_response());
+            .into_response()),
+    }
+}
+
+/// `?wait=`: a whole number of seconds up to [`MAX_WAIT_SECONDS`].
+fn wait_seconds(wait: Option<&str>) -> ApiResult<Option<u64>> {
+    let Some(w) = wait else { return Ok(None) };
+    let seconds = w.parse::<u64>().ok().filter(|s| *s <= MAX_WAIT_SECONDS);
+    seconds.map(Some).ok_or_else(|| {
+        ApiError::invalid_field(
+            "",
+            format!("query parameter 'wait' must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}, not '{w}'"),
+        )
+    })
+}
+
+/// The body as trigger data: a JSON object (an empty body is `{}`).
+fn trigger_data(body: &[u8]) -> ApiResult<Value> {
+    let trigger: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        parse(body)?
     };
+    if !trigger.is_object() {
+        return Err(ApiError::invalid_field(
+            "",
+            "the trigger data must be a JSON object",
+        ));
+    }
+    Ok(trigger)
+}
+
+/// The run once it settles (200), or `{runId, status}` (202) when `seconds` pass first.
+async fn settled_run(
+    state: &Shared,
+    store_id: &str,
+    run_id: &str,
+    seconds: u64,
+) -> ApiResult<Response> {
     // Watch first, then look: a run that settles in between is seen either way.
-    let settled = state.engine.watch(&run_id);
+    let settled = state.engine.watch(run_id);
     let mut run = state
         .store
-        .get_run(&scope.store.id, &run_id)
+        .get_run(store_id, run_id)
         .await?
         .ok_or_else(|| ApiError::not_found("run"))?;
     if !is_settled(run.status) {
         let _ = tokio::time::timeout(Duration::from_secs(seconds), settled).await;
         run = state
             .store
-            .get_run(&scope.store.id, &run_id)
+            .get_run(store_id, run_id)
             .await?
             .ok_or_else(|| ApiError::not_found("run"))?;
     }
-    state.engine.forget_watch(&run_id);
+    state.engine.forget_watch(run_id);
     if is_settled(run.status) {
-        Ok((StatusCode::OK, Json(run_view(&state, run).await?)).into_response())
+        Ok((StatusCode::OK, Json(run_view(state, run).await?)).into_response())
     } else {
         Ok((
             StatusCode::ACCEPTED,

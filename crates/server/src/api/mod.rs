@@ -8,8 +8,10 @@ mod channels;
 mod cluster;
 mod connectors;
 mod conversations;
+mod deliveries;
 mod email_templates;
 pub mod error;
+mod event_types;
 mod events;
 mod execute;
 mod hooks;
@@ -79,6 +81,8 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(schedules::router())
         .merge(apps::router())
         .merge(subscriptions::router())
+        .merge(deliveries::router())
+        .merge(event_types::router())
         .merge(cluster::router())
         .split_for_parts();
     let router = router

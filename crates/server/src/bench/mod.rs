@@ -16,6 +16,8 @@
 mod claim;
 mod deliveries;
 mod pgwire;
+mod report;
+mod scenarios;
 mod waiting;
 
 use std::sync::atomic::Ordering;
@@ -28,25 +30,9 @@ use crate::cli::{BenchArgs, BenchScenario};
 use crate::config::Settings;
 use crate::first_start::DEFAULT_STORE_ID;
 use crate::server::Server;
+use report::*;
+use scenarios::*;
 use switchboard_engine::secrets::new_token;
-
-const API_WORKFLOW: &str = include_str!("../../../../fixtures/seeds/lead_follow_up.json");
-
-/// Workflow (a): the lead workflow of issue 3; with `extra`, more steps at its end.
-fn lead_workflow(name: &str, extra: Vec<Value>) -> Value {
-    let mut steps = vec![
-        json!({"id": "capture", "type": "store_context_data", "outputVar": "leadData", "config": {"data": {
-            "leadSource": "{{trigger.eventType}}", "customerName": "{{trigger.fullName}}",
-            "firstName": "{{trigger.fullName.split(' ')[0]}}"}}}),
-        json!({"id": "has_companies", "type": "conditional", "config": {
-            "condition": "context.trigger.companies && context.trigger.companies.length > 0",
-            "then": {"id": "companies", "type": "store_context_data", "config": {"data": {"companies": "{{trigger.companies}}"}}}}}),
-    ];
-    steps.extend(extra);
-    json!({"name": name,
-        "trigger": {"type": "webhook", "eventType": "Lead_Workflow_phase_1"},
-        "steps": steps, "contextVariables": ["leadData"]})
-}
 
 struct Load {
     latencies_us: Vec<u64>,
@@ -59,48 +45,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let admin = new_token("sba");
-    let (database_url, round_trips) = match (&args.database_url, args.count_round_trips) {
-        (Some(url), true) if !url.starts_with("sqlite:") => {
-            let (url, count) = pgwire::start(url).await?;
-            (Some(url), Some(count))
-        }
-        (_, true) => bail!("--count-round-trips needs --database-url postgres://…"),
-        (url, false) => (url.clone(), None),
-    };
-    let settings = Settings {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().to_owned(),
-        database_url,
-        admin_token: Some(admin.clone()),
-        master_key: args
-            .database_url
-            .as_ref()
-            .map(|_| std::env::var("SWITCHBOARD_MASTER_KEY"))
-            .transpose()
-            .context("SWITCHBOARD_MASTER_KEY is needed with --database-url")?,
-        log: "warn".into(),
-        ..Settings::default()
-    };
-    // The webhook scenario calls a sink on loopback: exempt it from the guard, allow plain HTTP.
-    let (settings, sink) = match args.scenario {
-        BenchScenario::Deliveries => (
-            Settings {
-                outbound_allow: "127.0.0.0/8".into(),
-                outbound_allow_http: true,
-                ..settings
-            },
-            None,
-        ),
-        BenchScenario::Webhook => (
-            Settings {
-                outbound_allow: "127.0.0.0/8".into(),
-                outbound_allow_http: true,
-                ..settings
-            },
-            Some(start_sink().await?),
-        ),
-        _ => (settings, None),
-    };
+    let (settings, sink, round_trips) = settings(&args, dir.path(), &admin).await?;
     let nodes = Nodes::start(&settings, args.nodes).await?;
     let (store, backend) = (nodes.store.clone(), nodes.store.backend());
     let bases = &nodes.bases;
@@ -109,28 +54,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let auth = format!("Bearer {admin}");
-    let definition = match args.scenario {
-        BenchScenario::Schedule => {
-            let callee = create(&client, &base, &auth, &json!({"name": "bench callee", "trigger": {"type": "callable"},
-                "steps": [{"id": "got", "type": "store_context_data", "config": {"data": {"name": "{{trigger.name}}"}}}]}).to_string()).await?;
-            json!({"name": "bench scheduler", "trigger": {"type": "webhook", "eventType": "Lead_Workflow_phase_1"},
-                "steps": [{"id": "later", "type": "schedule_workflow", "config": {"workflowId": callee,
-                    "runAt": {"type": "relative", "value": CALL_AHEAD_S}, "inputs": {"name": "{{trigger.fullName}}"}}}]}).to_string()
-        }
-        BenchScenario::Api => API_WORKFLOW.to_owned(),
-        BenchScenario::Lead => lead_workflow("bench lead", vec![]).to_string(),
-        BenchScenario::Claim => claim::workflow().to_string(),
-        BenchScenario::Deliveries => lead_workflow("bench lead announced", vec![deliveries::emit_step()]).to_string(),
-        BenchScenario::Code => lead_workflow("bench lead with code", vec![json!({"id": "score", "type": "custom_code", "outputVar": "score", "config": {
-            "code": "const c = context.trigger.companies || []; return { score: c.length * 10 + context.state.firstName.length };"}})]).to_string(),
-        BenchScenario::Webhook => lead_workflow("bench lead with webhook", vec![
-            json!({"id": "crm", "type": "webhook", "outputVar": "crm", "config": {
-                "method": "POST", "url": sink.as_deref().context("the sink is running")?,
-                "params": {"source": "{{trigger.eventType}}"},
-                "body": {"format": "json", "content": {"name": "{{state.customerName}}", "companies": "{{trigger.companies}}"}}}}),
-            json!({"id": "promo", "type": "store_context_data", "config": {"data": {"promo": "{{variables.crm.body.promocode}}"}}}),
-        ]).to_string(),
-    };
+    let definition = definition(args.scenario, &client, &base, &auth, sink.as_deref()).await?;
     let id = create(&client, &base, &auth, &definition).await?;
     let receiver = match args.scenario {
         BenchScenario::Deliveries => {
@@ -159,44 +83,71 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else if matches!(args.scenario, BenchScenario::Schedule) {
         report_schedules(&args, backend, measure, load, &store).await?;
     } else {
-        let completed_during =
-            counter(&client, &base, "switchboard_runs_completed_total").await? - completed_before;
-        // Let the last runs finish, then count them all.
-        let accepted = load.latencies_us.len() as f64;
-        let drain_started = Instant::now();
-        let mut done = completed_during;
-        while done < accepted && drain_started.elapsed() < Duration::from_secs(60) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            done = counter(&client, &base, "switchboard_runs_completed_total").await?
-                - completed_before;
-        }
-        let failed = counter(&client, &base, "switchboard_runs_failed_total").await?;
-        let first_step = first_step_delays(&store, load_elapsed).await?;
-        report_runs(
-            &args,
-            backend,
-            measure,
-            load,
-            completed_during,
-            done,
-            failed,
-            drain_started.elapsed(),
-            first_step,
-        );
+        let done = Completed {
+            client: &client,
+            base: &base,
+            before: completed_before,
+            load_elapsed,
+        };
+        let runs = drain_and_report(&args, backend, measure, load, done, &store).await?;
         if let (Some(count), Some(before)) = (&round_trips, trips_before) {
-            report_round_trips(count.load(Ordering::Relaxed) - before, done);
+            report_round_trips(count.load(Ordering::Relaxed) - before, runs);
         }
     }
     nodes.stop().await
 }
 
-/// Database round trips per completed run, everything the nodes did included (claims, polls,
-/// heartbeats).
-fn report_round_trips(round_trips: u64, runs: f64) {
-    println!(
-        "db trips     {:.2} round trips per completed run    ({round_trips} in all for {runs:.0} runs, background polls included)",
-        round_trips as f64 / runs.max(1.0)
+/// The server's settings for the scenario (a loopback sink exempt from the guard where it calls
+/// out), the sink's URL, and the round-trip counter when asked for.
+async fn settings(
+    args: &BenchArgs,
+    dir: &std::path::Path,
+    admin: &str,
+) -> anyhow::Result<(
+    Settings,
+    Option<String>,
+    Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+)> {
+    let (database_url, round_trips) = match (&args.database_url, args.count_round_trips) {
+        (Some(url), true) if !url.starts_with("sqlite:") => {
+            let (url, count) = pgwire::start(url).await?;
+            (Some(url), Some(count))
+        }
+        (_, true) => bail!("--count-round-trips needs --database-url postgres://…"),
+        (url, false) => (url.clone(), None),
+    };
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_owned(),
+        database_url,
+        admin_token: Some(admin.to_owned()),
+        master_key: args
+            .database_url
+            .as_ref()
+            .map(|_| std::env::var("SWITCHBOARD_MASTER_KEY"))
+            .transpose()
+            .context("SWITCHBOARD_MASTER_KEY is needed with --database-url")?,
+        log: "warn".into(),
+        ..Settings::default()
+    };
+    let calls_out = matches!(
+        args.scenario,
+        BenchScenario::Deliveries | BenchScenario::Webhook
     );
+    let settings = if calls_out {
+        Settings {
+            outbound_allow: "127.0.0.0/8".into(),
+            outbound_allow_http: true,
+            ..settings
+        }
+    } else {
+        settings
+    };
+    let sink = match args.scenario {
+        BenchScenario::Webhook => Some(start_sink().await?),
+        _ => None,
+    };
+    Ok((settings, sink, round_trips))
 }
 
 /// The nodes serving a bench: servers in this process, each with its own store connection,
@@ -243,130 +194,6 @@ impl Nodes {
         }
         Ok(())
     }
-}
-
-/// How far ahead the `schedule` scenario schedules its calls, seconds.
-const CALL_AHEAD_S: u64 = 5;
-
-/// Creates a workflow; gives its id.
-async fn create(
-    client: &reqwest::Client,
-    base: &str,
-    auth: &str,
-    definition: &str,
-) -> anyhow::Result<String> {
-    let created: Value = client
-        .post(format!("{base}/api/workflows"))
-        .header("Authorization", auth)
-        .header("StoreId", DEFAULT_STORE_ID)
-        .header("Content-Type", "application/json")
-        .body(definition.to_owned())
-        .send()
-        .await?
-        .json()
-        .await?;
-    created["id"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("the bench workflow was not created: {created}"))
-}
-
-/// Waits until every scheduled call has fired, then reports how late they started: the callee
-/// run's creation − the call's due time, in ms, for every call.
-async fn report_schedules(
-    args: &BenchArgs,
-    backend: &str,
-    measure: Duration,
-    load: Load,
-    store: &std::sync::Arc<dyn switchboard_store::Store>,
-) -> anyhow::Result<()> {
-    use switchboard_store::{PageRequest, ScheduleFilter};
-    let pending = ScheduleFilter::default();
-    let waited = Instant::now();
-    loop {
-        let left = store
-            .list_schedules(
-                DEFAULT_STORE_ID,
-                &pending,
-                &PageRequest {
-                    limit: 1,
-                    after: None,
-                },
-            )
-            .await?;
-        if left.items.is_empty() {
-            break;
-        }
-        if waited.elapsed() > Duration::from_secs(120) {
-            bail!("scheduled calls still pending after 120 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let fired = ScheduleFilter {
-        status: Some(switchboard_store::ScheduleStatus::Fired),
-        workflow_id: None,
-    };
-    let mut late_ms = Vec::new();
-    let mut page = PageRequest {
-        limit: 500,
-        after: None,
-    };
-    loop {
-        let batch = store
-            .list_schedules(DEFAULT_STORE_ID, &fired, &page)
-            .await?;
-        for s in &batch.items {
-            if let Some(run) = match &s.run_id {
-                Some(id) => store.get_run(DEFAULT_STORE_ID, id).await?,
-                None => None,
-            } {
-                late_ms.push((run.created_at - s.due_at).max(0) as u64 * 1000);
-            }
-        }
-        match batch.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
-    }
-    if late_ms.is_empty() {
-        bail!("no scheduled call fired");
-    }
-    late_ms.sort_unstable();
-    let l = &load.latencies_us;
-    println!(
-        "scenario     POST /api/events → schedule_workflow {CALL_AHEAD_S} s ahead → callable workflow"
-    );
-    println!(
-        "backend      {backend}    clients {}    rate {}    measured {}s after 1s warm-up",
-        args.concurrency,
-        args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
-        measure.as_secs()
-    );
-    println!(
-        "events       {} accepted    {} errors    ack p99 {:.2} ms",
-        l.len(),
-        load.errors,
-        pct(l, 0.99)
-    );
-    println!(
-        "calls        {} fired    start − due ms   p50 {:.0}    p90 {:.0}    p99 {:.0}    max {:.0}",
-        late_ms.len(),
-        pct(&late_ms, 0.5),
-        pct(&late_ms, 0.9),
-        pct(&late_ms, 0.99),
-        pct(&late_ms, 1.0)
-    );
-    Ok(())
-}
-
-/// A local HTTP sink answering every POST with a small JSON body, as a CRM lookup would.
-async fn start_sink() -> anyhow::Result<String> {
-    let app = axum::Router::new()
-        .fallback(|| async { axum::Json(json!({"promocode": "B1", "customerId": 42})) });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/sink", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(url)
 }
 
 /// Drives requests from `concurrency` clients for 1 s of warm-up plus `measure`; latencies are
@@ -451,157 +278,4 @@ async fn load(
     }
     all.latencies_us.sort_unstable();
     Ok(all)
-}
-
-fn pct(sorted_us: &[u64], p: f64) -> f64 {
-    sorted_us[((sorted_us.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
-}
-
-fn report_api(
-    args: &BenchArgs,
-    backend: &str,
-    measure: Duration,
-    load: Load,
-) -> anyhow::Result<()> {
-    let l = &load.latencies_us;
-    println!("scenario     GET /api/workflows/{{id}} (auth + store lookup + workflow read)");
-    println!(
-        "backend      {backend}    concurrency {}    measured {}s after 1s warm-up",
-        args.concurrency,
-        measure.as_secs()
-    );
-    println!("requests     {}    errors {}", l.len(), load.errors);
-    println!(
-        "throughput   {:.0} requests/s",
-        l.len() as f64 / measure.as_secs_f64()
-    );
-    println!(
-        "latency ms   p50 {:.2}    p90 {:.2}    p99 {:.2}    max {:.2}",
-        pct(l, 0.5),
-        pct(l, 0.9),
-        pct(l, 0.99),
-        pct(l, 1.0)
-    );
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn report_runs(
-    args: &BenchArgs,
-    backend: &str,
-    measure: Duration,
-    load: Load,
-    completed_during: f64,
-    completed: f64,
-    failed: f64,
-    drain: Duration,
-    first_step: Vec<i64>,
-) {
-    let l = &load.latencies_us;
-    let name = match args.scenario {
-        BenchScenario::Code => "(b) lead + custom_code",
-        BenchScenario::Webhook => {
-            "(a) lead + webhook POST to a local sink (same process) + store_context_data of its answer"
-        }
-        _ => "(a) lead: store_context_data → conditional → store_context_data, contextVariables",
-    };
-    println!("scenario     POST /api/events → workflow {name}");
-    println!(
-        "backend      {backend}    nodes {}    clients {}    rate {}    measured {}s after 1s warm-up",
-        args.nodes,
-        args.concurrency,
-        args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
-        measure.as_secs()
-    );
-    println!(
-        "events       {} accepted    {} errors    {:.0} events/s",
-        l.len(),
-        load.errors,
-        l.len() as f64 / measure.as_secs_f64()
-    );
-    println!(
-        "runs         {:.0} completed during the load ({:.0} runs/s incl. warm-up second)    {:.0} in all after {:.1}s drain    {:.0} failed",
-        completed_during,
-        completed_during / (measure.as_secs_f64() + 1.0),
-        completed,
-        drain.as_secs_f64(),
-        failed
-    );
-    println!(
-        "ack ms       p50 {:.2}    p90 {:.2}    p99 {:.2}    max {:.2}",
-        pct(l, 0.5),
-        pct(l, 0.9),
-        pct(l, 0.99),
-        pct(l, 1.0)
-    );
-    if !first_step.is_empty() {
-        let p = |q: f64| first_step[((first_step.len() - 1) as f64 * q).round() as usize];
-        println!(
-            "trigger→first step ms (ms resolution, {} runs sampled)   p50 {}    p99 {}",
-            first_step.len(),
-            p(0.5),
-            p(0.99)
-        );
-    }
-    println!(
-        "peak RSS     {} MiB (whole process: server + load generator)",
-        peak_rss_kib() / 1024
-    );
-}
-
-/// Reads a counter from `/metrics`.
-async fn counter(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<f64> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|rest| rest.trim().parse::<f64>().ok())
-        })
-        .unwrap_or(0.0))
-}
-
-/// Creation → first step start of recent runs (sampled), in ms.
-async fn first_step_delays(
-    store: &std::sync::Arc<dyn switchboard_store::Store>,
-    _: Duration,
-) -> anyhow::Result<Vec<i64>> {
-    let page = switchboard_store::PageRequest {
-        limit: 500,
-        after: None,
-    };
-    let runs = store
-        .list_runs(DEFAULT_STORE_ID, &Default::default(), &page)
-        .await?;
-    let mut delays = Vec::new();
-    for run in runs.items {
-        if let Some(first) = store.run_steps(&run.id).await?.first() {
-            delays.push(first.started_at - run.created_at);
-        }
-    }
-    delays.sort_unstable();
-    Ok(delays)
-}
-
-fn peak_rss_kib() -> u64 {
-    status_kib("/proc/self/status", "VmHWM")
-}
-
-/// A size field (`VmRSS`, `VmHWM`) of a `/proc/…/status` file, in KiB.
-fn status_kib(path: &str, field: &str) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix(field)
-                    .and_then(|v| v.strip_prefix(':'))
-                    .map(|v| v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0))
-            })
-        })
-        .unwrap_or(0)
 }
