@@ -6,7 +6,23 @@ use switchboard_core::workflow::Fields;
 #[derive(Debug, Clone)]
 pub struct Config;
 
+/// Branches: `then` when `condition` holds, else `else` (or on to the next step); the branches
+/// rejoin after it. Output: `{result}`, whether `then` was taken.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ConditionalConfig)]
+#[allow(dead_code)]
+pub struct Doc {
+    /// A JavaScript expression without braces, judged by JavaScript truthiness
+    /// (`context.trigger.companies.length > 0`).
+    condition: String,
+    /// A step, or a list of steps, run when the condition holds.
+    then: serde_json::Value,
+    /// A step, or a list of steps, run when it does not.
+    r#else: Option<serde_json::Value>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::Pure;
 
     fn example() -> serde_json::Value {

@@ -11,7 +11,21 @@ pub struct Config {
     pub timeout_ms: Option<u64>,
 }
 
+/// Runs JavaScript in a fresh sandbox; `context` (trigger, state, variables, steps, store) is in
+/// scope, and `console.log` lines are kept with the step. Output: the JSON value `return` gives.
+#[derive(utoipa::ToSchema)]
+#[schema(as = CustomCodeConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// The code.
+    code: String,
+    /// Time limit in ms (default the server's `SWITCHBOARD_CODE_TIMEOUT_MS`, at most 30000).
+    timeout_ms: Option<u64>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::Compute;
 
     fn example() -> serde_json::Value {

@@ -15,7 +15,23 @@ pub enum Config {
     Until(Template),
 }
 
+/// Waits, durably: exactly one of `delayMinutes`, `delaySeconds` or `until`, counted from when the
+/// visit started. Output: `{resumedAt}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = DelayConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// Minutes to wait (0 or more).
+    delay_minutes: Option<f64>,
+    /// Seconds to wait (0 or more).
+    delay_seconds: Option<f64>,
+    /// An RFC 3339 time, or a template giving one.
+    until: Option<String>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::Pure;
 
     fn example() -> serde_json::Value {

@@ -8,7 +8,21 @@ pub struct Config {
     pub data: Option<TValue>,
 }
 
+/// Publishes an event to the store's matching subscriptions, ordered per contact by the data's
+/// `phoneNumber` (or `phone`, `contact`). Output: `{eventId}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = EmitEventConfig)]
+#[allow(dead_code)]
+pub struct Doc {
+    /// The event's name: dot-separated words (`captured_form.created`).
+    event: String,
+    /// The event's data: JSON whose strings are templates.
+    #[schema(value_type = Option<Object>)]
+    data: Option<serde_json::Value>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::Internal;
 
     fn example() -> serde_json::Value {

@@ -4,17 +4,21 @@
 //! `registry!` (see `docs/architecture.md`).
 
 mod env;
+mod reference;
 pub mod testing;
 
 pub use env::{
     CallRequest, EmitRequest, ScheduledCall, SentMessage, Services, StepEnv, StepRun,
     expression_error,
 };
+pub use reference::steps_md;
 use serde_json::Value;
 use switchboard_core::workflow::{Fields, Retry, StepCatalog};
 
 /// What a step type declares; the engine and the API ask the registry, never a particular type.
 pub trait Step: Sized + Send + Sync {
+    /// The config as JSON, documented: its doc comments and schema make `docs/steps.md`.
+    type Doc: utoipa::ToSchema;
     /// What the step touches beyond the run's own context.
     const EFFECTS: Effects;
     /// The step's output is merged into the run's `state` too (beside `steps.<id>.output` and its
@@ -54,6 +58,23 @@ macro_rules! registry {
 
         /// Every step type, by the name definitions use.
         pub const TYPES: &[&str] = &[$($name),*];
+
+        /// The JSON schema of the step type's `config`, with its documentation.
+        pub fn schema(step_type: &str) -> Option<Value> {
+            use utoipa::PartialSchema;
+            match step_type {
+                $($name => Some(serde_json::to_value(<<$module::Config as Step>::Doc as PartialSchema>::schema()).expect("a schema is JSON")),)*
+                _ => None,
+            }
+        }
+
+        /// What the step type touches beyond the run's own context.
+        pub fn effects_of(step_type: &str) -> Option<Effects> {
+            match step_type {
+                $($name => Some(<$module::Config as Step>::EFFECTS),)*
+                _ => None,
+            }
+        }
 
         /// A typical `config` of the step type, valid as it stands.
         pub fn example(step_type: &str) -> Option<Value> {

@@ -21,7 +21,25 @@ pub enum Script {
     Url(Template),
 }
 
+/// Places a phone call through the store's voice channel (Twilio): exactly one of `message`
+/// (spoken), `twiml` or `url`. Output: `{callSid, status}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = MakePhoneCallConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// A template giving the number to call.
+    phone_number: String,
+    /// Text to speak, a template.
+    message: Option<String>,
+    /// TwiML to run, a template.
+    twiml: Option<String>,
+    /// A URL that answers with TwiML.
+    url: Option<String>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::External;
 
     fn example() -> serde_json::Value {

@@ -20,7 +20,26 @@ pub enum RunAt {
     Absolute(Template),
 }
 
+/// Starts a callable workflow later with `inputs`, checked against its schema. Output:
+/// `{scheduleId, runAt}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ScheduleWorkflowConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// The callable workflow's id; a literal one is checked when the workflow is saved.
+    workflow_id: String,
+    /// `{type: "relative", value: <seconds>}` or `{type: "absolute", value: <RFC 3339 time>}`;
+    /// `value` may be a template.
+    #[schema(value_type = Object)]
+    run_at: serde_json::Value,
+    /// The callee's trigger data: an object of templates.
+    #[schema(value_type = Option<Object>)]
+    inputs: Option<serde_json::Value>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::Internal;
 
     fn example() -> serde_json::Value {

@@ -21,7 +21,31 @@ pub enum Content {
     Stored { template: String, subject: Option<Template>, variables: Option<TValue> },
 }
 
+/// Sends an email through the store's SMTP channel: `subject` with `body` and/or `html`, or a
+/// stored `template` with `variables`. Output: `{messageId}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SendEmailConfig)]
+#[allow(dead_code)]
+pub struct Doc {
+    /// The recipient's address, a template.
+    to: String,
+    /// The sender (default: the channel's `from`).
+    from: Option<String>,
+    /// The subject, a template (required without `template`).
+    subject: Option<String>,
+    /// The plain-text body, a template.
+    body: Option<String>,
+    /// The HTML body, a template.
+    html: Option<String>,
+    /// The name of a stored email template; excludes `body` and `html`.
+    template: Option<String>,
+    /// The stored template's `variables` root: an object of templates.
+    #[schema(value_type = Option<Object>)]
+    variables: Option<serde_json::Value>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::External;
 
     fn example() -> serde_json::Value {

@@ -12,7 +12,21 @@ pub struct Config {
     pub message: Template,
 }
 
+/// Sends a free-form WhatsApp text message through the store's WhatsApp channel. Output:
+/// `{messageId, status}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SendWhatsappMessageConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// A template giving the recipient's phone number.
+    phone_number: String,
+    /// The text, a template.
+    message: String,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::External;
 
     fn example() -> serde_json::Value {

@@ -15,7 +15,26 @@ pub struct Config {
     pub variables: Option<TValue>,
 }
 
+/// Sends a WhatsApp template message through the store's WhatsApp channel. Output:
+/// `{messageId, status}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SendWhatsappTemplateConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// The approved template's name.
+    template_id: String,
+    /// Its language, e.g. `pt_BR`.
+    language_code: String,
+    /// A template giving the recipient's phone number.
+    phone_number: String,
+    /// Named body parameters: an object of templates.
+    #[schema(value_type = Option<Object>)]
+    variables: Option<serde_json::Value>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::External;
 
     fn example() -> serde_json::Value {

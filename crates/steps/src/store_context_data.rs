@@ -8,7 +8,19 @@ pub struct Config {
     pub data: TValue,
 }
 
+/// Resolves `data` and merges it into the run's `state`. Output: the resolved object.
+#[derive(utoipa::ToSchema)]
+#[schema(as = StoreContextDataConfig)]
+#[allow(dead_code)]
+pub struct Doc {
+    /// An object whose strings are templates; a string that is one `{{expr}}` keeps the
+    /// expression's JSON type.
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::Pure;
     const MERGES_STATE: bool = true;
 

@@ -9,7 +9,22 @@ pub struct Config {
     pub data: TValue,
 }
 
+/// Merges `data` (RFC 7396: `null` deletes a key) into the conversation of `phoneNumber`, keyed by
+/// its digits. Output: the conversation's merged state.
+#[derive(utoipa::ToSchema)]
+#[schema(as = StoreConversationStateConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// A template giving the phone number, in any spelling.
+    phone_number: String,
+    /// An object whose strings are templates.
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::Internal;
 
     fn example() -> serde_json::Value {

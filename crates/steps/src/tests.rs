@@ -235,6 +235,34 @@ mod registry {
         assert_eq!(example("no_such_step"), None);
     }
 
+    /// The documented schema and the reader agree: every example fits its schema, names only
+    /// documented fields, and every field is documented.
+    #[test]
+    fn every_example_fits_its_documented_schema() {
+        for t in TYPES {
+            let schema = crate::schema(t).unwrap();
+            let example = example(t).unwrap();
+            let validator = jsonschema::validator_for(&schema).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&example)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{t}: {errors:?}");
+            let documented = schema["properties"].as_object().unwrap();
+            for key in example.as_object().unwrap().keys() {
+                assert!(documented.contains_key(key), "{t}.{key} is not documented");
+            }
+            let about = schema["description"].as_str().unwrap_or_default();
+            assert!(about.contains("Output"), "{t} says what it gives");
+            for (key, field) in documented {
+                assert!(
+                    field["description"].is_string(),
+                    "{t}.{key} has no description"
+                );
+            }
+        }
+    }
+
     #[test]
     fn problems_are_reported_at_their_pointer() {
         for t in TYPES {
@@ -311,4 +339,19 @@ mod registry {
             }
         }
     }
+}
+
+/// `docs/steps.md` is what the registry says; `UPDATE_DOCS=1` rewrites it.
+#[test]
+fn docs_steps_md_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/steps.md");
+    let made = crate::reference::steps_md();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(path, &made).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == made,
+        "docs/steps.md is stale: run `UPDATE_DOCS=1 cargo test -p switchboard-steps docs_steps_md` and commit it"
+    );
 }

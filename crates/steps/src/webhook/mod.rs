@@ -46,7 +46,47 @@ pub struct Body {
     pub content: TValue,
 }
 
+/// Calls an HTTP endpoint: a saved webhook (`webhookId` or `webhook`, with `params`) or a request
+/// given inline. Each request carries `Idempotency-Key: {runId}:{stepId}:{visit}`. Output:
+/// `{status, headers, body}`; a status outside `acceptStatuses` is the error `http_status`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = WebhookConfig)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Doc {
+    /// The id of a saved webhook.
+    webhook_id: Option<String>,
+    /// The name of a saved webhook.
+    webhook: Option<String>,
+    /// An object of templates: a saved webhook's `params` root, or the query parameters (headers
+    /// with `paramsInHeaders`) of an inline request.
+    #[schema(value_type = Option<Object>)]
+    params: Option<serde_json::Value>,
+    /// GET, POST, PUT, PATCH or DELETE (default GET).
+    method: Option<String>,
+    /// The URL, a template; plain `http://` only where the server allows it.
+    url: Option<String>,
+    /// Send `params` as headers instead of the query string.
+    params_in_headers: Option<bool>,
+    /// An object of header templates.
+    #[schema(value_type = Option<Object>)]
+    headers: Option<serde_json::Value>,
+    /// A connector whose credentials sign the request.
+    connector_id: Option<String>,
+    /// `{format: "json" | "xml" | "text" | "form", content}`: JSON with template strings, XML or
+    /// text as a template (values XML-escaped), or an object of templates form-encoded.
+    #[schema(value_type = Option<Object>)]
+    body: Option<serde_json::Value>,
+    /// Time limit in ms (at most 300000).
+    timeout_ms: Option<u64>,
+    /// Statuses that count as success (default: 2xx).
+    accept_statuses: Option<Vec<u16>>,
+    /// How the response body is read: `auto` (by Content-Type, the default), `json` or `text`.
+    response_format: Option<String>,
+}
+
 impl crate::Step for Config {
+    type Doc = Doc;
     const EFFECTS: crate::Effects = crate::Effects::External;
 
     fn example() -> serde_json::Value {
