@@ -9,6 +9,8 @@
 //! injectable clock governs everything stored.
 
 mod batch;
+mod cluster;
+mod db;
 mod error;
 mod model;
 pub mod outbox;

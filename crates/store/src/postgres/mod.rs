@@ -1,7 +1,6 @@
 //! The PostgreSQL backend (sqlx): a pool for reads, one dedicated connection for the batching
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
-mod cluster;
 mod messages;
 mod outbox;
 mod resources;
@@ -9,7 +8,7 @@ mod runs;
 mod schedules;
 mod tenants;
 mod workflows;
-mod writer;
+pub(crate) mod writer;
 
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -53,8 +52,8 @@ const WRITER_CONNECTIONS: usize = 1;
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 
 pub struct PgStore {
-    pool: PgPool,
-    writer: Writer,
+    pub(crate) pool: PgPool,
+    pub(crate) writer: Writer,
     signal: writer::Signal,
 }
 

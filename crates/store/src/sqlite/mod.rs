@@ -1,7 +1,6 @@
 //! The embedded backend: SQLite through rusqlite, WAL mode, one writer thread ([`writer`]) and a
 //! pool of read-only connections used from the blocking thread pool.
 
-mod cluster;
 mod messages;
 mod outbox;
 mod resources;
@@ -10,7 +9,7 @@ mod runs;
 mod schedules;
 mod tenants;
 mod workflows;
-mod writer;
+pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -50,7 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 pub struct SqliteStore {
-    writer: Writer,
+    pub(crate) writer: Writer,
     signal: writer::Signal,
     readers: Arc<ReaderPool>,
 }
@@ -94,7 +93,7 @@ impl SqliteStore {
         .map_err(StoreError::backend)?
     }
 
-    async fn read<R: Send + 'static>(
+    pub(crate) async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
