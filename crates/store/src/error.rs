@@ -14,6 +14,10 @@ pub enum StoreError {
     Config(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// A uniqueness rule the database enforced, until the operation says which ([`unique`]);
+    /// otherwise a backend error.
+    #[error("database error: {0}")]
+    Duplicate(String),
 }
 
 impl StoreError {
@@ -24,13 +28,41 @@ impl StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::backend(e)
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                StoreError::Duplicate(e.to_string())
+            }
+            _ => StoreError::backend(e),
+        }
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::backend(e)
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Duplicate(e.to_string())
+            }
+            _ => StoreError::backend(e),
+        }
+    }
+}
+
+/// Maps a uniqueness violation to a conflict on `field`.
+pub(crate) fn unique(
+    field: &'static str,
+    message: impl Into<String>,
+) -> impl FnOnce(StoreError) -> StoreError {
+    let message = message.into();
+    move |e| match e {
+        StoreError::Duplicate(_) => StoreError::Conflict { field, message },
+        other => other,
     }
 }
 

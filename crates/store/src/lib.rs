@@ -16,6 +16,7 @@ mod model;
 pub mod outbox;
 mod postgres;
 mod sqlite;
+mod tenants;
 
 use std::sync::Arc;
 

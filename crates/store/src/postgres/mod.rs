@@ -6,7 +6,6 @@ mod outbox;
 mod resources;
 mod runs;
 mod schedules;
-mod tenants;
 mod workflows;
 pub(crate) mod writer;
 
@@ -118,26 +117,7 @@ fn unique(
     }
 }
 
-const STORE_COLUMNS: &str = "id, name, created_at";
-const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
 const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
-
-fn store_row(r: &PgRow) -> Result<StoreRecord> {
-    Ok(StoreRecord {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        created_at: r.try_get(2)?,
-    })
-}
-
-fn token_row(r: &PgRow) -> Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: r.try_get(0)?,
-        store_id: r.try_get(1)?,
-        name: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-    })
-}
 
 fn workflow_row(r: &PgRow) -> Result<WorkflowRecord> {
     Ok(WorkflowRecord {
@@ -184,19 +164,4 @@ async fn get_workflow<'e>(
         .as_ref()
         .map(workflow_row)
         .transpose()
-}
-
-async fn insert_token(c: &mut PgConnection, t: &NewToken) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tokens (id, store_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&t.id)
-    .bind(&t.store_id)
-    .bind(&t.name)
-    .bind(&t.hash)
-    .bind(t.now)
-    .execute(c)
-    .await
-    .map_err(unique("token", "this token already exists"))?;
-    Ok(())
 }

@@ -7,7 +7,6 @@ mod resources;
 mod rows;
 mod runs;
 mod schedules;
-mod tenants;
 mod workflows;
 pub(crate) mod writer;
 
@@ -177,13 +176,4 @@ fn get_workflow(conn: &Connection, store_id: &str, id: &str) -> Result<Option<Wo
         .optional()?
         .map(workflow)
         .transpose()
-}
-
-fn insert_token(c: &Connection, t: &NewToken) -> Result<()> {
-    c.execute(
-        "INSERT INTO tokens (id, store_id, name, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![t.id, t.store_id, t.name, t.hash, t.now],
-    )
-    .map_err(unique("token", "this token already exists"))?;
-    Ok(())
 }

@@ -6,8 +6,6 @@ use crate::Result;
 use crate::error::parse_json;
 use crate::model::*;
 
-pub(super) const STORE_COLUMNS: &str = "id, name, created_at";
-pub(super) const TOKEN_COLUMNS: &str = "id, store_id, name, created_at";
 pub(super) const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
 
 /// Reads the status in column `i`.
@@ -18,23 +16,6 @@ where
     let text: String = r.get(i)?;
     text.parse().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-pub(super) fn store_row(r: &Row) -> rusqlite::Result<StoreRecord> {
-    Ok(StoreRecord {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        created_at: r.get(2)?,
-    })
-}
-
-pub(super) fn token_row(r: &Row) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: r.get(0)?,
-        store_id: r.get(1)?,
-        name: r.get(2)?,
-        created_at: r.get(3)?,
     })
 }
 
