@@ -65,6 +65,18 @@ macro_rules! sql {
 }
 pub(crate) use sql;
 
+/// A claim: the same statement on both, with `FOR UPDATE SKIP LOCKED` between `$head` and `$tail`
+/// on PostgreSQL (SQLite's one writer needs no row locks).
+macro_rules! sql_skip_locked {
+    ($head:expr, $tail:expr) => {
+        $crate::db::Sql {
+            pg: concat!($head, " FOR UPDATE SKIP LOCKED", $tail),
+            sqlite: $crate::db::sql!(concat!($head, $tail)).sqlite,
+        }
+    };
+}
+pub(crate) use sql_skip_locked;
+
 /// A statement's parameter. Nulls carry their type: PostgreSQL is told each parameter's type.
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {

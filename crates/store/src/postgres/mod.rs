@@ -5,7 +5,6 @@ mod messages;
 mod outbox;
 mod resources;
 mod runs;
-mod schedules;
 mod workflows;
 pub(crate) mod writer;
 

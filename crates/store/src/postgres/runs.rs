@@ -66,7 +66,7 @@ pub(super) fn accept(
 ) -> BoxFuture<'_, Result<Acceptance>> {
     Box::pin(async move {
         if let Some(settle) = &event.schedule
-            && !super::schedules::settle(&mut *c, settle).await?
+            && !crate::schedules::settle(&mut *c, settle).await?
         {
             return Err(crate::error::schedule_gone());
         }

@@ -5,7 +5,7 @@ use super::*;
 
 use sqlx::PgConnection;
 
-use super::{get_workflow, runs, schedules, unique};
+use super::{get_workflow, runs, unique};
 use crate::Result;
 use crate::error::name_taken;
 use crate::model::*;
@@ -45,7 +45,7 @@ pub async fn create(c: &mut PgConnection, w: &NewWorkflow) -> Result<WorkflowRec
         .execute(&mut *c)
         .await?;
     let tick = w.next_tick.filter(|_| w.active);
-    schedules::sync_cron(&mut *c, &w.store_id, &w.id, tick, w.now).await?;
+    crate::schedules::sync_cron(&mut *c, &w.store_id, &w.id, tick, w.now).await?;
     let record = w.clone().into_record();
     publish(c, "workflow.created", &record, w.now).await?;
     Ok(record)
@@ -92,7 +92,7 @@ pub async fn update(
     let record = get_workflow(&mut *c, store_id, id).await?;
     if let Some(w) = &record {
         let tick = u.next_tick.filter(|_| w.active);
-        schedules::sync_cron(&mut *c, store_id, id, tick, u.now).await?;
+        crate::schedules::sync_cron(&mut *c, store_id, id, tick, u.now).await?;
         publish(c, "workflow.updated", w, u.now).await?;
     }
     Ok(record)
@@ -116,7 +116,7 @@ pub async fn set_active(
     let record = get_workflow(&mut *c, store_id, id).await?;
     if let Some(w) = record.as_ref().filter(|_| done.rows_affected() > 0) {
         let tick = next_tick.filter(|_| active);
-        schedules::sync_cron(&mut *c, store_id, id, tick, now).await?;
+        crate::schedules::sync_cron(&mut *c, store_id, id, tick, now).await?;
         publish(c, "workflow.updated", w, now).await?;
     }
     Ok(record)
@@ -133,7 +133,7 @@ pub async fn delete(c: &mut PgConnection, store_id: &str, id: &str, now: i64) ->
     let deleted = done.rows_affected() > 0;
     if deleted {
         runs::cancel_workflow_runs(&mut *c, id, now).await?;
-        schedules::cancel_for_workflow(&mut *c, id, now).await?;
+        crate::schedules::cancel_for_workflow(&mut *c, id, now).await?;
         if let Some(w) = &before {
             publish(c, "workflow.deleted", w, now).await?;
         }

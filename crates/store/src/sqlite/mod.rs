@@ -6,7 +6,6 @@ mod outbox;
 mod resources;
 mod rows;
 mod runs;
-mod schedules;
 mod workflows;
 pub(crate) mod writer;
 

@@ -117,7 +117,7 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
         }
     }
     if let Some(settle) = &event.schedule
-        && !super::schedules::settle(c, settle)?
+        && !crate::db::run_now(crate::schedules::settle(&mut crate::db::Sqlite(c), settle))?
     {
         return Err(crate::error::schedule_gone());
     }

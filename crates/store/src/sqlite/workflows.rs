@@ -2,10 +2,11 @@
 //! them in one transaction. A `schedule` workflow's pending tick changes with it.
 
 use super::*;
+use crate::db::{Sqlite, run_now};
 
 use rusqlite::{Connection, params};
 
-use super::{get_workflow, schedules, unique};
+use super::{get_workflow, unique};
 use crate::Result;
 use crate::error::name_taken;
 use crate::model::*;
@@ -31,7 +32,13 @@ pub fn create(c: &Connection, w: &NewWorkflow) -> Result<WorkflowRecord> {
         params![w.id, definition, w.now],
     )?;
     let tick = w.next_tick.filter(|_| w.active);
-    schedules::sync_cron(c, &w.store_id, &w.id, tick, w.now)?;
+    run_now(crate::schedules::sync_cron(
+        &mut Sqlite(c),
+        &w.store_id,
+        &w.id,
+        tick,
+        w.now,
+    ))?;
     let record = w.clone().into_record();
     publish(c, "workflow.created", &record, w.now)?;
     Ok(record)
@@ -63,7 +70,13 @@ pub fn update(
     )?;
     let record = get_workflow(c, store_id, id)?;
     if let Some(w) = &record {
-        schedules::sync_cron(c, store_id, id, u.next_tick.filter(|_| w.active), u.now)?;
+        run_now(crate::schedules::sync_cron(
+            &mut Sqlite(c),
+            store_id,
+            id,
+            u.next_tick.filter(|_| w.active),
+            u.now,
+        ))?;
         publish(c, "workflow.updated", w, u.now)?;
     }
     Ok(record)
@@ -83,7 +96,13 @@ pub fn set_active(
     )?;
     let record = get_workflow(c, store_id, id)?;
     if let Some(w) = record.as_ref().filter(|_| changed > 0) {
-        schedules::sync_cron(c, store_id, id, next_tick.filter(|_| active), now)?;
+        run_now(crate::schedules::sync_cron(
+            &mut Sqlite(c),
+            store_id,
+            id,
+            next_tick.filter(|_| active),
+            now,
+        ))?;
         publish(c, "workflow.updated", w, now)?;
     }
     Ok(record)
@@ -97,7 +116,11 @@ pub fn delete(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<bool
     )? > 0;
     if deleted {
         super::runs::cancel_workflow_runs(c, id, now)?;
-        schedules::cancel_for_workflow(c, id, now)?;
+        run_now(crate::schedules::cancel_for_workflow(
+            &mut Sqlite(c),
+            id,
+            now,
+        ))?;
         if let Some(w) = &before {
             publish(c, "workflow.deleted", w, now)?;
         }
