@@ -15,6 +15,7 @@ mod error;
 mod model;
 pub mod outbox;
 mod postgres;
+mod resources;
 mod schedules;
 mod sqlite;
 mod tenants;

@@ -3,7 +3,6 @@
 
 mod messages;
 mod outbox;
-mod resources;
 mod runs;
 mod workflows;
 pub(crate) mod writer;

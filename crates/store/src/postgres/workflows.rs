@@ -286,9 +286,9 @@ impl crate::Workflows for PgStore {
                         delete,
                     } = install;
                     let now = app.updated_at;
-                    let record = match resources::update(&mut *c, app.clone()).await? {
+                    let record = match crate::resources::update(&mut *c, app.clone()).await? {
                         Some(r) => r,
-                        None => resources::create(&mut *c, app).await?,
+                        None => crate::resources::create(&mut *c, app).await?,
                     };
                     for id in &delete {
                         workflows::delete(&mut *c, &record.store_id, id, now).await?;
@@ -316,8 +316,14 @@ impl crate::Workflows for PgStore {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
-                    if !resources::delete(&mut *c, &store_id, ResourceKind::App, &app_id, now)
-                        .await?
+                    if !crate::resources::delete(
+                        &mut *c,
+                        &store_id,
+                        ResourceKind::App,
+                        &app_id,
+                        now,
+                    )
+                    .await?
                     {
                         return Ok(false);
                     }

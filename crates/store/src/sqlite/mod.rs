@@ -3,7 +3,6 @@
 
 mod messages;
 mod outbox;
-mod resources;
 mod rows;
 mod runs;
 mod workflows;

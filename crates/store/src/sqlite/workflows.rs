@@ -254,9 +254,9 @@ impl crate::Workflows for SqliteStore {
                     delete,
                 } = install;
                 let now = app.updated_at;
-                let record = match resources::update(c, app.clone())? {
+                let record = match run_now(crate::resources::update(&mut Sqlite(c), app.clone()))? {
                     Some(r) => r,
-                    None => resources::create(c, app)?,
+                    None => run_now(crate::resources::create(&mut Sqlite(c), app))?,
                 };
                 for id in &delete {
                     workflows::delete(c, &record.store_id, id, now)?;
@@ -282,7 +282,13 @@ impl crate::Workflows for SqliteStore {
         let (store_id, app_id) = (store_id.to_owned(), app_id.to_owned());
         self.writer
             .write(move |c| {
-                if !resources::delete(c, &store_id, ResourceKind::App, &app_id, now)? {
+                if !run_now(crate::resources::delete(
+                    &mut Sqlite(c),
+                    &store_id,
+                    ResourceKind::App,
+                    &app_id,
+                    now,
+                ))? {
                     return Ok(false);
                 }
                 for id in &workflow_ids {
