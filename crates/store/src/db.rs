@@ -244,6 +244,20 @@ pub trait Db {
         read: impl FnMut(&Self::Row<'_>) -> Result<T>,
     ) -> impl Future<Output = Result<Vec<T>>>;
 
+    /// The store's active subscriptions whose filter takes `event`: `(id, ordered)`.
+    fn subscribers(
+        &mut self,
+        store_id: &str,
+        event: &str,
+    ) -> impl Future<Output = Result<Vec<(String, bool)>>>;
+
+    /// Notes that this transaction published deliveries: the delivery worker is rung once it
+    /// commits.
+    fn published(&mut self);
+
+    /// Subscriptions changed in this transaction: any copy of them is stale.
+    fn subscriptions_changed(&mut self) {}
+
     /// The first row the query gives, read with `read`.
     fn fetch_one<T>(
         &mut self,
@@ -260,6 +274,19 @@ pub struct Sqlite<'c>(pub &'c rusqlite::Connection);
 
 impl Db for Sqlite<'_> {
     type Row<'r> = rusqlite::Row<'r>;
+
+    /// From the writer thread's copy of the active subscriptions.
+    async fn subscribers(&mut self, store_id: &str, event: &str) -> Result<Vec<(String, bool)>> {
+        crate::sqlite::outbox::matching(self.0, store_id, event)
+    }
+
+    fn published(&mut self) {
+        crate::sqlite::outbox::PUBLISHED.with(|p| p.set(true));
+    }
+
+    fn subscriptions_changed(&mut self) {
+        crate::sqlite::outbox::forget_targets();
+    }
 
     async fn execute(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64> {
         let mut statement = self.0.prepare_cached(sql.sqlite)?;
@@ -282,8 +309,26 @@ impl Db for Sqlite<'_> {
     }
 }
 
+/// Which subscriptions take an event (several nodes write: no copy is kept).
+const SUBSCRIBERS: Sql = Sql::each(
+    "SELECT DISTINCT s.id, s.ordered FROM subscription_events e JOIN subscriptions s ON s.id = e.subscription_id \
+     WHERE e.store_id = $1 AND e.event IN ($2, $3, $4) AND s.active AND s.deleted_at IS NULL",
+    "",
+);
+
 impl Db for sqlx::PgConnection {
     type Row<'r> = PgRow;
+
+    async fn subscribers(&mut self, store_id: &str, event: &str) -> Result<Vec<(String, bool)>> {
+        let [exact, group, all] = crate::outbox::filters_matching(event);
+        let filters = args![store_id, exact.as_str(), group.as_str(), all.as_str()];
+        self.fetch(&SUBSCRIBERS, filters, |r| Ok((r.col(0)?, r.col(1)?)))
+            .await
+    }
+
+    fn published(&mut self) {
+        let _ = crate::postgres::outbox::PUBLISHED.try_with(|p| p.set(true));
+    }
 
     async fn execute(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64> {
         let done = bind(sqlx::query(sql.pg), args).execute(self).await?;

@@ -2,7 +2,7 @@
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
 mod messages;
-mod outbox;
+pub(crate) mod outbox;
 mod runs;
 mod workflows;
 pub(crate) mod writer;

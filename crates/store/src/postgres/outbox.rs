@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::Result;
 use crate::error::{parse_json, status};
 use crate::model::*;
-use crate::outbox::{Change, Outgoing, filters_matching, subscription_summary};
+use crate::outbox::{Change, Outgoing, subscription_summary};
 
 const SUBSCRIPTION_COLUMNS: &str = "id, store_id, url, description, events, ordered, active, secret, previous_secret, previous_until, failing_since, disabled_at, disabled_reason, created_at, updated_at";
 const DELIVERY_COLUMNS: &str = "id, store_id, subscription_id, event_id, event, status, attempts, manual, next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at";
@@ -61,91 +61,17 @@ tokio::task_local! {
     pub static PUBLISHED: std::cell::Cell<bool>;
 }
 
-fn published() {
-    let _ = PUBLISHED.try_with(|p| p.set(true));
-}
-
-/// The active subscriptions of the store whose filter takes `event`: `(id, ordered)`.
-async fn matching(
-    c: &mut PgConnection,
-    store_id: &str,
-    event: &str,
-) -> Result<Vec<(String, bool)>> {
-    let [exact, group, all] = filters_matching(event);
-    Ok(sqlx::query_as(
-        "SELECT DISTINCT s.id, s.ordered FROM subscription_events e JOIN subscriptions s ON s.id = e.subscription_id \
-         WHERE e.store_id = $1 AND e.event IN ($2, $3, $4) AND s.active AND s.deleted_at IS NULL",
-    )
-    .bind(store_id)
-    .bind(exact)
-    .bind(group)
-    .bind(all)
-    .fetch_all(c)
-    .await?)
-}
-
-/// Writes the change's event with one delivery per matching active subscription; nothing (not
-/// even its data) when none matches.
+/// Publishes on the writer's connection (see [`crate::outbox::publish`]).
 pub async fn publish(
     c: &mut PgConnection,
     change: Change<'_>,
     data: impl FnOnce() -> Value,
 ) -> Result<()> {
-    let targets = matching(&mut *c, change.store_id, change.event).await?;
-    if targets.is_empty() {
-        return Ok(());
-    }
-    write(c, &change.event(data()), &targets).await
+    crate::outbox::publish(c, change, data).await
 }
 
-/// Writes an event and its deliveries.
-async fn write(c: &mut PgConnection, event: &Outgoing, targets: &[(String, bool)]) -> Result<()> {
-    sqlx::query("INSERT INTO outgoing_events (id, store_id, event, data, contact, origin_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&event.id)
-        .bind(&event.store_id)
-        .bind(&event.event)
-        .bind(event.data.to_string())
-        .bind(&event.contact)
-        .bind(&event.origin_key)
-        .bind(event.now)
-        .execute(&mut *c)
-        .await?;
-    for (subscription_id, ordered) in targets {
-        sqlx::query(&format!(
-            "INSERT INTO deliveries ({DELIVERY_COLUMNS}, contact) VALUES ($1, $2, $3, $4, $5, 'pending', 0, FALSE, $6, NULL, NULL, NULL, $6, $6, $7)"
-        ))
-        .bind(DeliveryRecord::new_id())
-        .bind(&event.store_id)
-        .bind(subscription_id)
-        .bind(&event.id)
-        .bind(&event.event)
-        .bind(event.now)
-        .bind(event.contact.as_ref().filter(|_| *ordered))
-        .execute(&mut *c)
-        .await?;
-    }
-    if !targets.is_empty() {
-        published();
-    }
-    Ok(())
-}
-
-/// An emitted event is kept even when nothing subscribes: its `origin_key` gives a step run
-/// again the same id.
 pub async fn emit(c: &mut PgConnection, event: Outgoing) -> Result<String> {
-    if let Some(key) = &event.origin_key {
-        let seen: Option<String> =
-            sqlx::query_scalar("SELECT id FROM outgoing_events WHERE origin_key = $1")
-                .bind(key)
-                .fetch_optional(&mut *c)
-                .await?;
-        if let Some(id) = seen {
-            return Ok(id);
-        }
-    }
-    let targets = matching(&mut *c, &event.store_id, &event.event).await?;
-    write(c, &event, &targets).await?;
-    Ok(event.id)
+    crate::outbox::emit(c, event).await
 }
 
 async fn write_filter(c: &mut PgConnection, s: &SubscriptionRecord) -> Result<()> {
@@ -521,7 +447,7 @@ pub async fn retry(
     .bind(now)
     .execute(&mut *c)
     .await?;
-    published();
+    crate::db::Db::published(&mut *c);
     get_delivery(&mut *c, store_id, id).await
 }
 
@@ -546,7 +472,7 @@ pub async fn recover(
     .await?
     .rows_affected();
     if n > 0 {
-        published();
+        crate::db::Db::published(&mut *c);
     }
     Ok(n)
 }

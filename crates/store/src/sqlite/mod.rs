@@ -2,7 +2,7 @@
 //! pool of read-only connections used from the blocking thread pool.
 
 mod messages;
-mod outbox;
+pub(crate) mod outbox;
 mod rows;
 mod runs;
 mod workflows;

@@ -115,7 +115,7 @@ fn targets(c: &Connection) -> Result<std::rc::Rc<Vec<Target>>> {
 }
 
 /// The active subscriptions of the store whose filter takes `event`: `(id, ordered)`.
-fn matching(c: &Connection, store_id: &str, event: &str) -> Result<Vec<(String, bool)>> {
+pub(crate) fn matching(c: &Connection, store_id: &str, event: &str) -> Result<Vec<(String, bool)>> {
     Ok(targets(c)?
         .iter()
         .filter(|t| t.store_id == store_id && t.events.iter().any(|f| filter_matches(f, event)))
@@ -123,55 +123,17 @@ fn matching(c: &Connection, store_id: &str, event: &str) -> Result<Vec<(String, 
         .collect())
 }
 
-/// Writes the change's event with one delivery per matching active subscription; nothing (not
-/// even its data) when none matches.
+/// Publishes on the writer's connection (see [`crate::outbox::publish`]).
 pub fn publish(c: &Connection, change: Change, data: impl FnOnce() -> Value) -> Result<()> {
-    let targets = matching(c, change.store_id, change.event)?;
-    if targets.is_empty() {
-        return Ok(());
-    }
-    write(c, &change.event(data()), &targets)
+    crate::db::run_now(crate::outbox::publish(
+        &mut crate::db::Sqlite(c),
+        change,
+        data,
+    ))
 }
 
-/// Writes an event and its deliveries.
-fn write(c: &Connection, event: &Outgoing, targets: &[(String, bool)]) -> Result<()> {
-    c.prepare_cached("INSERT INTO outgoing_events (id, store_id, event, data, contact, origin_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-        .execute(params![event.id, event.store_id, event.event, event.data.to_string(), event.contact, event.origin_key, event.now])?;
-    let mut insert = c.prepare_cached(&format!(
-        "INSERT INTO deliveries ({DELIVERY_COLUMNS}, contact) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, NULL, NULL, NULL, ?6, ?6, ?7)"
-    ))?;
-    for (subscription_id, ordered) in targets {
-        insert.execute(params![
-            DeliveryRecord::new_id(),
-            event.store_id,
-            subscription_id,
-            event.id,
-            event.event,
-            event.now,
-            event.contact.as_ref().filter(|_| *ordered)
-        ])?;
-    }
-    if !targets.is_empty() {
-        PUBLISHED.with(|p| p.set(true));
-    }
-    Ok(())
-}
-
-/// An emitted event is kept even when nothing subscribes: its `origin_key` gives a step run
-/// again the same id.
 pub fn emit(c: &Connection, event: Outgoing) -> Result<String> {
-    if let Some(key) = &event.origin_key {
-        let seen: Option<String> = c
-            .prepare_cached("SELECT id FROM outgoing_events WHERE origin_key = ?1")?
-            .query_row([key], |r| r.get(0))
-            .optional()?;
-        if let Some(id) = seen {
-            return Ok(id);
-        }
-    }
-    let targets = matching(c, &event.store_id, &event.event)?;
-    write(c, &event, &targets)?;
-    Ok(event.id)
+    crate::db::run_now(crate::outbox::emit(&mut crate::db::Sqlite(c), event))
 }
 
 fn write_filter(c: &Connection, s: &SubscriptionRecord) -> Result<()> {

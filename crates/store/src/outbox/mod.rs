@@ -2,6 +2,9 @@
 //! `data`. Each backend's `publish` writes an event, with its deliveries to the matching active
 //! subscriptions, inside the transaction of the change that caused it.
 
+mod publish;
+
+pub(crate) use publish::{emit, publish};
 use serde_json::{Map, Value, json};
 
 use crate::model::*;
