@@ -12,6 +12,7 @@ mod batch;
 mod cluster;
 mod db;
 mod error;
+mod messages;
 mod model;
 pub mod outbox;
 mod postgres;

@@ -1,7 +1,6 @@
 //! The PostgreSQL backend (sqlx): a pool for reads, one dedicated connection for the batching
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
-mod messages;
 pub(crate) mod outbox;
 mod runs;
 mod workflows;

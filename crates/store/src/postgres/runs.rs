@@ -104,7 +104,7 @@ pub(super) fn accept(
             .execute(&mut *c)
             .await?;
         if let Some(message) = &event.message
-            && let Some(m) = super::messages::insert_new(&mut *c, message).await?
+            && let Some(m) = crate::messages::insert_new(&mut *c, message).await?
         {
             let contact = crate::outbox::message_contact(&m);
             let received = Change::new(&m.store_id, "message.received", contact, event.now);

@@ -1,7 +1,6 @@
 //! The embedded backend: SQLite through rusqlite, WAL mode, one writer thread ([`writer`]) and a
 //! pool of read-only connections used from the blocking thread pool.
 
-mod messages;
 pub(crate) mod outbox;
 mod rows;
 mod runs;

@@ -133,7 +133,10 @@ pub(super) fn accept(c: &Connection, event: &NewEvent, new_runs: &[NewRun]) -> R
             event.now
         ])?;
     if let Some(message) = &event.message
-        && let Some(m) = super::messages::insert_new(c, message)?
+        && let Some(m) = crate::db::run_now(crate::messages::insert_new(
+            &mut crate::db::Sqlite(c),
+            message,
+        ))?
     {
         let contact = crate::outbox::message_contact(&m);
         let received = Change::new(&m.store_id, "message.received", contact, event.now);
