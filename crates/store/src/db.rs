@@ -77,6 +77,18 @@ macro_rules! sql_skip_locked {
 }
 pub(crate) use sql_skip_locked;
 
+/// A read that locks its rows on PostgreSQL (`FOR UPDATE`), so that concurrent writers on other
+/// nodes apply one after the other; SQLite's one writer needs no row locks.
+macro_rules! sql_for_update {
+    ($text:expr) => {
+        $crate::db::Sql {
+            pg: concat!($text, " FOR UPDATE"),
+            sqlite: $crate::db::sql!($text).sqlite,
+        }
+    };
+}
+pub(crate) use sql_for_update;
+
 /// A statement's parameter. Nulls carry their type: PostgreSQL is told each parameter's type.
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {

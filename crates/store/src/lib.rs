@@ -17,6 +17,7 @@ mod model;
 pub mod outbox;
 mod postgres;
 mod resources;
+mod runs;
 mod schedules;
 mod sqlite;
 mod tenants;

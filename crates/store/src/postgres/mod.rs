@@ -2,7 +2,6 @@
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
 pub(crate) mod outbox;
-mod runs;
 mod workflows;
 pub(crate) mod writer;
 

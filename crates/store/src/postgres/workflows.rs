@@ -5,7 +5,7 @@ use super::*;
 
 use sqlx::PgConnection;
 
-use super::{get_workflow, runs, unique};
+use super::{get_workflow, unique};
 use crate::Result;
 use crate::error::name_taken;
 use crate::model::*;
@@ -132,7 +132,7 @@ pub async fn delete(c: &mut PgConnection, store_id: &str, id: &str, now: i64) ->
         .await?;
     let deleted = done.rows_affected() > 0;
     if deleted {
-        runs::cancel_workflow_runs(&mut *c, id, now).await?;
+        crate::runs::cancel_workflow_runs(&mut *c, id, now).await?;
         crate::schedules::cancel_for_workflow(&mut *c, id, now).await?;
         if let Some(w) = &before {
             publish(c, "workflow.deleted", w, now).await?;

@@ -3,7 +3,6 @@
 
 pub(crate) mod outbox;
 mod rows;
-mod runs;
 mod workflows;
 pub(crate) mod writer;
 

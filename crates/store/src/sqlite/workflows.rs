@@ -115,7 +115,7 @@ pub fn delete(c: &Connection, store_id: &str, id: &str, now: i64) -> Result<bool
         params![store_id, id, now],
     )? > 0;
     if deleted {
-        super::runs::cancel_workflow_runs(c, id, now)?;
+        run_now(crate::runs::cancel_workflow_runs(&mut Sqlite(c), id, now))?;
         run_now(crate::schedules::cancel_for_workflow(
             &mut Sqlite(c),
             id,

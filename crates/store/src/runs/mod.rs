@@ -1,0 +1,140 @@
+//! Events, runs, their step records and per-contact conversations, written once for both
+//! backends: statements and reads here, writes in [`write`], the trait impls in [`store`].
+
+mod conversations;
+mod store;
+mod write;
+
+pub(crate) use write::cancel_workflow_runs;
+
+use crate::Result;
+use crate::db::{Db, Row, Sql, args, sql, sql_skip_locked};
+use crate::model::*;
+
+macro_rules! run_columns {
+    () => {
+        "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, \
+         next_node, visits, wake_at, error, created_at, updated_at, finished_at"
+    };
+}
+
+macro_rules! step_columns {
+    () => {
+        "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, \
+         started_at, finished_at"
+    };
+}
+
+/// Runs that may still change (`LIVE_STATUSES`).
+macro_rules! live {
+    () => {
+        "status IN ('queued', 'running', 'waiting')"
+    };
+}
+use {live, step_columns};
+
+const GET: Sql = sql!(concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE store_id = $1 AND id = $2"
+));
+const LIST: Sql = sql!(concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE store_id = $1 AND (CAST($2 AS TEXT) IS NULL OR workflow_id = $2) \
+     AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
+     AND (CAST($4 AS BIGINT) IS NULL OR created_at >= $4) \
+     AND (CAST($5 AS BIGINT) IS NULL OR created_at < $5) \
+     AND (CAST($6 AS TEXT) IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+));
+const STEPS: Sql = sql!(concat!(
+    "SELECT ",
+    step_columns!(),
+    " FROM step_records WHERE run_id = $1 ORDER BY seq"
+));
+const COUNT_WAITING: Sql = sql!("SELECT count(*) FROM runs WHERE status = 'waiting'");
+/// Due and orphaned runs; `$5`: steal leases of other owners (a lone node restarting on SQLite).
+const CLAIM: Sql = sql_skip_locked!(
+    concat!(
+        "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM runs WHERE ",
+        live!(),
+        " AND wake_at <= $3 AND ($5 OR lease_until IS NULL OR lease_until < $3) \
+         ORDER BY wake_at LIMIT $4"
+    ),
+    concat!(") RETURNING ", run_columns!())
+);
+
+fn run(r: &impl Row) -> Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.col(0)?,
+        store_id: r.col(1)?,
+        workflow_id: r.col(2)?,
+        workflow_version: r.col(3)?,
+        event_id: r.col(4)?,
+        status: r.status(5)?,
+        trigger: r.json(6)?,
+        contact: r.col(7)?,
+        next_node: r.col(8)?,
+        visits: r.col(9)?,
+        wake_at: r.col(10)?,
+        error: r.opt_json(11)?,
+        created_at: r.col(12)?,
+        updated_at: r.col(13)?,
+        finished_at: r.col(14)?,
+    })
+}
+
+fn step(r: &impl Row) -> Result<StepRecord> {
+    Ok(StepRecord {
+        seq: r.col(0)?,
+        step_id: r.col(1)?,
+        node: r.col(2)?,
+        visit: r.col(3)?,
+        status: r.status(4)?,
+        attempts: r.col(5)?,
+        input: r.opt_json(6)?,
+        output: r.opt_json(7)?,
+        error: r.opt_json(8)?,
+        http: r.opt_json(9)?,
+        logs: r.opt_json(10)?,
+        started_at: r.col(11)?,
+        finished_at: r.col(12)?,
+    })
+}
+
+async fn get_run(db: &mut impl Db, store_id: &str, id: &str) -> Result<Option<RunRecord>> {
+    db.fetch_one(&GET, args![store_id, id], |r| run(r)).await
+}
+
+async fn list_runs(
+    db: &mut impl Db,
+    store_id: &str,
+    f: &RunFilter,
+    page: &PageRequest,
+) -> Result<Page<RunRecord>> {
+    let filter = args![
+        store_id,
+        &f.workflow_id,
+        f.status.map(RunStatus::as_str),
+        f.since,
+        f.until,
+        &page.after,
+        page.limit + 1
+    ];
+    let rows = db.fetch(&LIST, filter, |r| run(r)).await?;
+    Ok(Page::from_rows(rows, page.limit, |r| r.id.clone()))
+}
+
+async fn run_steps(db: &mut impl Db, run_id: &str) -> Result<Vec<StepRecord>> {
+    db.fetch(&STEPS, args![run_id], |r| step(r)).await
+}
+
+async fn count_waiting(db: &mut impl Db) -> Result<i64> {
+    let count = db.fetch_one(&COUNT_WAITING, &[], |r| r.col(0)).await?;
+    Ok(count.unwrap_or(0))
+}
+
+async fn claim(db: &mut impl Db, lease: &Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
+    let claim = args![&lease.owner, lease.until, lease.now, limit, steal];
+    db.fetch(&CLAIM, claim, |r| run(r)).await
+}
