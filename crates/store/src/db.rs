@@ -99,6 +99,7 @@ pub enum Arg<'a> {
     Texts(&'a [String]),
     NullInt,
     NullText,
+    NullBool,
 }
 
 impl From<i64> for Arg<'_> {
@@ -143,6 +144,12 @@ impl From<Option<i64>> for Arg<'_> {
     }
 }
 
+impl From<Option<bool>> for Arg<'_> {
+    fn from(v: Option<bool>) -> Self {
+        v.map_or(Arg::NullBool, Arg::Bool)
+    }
+}
+
 impl<'a> From<Option<&'a str>> for Arg<'a> {
     fn from(v: Option<&'a str>) -> Self {
         v.map_or(Arg::NullText, Arg::Text)
@@ -172,7 +179,7 @@ impl rusqlite::ToSql for Arg<'_> {
             Arg::Texts(v) => ToSqlOutput::Owned(SqliteValue::Text(
                 serde_json::to_string(v).expect("texts are JSON"),
             )),
-            Arg::NullInt | Arg::NullText => ToSqlOutput::Owned(SqliteValue::Null),
+            Arg::NullInt | Arg::NullText | Arg::NullBool => ToSqlOutput::Owned(SqliteValue::Null),
         })
     }
 }
@@ -189,6 +196,7 @@ fn bind<'q>(
             Arg::Texts(v) => query.bind(v),
             Arg::NullInt => query.bind(None::<i64>),
             Arg::NullText => query.bind(None::<&str>),
+            Arg::NullBool => query.bind(None::<bool>),
         };
     }
     query

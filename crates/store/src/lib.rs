@@ -21,6 +21,7 @@ mod runs;
 mod schedules;
 mod sqlite;
 mod tenants;
+mod workflows;
 
 use std::sync::Arc;
 

@@ -2,14 +2,12 @@
 //! writer. Runs will be claimed with `FOR UPDATE SKIP LOCKED` on the lease columns.
 
 pub(crate) mod outbox;
-mod workflows;
 pub(crate) mod writer;
 
-use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::model::*;
-use crate::{Result, StoreError};
+use crate::Result;
 use writer::Writer;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -97,67 +95,4 @@ async fn migrate(pool: &PgPool) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// Maps a uniqueness violation to a conflict on `field`.
-fn unique(
-    field: &'static str,
-    message: impl Into<String>,
-) -> impl FnOnce(sqlx::Error) -> StoreError {
-    let message = message.into();
-    move |e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Conflict { field, message }
-        }
-        _ => StoreError::backend(e),
-    }
-}
-
-const WORKFLOW_COLUMNS: &str = "id, store_id, version, active, name, description, format, trigger_kind, trigger_key, definition, warnings, created_at, updated_at";
-
-fn workflow_row(r: &PgRow) -> Result<WorkflowRecord> {
-    Ok(WorkflowRecord {
-        id: r.try_get(0)?,
-        store_id: r.try_get(1)?,
-        version: r.try_get(2)?,
-        active: r.try_get(3)?,
-        content: WorkflowContent {
-            name: r.try_get(4)?,
-            description: r.try_get(5)?,
-            format: r.try_get(6)?,
-            trigger_kind: r.try_get(7)?,
-            trigger_key: r.try_get(8)?,
-            definition: crate::error::parse_json(r.try_get(9)?)?,
-            warnings: crate::error::parse_json(r.try_get(10)?)?,
-        },
-        created_at: r.try_get(11)?,
-        updated_at: r.try_get(12)?,
-    })
-}
-
-fn version_row(r: &PgRow) -> Result<VersionRecord> {
-    Ok(VersionRecord {
-        workflow_id: r.try_get(0)?,
-        version: r.try_get(1)?,
-        definition: crate::error::parse_json(r.try_get(2)?)?,
-        created_at: r.try_get(3)?,
-    })
-}
-
-async fn get_workflow<'e>(
-    exec: impl sqlx::PgExecutor<'e>,
-    store_id: &str,
-    id: &str,
-) -> Result<Option<WorkflowRecord>> {
-    let sql = format!(
-        "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL"
-    );
-    sqlx::query(&sql)
-        .bind(store_id)
-        .bind(id)
-        .fetch_optional(exec)
-        .await?
-        .as_ref()
-        .map(workflow_row)
-        .transpose()
 }

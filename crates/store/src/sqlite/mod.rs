@@ -3,17 +3,14 @@
 
 pub(crate) mod outbox;
 mod rows;
-mod workflows;
 pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 
-use crate::model::*;
 use crate::{Result, StoreError};
-use rows::*;
 use writer::Writer;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -141,35 +138,4 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Maps a uniqueness violation to a conflict on `field`.
-fn unique(
-    field: &'static str,
-    message: impl Into<String>,
-) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    let message = message.into();
-    move |e| match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.extended_code,
-                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-            ) =>
-        {
-            StoreError::Conflict { field, message }
-        }
-        _ => StoreError::backend(e),
-    }
-}
-
-fn get_workflow(conn: &Connection, store_id: &str, id: &str) -> Result<Option<WorkflowRecord>> {
-    let sql = format!(
-        "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE store_id = ?1 AND id = ?2 AND deleted_at IS NULL"
-    );
-    conn.prepare_cached(&sql)?
-        .query_row([store_id, id], workflow_row)
-        .optional()?
-        .map(workflow)
-        .transpose()
 }
