@@ -65,26 +65,30 @@ macro_rules! sql {
 }
 pub(crate) use sql;
 
-/// A claim: the same statement on both, with `FOR UPDATE SKIP LOCKED` between `$head` and `$tail`
-/// on PostgreSQL (SQLite's one writer needs no row locks).
-macro_rules! sql_skip_locked {
-    ($head:expr, $tail:expr) => {
+/// One statement with a clause that only PostgreSQL gets, between `$head` and `$tail`: row locks
+/// (`FOR UPDATE`, `SKIP LOCKED`), which SQLite's one writer does not need.
+macro_rules! sql_pg_clause {
+    ($head:expr, $pg_only:expr, $tail:expr) => {
         $crate::db::Sql {
-            pg: concat!($head, " FOR UPDATE SKIP LOCKED", $tail),
+            pg: concat!($head, $pg_only, $tail),
             sqlite: $crate::db::sql!(concat!($head, $tail)).sqlite,
         }
     };
 }
+pub(crate) use sql_pg_clause;
+
+/// A claim: other nodes' claims skip the rows this one takes.
+macro_rules! sql_skip_locked {
+    ($head:expr, $tail:expr) => {
+        $crate::db::sql_pg_clause!($head, " FOR UPDATE SKIP LOCKED", $tail)
+    };
+}
 pub(crate) use sql_skip_locked;
 
-/// A read that locks its rows on PostgreSQL (`FOR UPDATE`), so that concurrent writers on other
-/// nodes apply one after the other; SQLite's one writer needs no row locks.
+/// A read that locks its rows, so that concurrent writers on other nodes apply in turn.
 macro_rules! sql_for_update {
     ($text:expr) => {
-        $crate::db::Sql {
-            pg: concat!($text, " FOR UPDATE"),
-            sqlite: $crate::db::sql!($text).sqlite,
-        }
+        $crate::db::sql_pg_clause!($text, " FOR UPDATE", "")
     };
 }
 pub(crate) use sql_for_update;

@@ -2,7 +2,10 @@
 //! `data`. Each backend's `publish` writes an event, with its deliveries to the matching active
 //! subscriptions, inside the transaction of the change that caused it.
 
+mod deliveries;
 mod publish;
+mod store;
+mod subscriptions;
 
 pub(crate) use publish::{emit, publish};
 use serde_json::{Map, Value, json};

@@ -47,7 +47,7 @@ const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) writer: Writer,
-    signal: writer::Signal,
+    pub(crate) signal: writer::Signal,
 }
 
 impl PgStore {

@@ -2,7 +2,6 @@
 //! pool of read-only connections used from the blocking thread pool.
 
 pub(crate) mod outbox;
-mod rows;
 pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
@@ -42,7 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 pub struct SqliteStore {
     pub(crate) writer: Writer,
-    signal: writer::Signal,
+    pub(crate) signal: writer::Signal,
     readers: Arc<ReaderPool>,
 }
 
