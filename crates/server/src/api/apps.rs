@@ -23,9 +23,9 @@ use utoipa_axum::routes;
 
 use super::auth::Scope;
 use super::body::JsonBody;
+use super::definitions::{Saved, saved, unresolved};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::list::{List, ListParams, Paging};
-use super::workflows::{Saved, saved, unresolved};
 use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 

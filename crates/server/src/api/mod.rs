@@ -8,6 +8,7 @@ mod channels;
 mod cluster;
 mod connectors;
 mod conversations;
+mod definitions;
 mod deliveries;
 mod email_templates;
 pub mod error;

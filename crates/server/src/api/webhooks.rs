@@ -58,7 +58,7 @@ impl Kind for Webhooks {
         };
         report
             .errors
-            .extend(super::workflows::unresolved(state, store_id, &saved.references).await?);
+            .extend(super::definitions::unresolved(state, store_id, &saved.references).await?);
         if !report.is_valid() {
             return Err(invalid(Self::WHAT, &report));
         }

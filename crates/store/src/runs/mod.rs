@@ -25,7 +25,7 @@ macro_rules! step_columns {
     };
 }
 
-/// Runs that may still change (`LIVE_STATUSES`).
+/// Runs that may still change: queued, running or waiting.
 macro_rules! live {
     () => {
         "status IN ('queued', 'running', 'waiting')"
