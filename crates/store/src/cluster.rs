@@ -2,9 +2,10 @@
 //! node serves a SQLite file; it lists itself and renews its leases like a PostgreSQL node, so the
 //! API and the engine are the same on both.
 
-use crate::db::{Db, Row, Sql, Sqlite, args, run_now, sql};
+use crate::Result;
+use crate::db::{Db, Row, Sql, args, sql};
+use crate::dispatch::on_both_backends;
 use crate::model::*;
-use crate::{PgStore, Result, SqliteStore};
 
 macro_rules! node_columns {
     () => {
@@ -81,61 +82,27 @@ async fn renew_leases(
     db.execute(sql, args![lease.until, &lease.owner, ids]).await
 }
 
-#[async_trait::async_trait]
-impl crate::Cluster for SqliteStore {
-    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64> {
-        self.writer
-            .write(move |c| run_now(renew_leases(&mut Sqlite(c), leased, &lease, &ids)))
-            .await
+// Heartbeats and renewals go around PostgreSQL's writer: a node whose writer is backed up is still
+// alive, and a backlog of writes must not let the leases of live work lapse (another node would
+// take it over and repeat its effects).
+on_both_backends! {
+    crate::Cluster {
+        direct fn renew_leases(leased: Leased, lease: Lease, ids: Vec<String>) -> u64
+            => |db| renew_leases(db, leased, &lease, &ids);
+        direct fn heartbeat(node: NodeRecord, forget_before: i64) -> () => |db| heartbeat(db, &node, forget_before);
+        read fn list_nodes(since: i64) -> Vec<NodeRecord> => |db| list_nodes(db, since);
+        direct fn remove_node(id: &str) -> () => |db| remove_node(db, &id);
     }
-
-    async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()> {
-        self.writer
-            .write(move |c| run_now(heartbeat(&mut Sqlite(c), &node, forget_before)))
-            .await
+    sqlite {
+        /// One node writes a SQLite file: it clears its caches as it writes.
+        async fn config_generation(&self) -> Result<Option<i64>> {
+            Ok(None)
+        }
     }
-
-    async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>> {
-        self.read(move |c| run_now(list_nodes(&mut Sqlite(c), since)))
-            .await
-    }
-
-    async fn remove_node(&self, id: &str) -> Result<()> {
-        let id = id.to_owned();
-        self.writer
-            .write(move |c| run_now(remove_node(&mut Sqlite(c), &id)))
-            .await
-    }
-
-    /// One node writes a SQLite file: it clears its caches as it writes.
-    async fn config_generation(&self) -> Result<Option<i64>> {
-        Ok(None)
-    }
-}
-
-/// On the pool, not through the writer: a node whose writer is backed up is still alive, and a
-/// backlog of writes must not let the leases of live work lapse (another node would take it over
-/// and repeat its effects).
-#[async_trait::async_trait]
-impl crate::Cluster for PgStore {
-    async fn renew_leases(&self, leased: Leased, lease: Lease, ids: Vec<String>) -> Result<u64> {
-        renew_leases(&mut *self.pool.acquire().await?, leased, &lease, &ids).await
-    }
-
-    async fn heartbeat(&self, node: NodeRecord, forget_before: i64) -> Result<()> {
-        heartbeat(&mut *self.pool.acquire().await?, &node, forget_before).await
-    }
-
-    async fn list_nodes(&self, since: i64) -> Result<Vec<NodeRecord>> {
-        list_nodes(&mut *self.pool.acquire().await?, since).await
-    }
-
-    async fn remove_node(&self, id: &str) -> Result<()> {
-        remove_node(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn config_generation(&self) -> Result<Option<i64>> {
-        let mut c = self.pool.acquire().await?;
-        Ok(c.fetch_one(&GENERATION, &[], |r| r.col(0)).await?)
+    postgres {
+        async fn config_generation(&self) -> Result<Option<i64>> {
+            let mut c = self.pool.acquire().await?;
+            Ok(c.fetch_one(&GENERATION, &[], |r| r.col(0)).await?)
+        }
     }
 }

@@ -11,6 +11,7 @@
 mod batch;
 mod cluster;
 mod db;
+mod dispatch;
 mod error;
 mod messages;
 mod model;

@@ -1,10 +1,11 @@
 //! Messages sent and received on channels, and their statuses (migration 0003), written once for
 //! both backends.
 
-use crate::db::{Db, Row, Sql, Sqlite, args, run_now, sql};
+use crate::Result;
+use crate::db::{Db, Row, Sql, args, sql};
+use crate::dispatch::on_both_backends;
 use crate::model::*;
 use crate::outbox::{Change, message_contact, message_view};
-use crate::{PgStore, Result, SqliteStore};
 
 macro_rules! columns {
     () => {
@@ -190,62 +191,10 @@ async fn list(
     Ok(Page::from_rows(rows, page.limit, |m| m.id.clone()))
 }
 
-#[async_trait::async_trait]
-impl crate::Messages for SqliteStore {
-    async fn record_message(
-        &self,
-        message: MessageRecord,
-        event: Option<String>,
-    ) -> Result<MessageRecord> {
-        self.writer
-            .write(move |c| run_now(record_message(&mut Sqlite(c), &message, event.as_deref())))
-            .await
-    }
-
-    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>> {
-        self.writer
-            .write(move |c| run_now(message_status(&mut Sqlite(c), &update)))
-            .await
-    }
-
-    async fn list_messages(
-        &self,
-        store_id: &str,
-        filter: &MessageFilter,
-        page: &PageRequest,
-    ) -> Result<Page<MessageRecord>> {
-        let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
-        self.read(move |c| run_now(list(&mut Sqlite(c), &store_id, &filter, &page)))
-            .await
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::Messages for PgStore {
-    async fn record_message(
-        &self,
-        message: MessageRecord,
-        event: Option<String>,
-    ) -> Result<MessageRecord> {
-        self.writer
-            .write(move |c| {
-                Box::pin(async move { record_message(c, &message, event.as_deref()).await })
-            })
-            .await
-    }
-
-    async fn message_status(&self, update: StatusReport) -> Result<Option<MessageRecord>> {
-        self.writer
-            .write(move |c| Box::pin(async move { message_status(c, &update).await }))
-            .await
-    }
-
-    async fn list_messages(
-        &self,
-        store_id: &str,
-        filter: &MessageFilter,
-        page: &PageRequest,
-    ) -> Result<Page<MessageRecord>> {
-        list(&mut *self.pool.acquire().await?, store_id, filter, page).await
-    }
-}
+on_both_backends!(crate::Messages {
+    write fn record_message(message: MessageRecord, event: Option<String>) -> MessageRecord
+        => |db| record_message(db, &message, event.as_deref());
+    write fn message_status(update: StatusReport) -> Option<MessageRecord> => |db| message_status(db, &update);
+    read fn list_messages(store_id: &str, filter: &MessageFilter, page: &PageRequest) -> Page<MessageRecord>
+        => |db| list(db, &store_id, &filter, &page);
+});

@@ -1,10 +1,11 @@
 //! Named settings resources (connectors, saved webhooks, email templates, channels, apps), written
 //! once for both backends (migration 0002).
 
-use crate::db::{Db, Row, Sql, Sqlite, args, run_now, sql};
+use crate::Result;
+use crate::db::{Db, Row, Sql, args, sql};
+use crate::dispatch::on_both_backends;
 use crate::error::{resource_name_taken, unique};
 use crate::model::*;
-use crate::{PgStore, Result, SqliteStore};
 
 macro_rules! columns {
     () => {
@@ -176,160 +177,17 @@ async fn restore(
     }))
 }
 
-#[async_trait::async_trait]
-impl crate::Resources for SqliteStore {
-    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord> {
-        self.writer
-            .write(move |c| run_now(create(&mut Sqlite(c), resource)))
-            .await
-    }
-
-    async fn get_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-    ) -> Result<Option<ResourceRecord>> {
-        let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.read(move |c| run_now(one(&mut Sqlite(c), &GET, &store_id, kind, &id)))
-            .await
-    }
-
-    async fn resource_by_name(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        name: &str,
-    ) -> Result<Option<ResourceRecord>> {
-        let (store_id, name) = (store_id.to_owned(), name.to_owned());
-        self.read(move |c| run_now(one(&mut Sqlite(c), &BY_NAME, &store_id, kind, &name)))
-            .await
-    }
-
-    async fn list_resources(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        deleted: bool,
-        page: &PageRequest,
-    ) -> Result<Page<ResourceRecord>> {
-        let (store_id, page) = (store_id.to_owned(), page.clone());
-        self.read(move |c| run_now(list(&mut Sqlite(c), &store_id, kind, deleted, &page)))
-            .await
-    }
-
-    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>> {
-        self.writer
-            .write(move |c| run_now(update(&mut Sqlite(c), resource)))
-            .await
-    }
-
-    async fn delete_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-        now: i64,
-    ) -> Result<bool> {
-        let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer
-            .write(move |c| run_now(delete(&mut Sqlite(c), &store_id, kind, &id, now)))
-            .await
-    }
-
-    async fn restore_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-        now: i64,
-    ) -> Result<Option<ResourceRecord>> {
-        let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer
-            .write(move |c| run_now(restore(&mut Sqlite(c), &store_id, kind, &id, now)))
-            .await
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::Resources for PgStore {
-    async fn create_resource(&self, resource: ResourceRecord) -> Result<ResourceRecord> {
-        self.writer
-            .write(move |c| Box::pin(async move { create(c, resource).await }))
-            .await
-    }
-
-    async fn get_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-    ) -> Result<Option<ResourceRecord>> {
-        one(&mut *self.pool.acquire().await?, &GET, store_id, kind, id).await
-    }
-
-    async fn resource_by_name(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        name: &str,
-    ) -> Result<Option<ResourceRecord>> {
-        one(
-            &mut *self.pool.acquire().await?,
-            &BY_NAME,
-            store_id,
-            kind,
-            name,
-        )
-        .await
-    }
-
-    async fn list_resources(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        deleted: bool,
-        page: &PageRequest,
-    ) -> Result<Page<ResourceRecord>> {
-        list(
-            &mut *self.pool.acquire().await?,
-            store_id,
-            kind,
-            deleted,
-            page,
-        )
-        .await
-    }
-
-    async fn update_resource(&self, resource: ResourceRecord) -> Result<Option<ResourceRecord>> {
-        self.writer
-            .write(move |c| Box::pin(async move { update(c, resource).await }))
-            .await
-    }
-
-    async fn delete_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-        now: i64,
-    ) -> Result<bool> {
-        let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer
-            .write(move |c| Box::pin(async move { delete(c, &store_id, kind, &id, now).await }))
-            .await
-    }
-
-    async fn restore_resource(
-        &self,
-        store_id: &str,
-        kind: ResourceKind,
-        id: &str,
-        now: i64,
-    ) -> Result<Option<ResourceRecord>> {
-        let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.writer
-            .write(move |c| Box::pin(async move { restore(c, &store_id, kind, &id, now).await }))
-            .await
-    }
-}
+on_both_backends!(crate::Resources {
+    write fn create_resource(resource: ResourceRecord) -> ResourceRecord => |db| create(db, resource);
+    read fn get_resource(store_id: &str, kind: ResourceKind, id: &str) -> Option<ResourceRecord>
+        => |db| one(db, &GET, &store_id, kind, &id);
+    read fn resource_by_name(store_id: &str, kind: ResourceKind, name: &str) -> Option<ResourceRecord>
+        => |db| one(db, &BY_NAME, &store_id, kind, &name);
+    read fn list_resources(store_id: &str, kind: ResourceKind, deleted: bool, page: &PageRequest)
+        -> Page<ResourceRecord> => |db| list(db, &store_id, kind, deleted, &page);
+    write fn update_resource(resource: ResourceRecord) -> Option<ResourceRecord> => |db| update(db, resource);
+    write fn delete_resource(store_id: &str, kind: ResourceKind, id: &str, now: i64) -> bool
+        => |db| delete(db, &store_id, kind, &id, now);
+    write fn restore_resource(store_id: &str, kind: ResourceKind, id: &str, now: i64) -> Option<ResourceRecord>
+        => |db| restore(db, &store_id, kind, &id, now);
+});

@@ -2,9 +2,10 @@
 
 use serde_json::Value;
 
-use crate::db::{Db, Row, Sql, Sqlite, args, run_now, sql, sql_skip_locked};
+use crate::db::{Db, Row, Sql, args, sql, sql_skip_locked};
+use crate::dispatch::on_both_backends;
 use crate::model::*;
-use crate::{PgStore, Result, SqliteStore, StoreError};
+use crate::{Result, StoreError};
 
 macro_rules! columns {
     () => {
@@ -187,84 +188,12 @@ async fn list(
     Ok(Page::from_rows(rows, page.limit, |s| s.id.clone()))
 }
 
-#[async_trait::async_trait]
-impl crate::Schedules for SqliteStore {
-    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord> {
-        self.writer
-            .write(move |c| run_now(schedule_call(&mut Sqlite(c), &call)))
-            .await
-    }
-
-    async fn claim_schedules(
-        &self,
-        lease: Lease,
-        limit: u32,
-        steal: bool,
-    ) -> Result<Vec<ScheduleRecord>> {
-        self.writer
-            .write(move |c| run_now(claim(&mut Sqlite(c), &lease, limit, steal)))
-            .await
-    }
-
-    async fn settle_schedule(&self, s: ScheduleSettle) -> Result<bool> {
-        self.writer
-            .write(move |c| run_now(settle(&mut Sqlite(c), &s)))
-            .await
-    }
-
-    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>> {
-        let (store_id, id) = (store_id.to_owned(), id.to_owned());
-        self.read(move |c| run_now(get(&mut Sqlite(c), &store_id, &id)))
-            .await
-    }
-
-    async fn list_schedules(
-        &self,
-        store_id: &str,
-        filter: &ScheduleFilter,
-        page: &PageRequest,
-    ) -> Result<Page<ScheduleRecord>> {
-        let (store_id, filter, page) = (store_id.to_owned(), filter.clone(), page.clone());
-        self.read(move |c| run_now(list(&mut Sqlite(c), &store_id, &filter, &page)))
-            .await
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::Schedules for PgStore {
-    async fn schedule_call(&self, call: NewCall) -> Result<ScheduleRecord> {
-        self.writer
-            .write(move |c| Box::pin(async move { schedule_call(c, &call).await }))
-            .await
-    }
-
-    async fn claim_schedules(
-        &self,
-        lease: Lease,
-        limit: u32,
-        steal: bool,
-    ) -> Result<Vec<ScheduleRecord>> {
-        self.writer
-            .write(move |c| Box::pin(async move { claim(c, &lease, limit, steal).await }))
-            .await
-    }
-
-    async fn settle_schedule(&self, s: ScheduleSettle) -> Result<bool> {
-        self.writer
-            .write(move |c| Box::pin(async move { settle(c, &s).await }))
-            .await
-    }
-
-    async fn get_schedule(&self, store_id: &str, id: &str) -> Result<Option<ScheduleRecord>> {
-        get(&mut *self.pool.acquire().await?, store_id, id).await
-    }
-
-    async fn list_schedules(
-        &self,
-        store_id: &str,
-        filter: &ScheduleFilter,
-        page: &PageRequest,
-    ) -> Result<Page<ScheduleRecord>> {
-        list(&mut *self.pool.acquire().await?, store_id, filter, page).await
-    }
-}
+on_both_backends!(crate::Schedules {
+    write fn schedule_call(call: NewCall) -> ScheduleRecord => |db| schedule_call(db, &call);
+    write fn claim_schedules(lease: Lease, limit: u32, steal: bool) -> Vec<ScheduleRecord>
+        => |db| claim(db, &lease, limit, steal);
+    write fn settle_schedule(s: ScheduleSettle) -> bool => |db| settle(db, &s);
+    read fn get_schedule(store_id: &str, id: &str) -> Option<ScheduleRecord> => |db| get(db, &store_id, &id);
+    read fn list_schedules(store_id: &str, filter: &ScheduleFilter, page: &PageRequest) -> Page<ScheduleRecord>
+        => |db| list(db, &store_id, &filter, &page);
+});

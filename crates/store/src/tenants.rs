@@ -1,10 +1,11 @@
 //! Stores, their tokens, the inbound signing secret and server-wide settings, written once for
 //! both backends.
 
-use crate::db::{Db, Row, Sql, Sqlite, args, run_now, sql};
+use crate::Result;
+use crate::db::{Db, Row, Sql, args, sql};
+use crate::dispatch::on_both_backends;
 use crate::error::unique;
 use crate::model::*;
-use crate::{PgStore, Result, SqliteStore};
 
 const PING: Sql = sql!("SELECT 1");
 const GET_META: Sql = sql!("SELECT value FROM meta WHERE key = $1");
@@ -122,137 +123,31 @@ async fn set_inbound_secret(db: &mut impl Db, store_id: &str, sealed: &str) -> R
     Ok(())
 }
 
-#[async_trait::async_trait]
-impl crate::Tenants for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
+on_both_backends! {
+    crate::Tenants {
+        read fn ping() -> () => |db| ping(db);
+        read fn get_meta(key: &str) -> Option<String> => |db| get_meta(db, &key);
+        write fn init_meta(key: &str, value: &str) -> String => |db| init_meta(db, &key, &value);
+        write fn create_store(store: NewStore, token: Option<NewToken>) -> StoreRecord
+            => |db| create_store(db, &store, token.as_ref());
+        read fn get_store(id: &str) -> Option<StoreRecord> => |db| get_store(db, &id);
+        read fn list_stores(page: &PageRequest) -> Page<StoreRecord> => |db| list_stores(db, &page);
+        write fn create_token(token: NewToken) -> TokenRecord => |db| insert_token(db, &token);
+        read fn token_by_hash(hash: &str) -> Option<TokenRecord> => |db| token_by_hash(db, &hash);
+        write fn delete_token(store_id: &str, token_id: &str) -> bool
+            => |db| delete_token(db, &store_id, &token_id);
+        read fn inbound_secret(store_id: &str) -> Option<String> => |db| inbound_secret(db, &store_id);
+        direct fn set_inbound_secret(store_id: &str, sealed: &str) -> ()
+            => |db| set_inbound_secret(db, &store_id, &sealed);
     }
-
-    async fn ping(&self) -> Result<()> {
-        self.read(|c| run_now(ping(&mut Sqlite(c)))).await
+    sqlite {
+        fn backend(&self) -> &'static str {
+            "sqlite"
+        }
     }
-
-    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
-        let key = key.to_owned();
-        self.read(move |c| run_now(get_meta(&mut Sqlite(c), &key)))
-            .await
-    }
-
-    async fn init_meta(&self, key: &str, value: &str) -> Result<String> {
-        let (key, value) = (key.to_owned(), value.to_owned());
-        self.writer
-            .write(move |c| run_now(init_meta(&mut Sqlite(c), &key, &value)))
-            .await
-    }
-
-    async fn create_store(&self, store: NewStore, token: Option<NewToken>) -> Result<StoreRecord> {
-        self.writer
-            .write(move |c| run_now(create_store(&mut Sqlite(c), &store, token.as_ref())))
-            .await
-    }
-
-    async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| run_now(get_store(&mut Sqlite(c), &id)))
-            .await
-    }
-
-    async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>> {
-        let page = page.clone();
-        self.read(move |c| run_now(list_stores(&mut Sqlite(c), &page)))
-            .await
-    }
-
-    async fn create_token(&self, token: NewToken) -> Result<TokenRecord> {
-        self.writer
-            .write(move |c| run_now(insert_token(&mut Sqlite(c), &token)))
-            .await
-    }
-
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let hash = hash.to_owned();
-        self.read(move |c| run_now(token_by_hash(&mut Sqlite(c), &hash)))
-            .await
-    }
-
-    async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool> {
-        let (store_id, token_id) = (store_id.to_owned(), token_id.to_owned());
-        self.writer
-            .write(move |c| run_now(delete_token(&mut Sqlite(c), &store_id, &token_id)))
-            .await
-    }
-
-    async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {
-        let store_id = store_id.to_owned();
-        self.read(move |c| run_now(inbound_secret(&mut Sqlite(c), &store_id)))
-            .await
-    }
-
-    async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()> {
-        let (store_id, sealed) = (store_id.to_owned(), sealed.to_owned());
-        self.writer
-            .write(move |c| run_now(set_inbound_secret(&mut Sqlite(c), &store_id, &sealed)))
-            .await
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::Tenants for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ping(&self) -> Result<()> {
-        ping(&mut *self.pool.acquire().await?).await
-    }
-
-    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
-        get_meta(&mut *self.pool.acquire().await?, key).await
-    }
-
-    async fn init_meta(&self, key: &str, value: &str) -> Result<String> {
-        let (key, value) = (key.to_owned(), value.to_owned());
-        self.writer
-            .write(move |c| Box::pin(async move { init_meta(c, &key, &value).await }))
-            .await
-    }
-
-    async fn create_store(&self, store: NewStore, token: Option<NewToken>) -> Result<StoreRecord> {
-        self.writer
-            .write(move |c| Box::pin(async move { create_store(c, &store, token.as_ref()).await }))
-            .await
-    }
-
-    async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>> {
-        get_store(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>> {
-        list_stores(&mut *self.pool.acquire().await?, page).await
-    }
-
-    async fn create_token(&self, token: NewToken) -> Result<TokenRecord> {
-        self.writer
-            .write(move |c| Box::pin(async move { insert_token(c, &token).await }))
-            .await
-    }
-
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        token_by_hash(&mut *self.pool.acquire().await?, hash).await
-    }
-
-    async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool> {
-        let (store_id, token_id) = (store_id.to_owned(), token_id.to_owned());
-        self.writer
-            .write(move |c| Box::pin(async move { delete_token(c, &store_id, &token_id).await }))
-            .await
-    }
-
-    async fn inbound_secret(&self, store_id: &str) -> Result<Option<String>> {
-        inbound_secret(&mut *self.pool.acquire().await?, store_id).await
-    }
-
-    async fn set_inbound_secret(&self, store_id: &str, sealed: &str) -> Result<()> {
-        set_inbound_secret(&mut *self.pool.acquire().await?, store_id, sealed).await
+    postgres {
+        fn backend(&self) -> &'static str {
+            "postgres"
+        }
     }
 }
