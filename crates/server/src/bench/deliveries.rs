@@ -115,12 +115,7 @@ pub async fn report(
     println!(
         "scenario     POST /api/events → workflow (a) + emit_event → signed delivery to a local receiver"
     );
-    println!(
-        "backend      {backend}    clients {}    rate {}    measured {}s after 1s warm-up",
-        args.concurrency,
-        args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
-        measure.as_secs()
-    );
+    super::report::print_setup(args, backend, measure);
     println!(
         "events       {accepted} accepted (measured part)    {} errors    ack p99 {:.2} ms",
         load.errors,

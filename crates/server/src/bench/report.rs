@@ -76,12 +76,7 @@ pub(super) async fn report_schedules(
     println!(
         "scenario     POST /api/events → schedule_workflow {CALL_AHEAD_S} s ahead → callable workflow"
     );
-    println!(
-        "backend      {backend}    clients {}    rate {}    measured {}s after 1s warm-up",
-        args.concurrency,
-        args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
-        measure.as_secs()
-    );
+    print_setup(args, backend, measure);
     println!(
         "events       {} accepted    {} errors    ack p99 {:.2} ms",
         l.len(),
@@ -297,4 +292,14 @@ pub(super) async fn drain_and_report(
         first_step,
     );
     Ok(done)
+}
+
+/// The line that says how the load ran: backend, clients, rate, duration.
+pub(super) fn print_setup(args: &BenchArgs, backend: &str, measure: Duration) {
+    println!(
+        "backend      {backend}    clients {}    rate {}    measured {}s after 1s warm-up",
+        args.concurrency,
+        args.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
+        measure.as_secs()
+    );
 }

@@ -28,11 +28,12 @@ const LIST: Sql = sql!(concat!(
     columns!(),
     " FROM subscriptions WHERE store_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3"
 ));
+/// Takes the same parameters as [`INSERT`]; the creation time (`$14`) is not changed.
 const UPDATE: Sql = sql!(
     "UPDATE subscriptions SET url = $3, description = $4, events = $5, ordered = $6, active = $7, \
      secret = $8, previous_secret = $9, previous_until = $10, failing_since = $11, \
-     disabled_at = $12, disabled_reason = $13, updated_at = $14 \
-     WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL"
+     disabled_at = $12, disabled_reason = $13, updated_at = $15 \
+     WHERE id = $1 AND store_id = $2 AND deleted_at IS NULL"
 );
 const DELETE: Sql = sql!(
     "UPDATE subscriptions SET deleted_at = $3, active = FALSE, updated_at = $3 \
@@ -84,7 +85,8 @@ async fn write_filter(db: &mut impl Db, s: &SubscriptionRecord) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn create(db: &mut impl Db, s: &SubscriptionRecord) -> Result<SubscriptionRecord> {
+/// Runs `sql` with the subscription's columns as parameters, in [`INSERT`]'s order.
+async fn write_row(db: &mut impl Db, sql: &Sql, s: &SubscriptionRecord) -> Result<u64> {
     let events = events_json(s);
     let row = args![
         &s.id,
@@ -103,7 +105,11 @@ pub(super) async fn create(db: &mut impl Db, s: &SubscriptionRecord) -> Result<S
         s.created_at,
         s.updated_at
     ];
-    db.execute(&INSERT, row).await?;
+    db.execute(sql, row).await
+}
+
+pub(super) async fn create(db: &mut impl Db, s: &SubscriptionRecord) -> Result<SubscriptionRecord> {
+    write_row(db, &INSERT, s).await?;
     write_filter(db, s).await?;
     Ok(s.clone())
 }
@@ -138,24 +144,7 @@ pub(super) async fn update(
     db: &mut impl Db,
     s: &SubscriptionRecord,
 ) -> Result<Option<SubscriptionRecord>> {
-    let events = events_json(s);
-    let row = args![
-        &s.store_id,
-        &s.id,
-        &s.url,
-        &s.description,
-        events.as_str(),
-        s.ordered,
-        s.active,
-        &s.secret,
-        &s.previous_secret,
-        s.previous_until,
-        s.failing_since,
-        s.disabled_at,
-        &s.disabled_reason,
-        s.updated_at
-    ];
-    if db.execute(&UPDATE, row).await? == 0 {
+    if write_row(db, &UPDATE, s).await? == 0 {
         return Ok(None);
     }
     write_filter(db, s).await?;
