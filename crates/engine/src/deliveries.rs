@@ -181,49 +181,20 @@ impl Worker {
         let attempt = d.attempts + 1;
         let started_at = now_ms();
         let clock = Instant::now();
-        let sent = self.send(&job).await;
+        let answer = Answer::of(&self.send(&job).await);
         let duration_ms = clock.elapsed().as_millis() as i64;
-        let (status, response, error, retry_after, gone, abort) = match &sent {
-            Ok(r) => {
-                let excerpt =
-                    String::from_utf8_lossy(&r.body[..r.body.len().min(RESPONSE_EXCERPT)])
-                        .into_owned();
-                let error = match r.status {
-                    200..=299 => None,
-                    300..=399 => Some(format!("HTTP {}: redirects are not followed", r.status)),
-                    s => Some(format!("HTTP {s}")),
-                };
-                let abort = r
-                    .header("webhook-delivery")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("abort-message"));
-                let retry_after = r
-                    .header("retry-after")
-                    .and_then(switchboard_outbound::retry_after_ms);
-                (
-                    Some(r.status as i64),
-                    Some(excerpt),
-                    error,
-                    retry_after,
-                    r.status == 410,
-                    abort,
-                )
-            }
-            Err(e) => (None, None, Some(e.to_string()), None, false, false),
-        };
-        let succeeded = error.is_none();
-        let retry_at = if succeeded || d.manual || abort || gone {
+        let succeeded = answer.error.is_none();
+        let retry_at = if succeeded || d.manual || answer.abort || answer.gone {
             None
         } else {
             self.policy
-                .next_wait(attempt, retry_after, crate::rand_unit())
+                .next_wait(attempt, answer.retry_after, crate::rand_unit())
                 .map(|wait| now_ms() + wait)
         };
-        let outcome = if succeeded {
-            "succeeded"
-        } else if retry_at.is_some() {
-            "retrying"
-        } else {
-            "failed"
+        let outcome = match (succeeded, retry_at) {
+            (true, _) => "succeeded",
+            (false, Some(_)) => "retrying",
+            (false, None) => "failed",
         };
         metrics::counter!("switchboard_deliveries_total", "outcome" => outcome).increment(1);
         if !succeeded {
@@ -231,33 +202,30 @@ impl Worker {
                 delivery_id = d.id,
                 subscription_id = d.subscription_id,
                 attempt,
-                error = error.as_deref().unwrap_or(""),
+                error = answer.error.as_deref().unwrap_or(""),
                 retry_at = retry_at.map(rfc3339),
                 "delivery attempt failed"
             );
         }
-        let finished = self
-            .store
-            .finish_attempt(AttemptOutcome {
-                delivery_id: d.id.clone(),
-                owner: self.owner.clone(),
-                attempt: AttemptRecord {
-                    attempt,
-                    started_at,
-                    duration_ms,
-                    status,
-                    response,
-                    error,
-                    manual: d.manual,
-                },
-                succeeded,
-                retry_at,
-                gone,
-                disable_after: self.policy.disable_after(),
-                now: now_ms(),
-            })
-            .await;
-        match finished {
+        let outcome = AttemptOutcome {
+            delivery_id: d.id.clone(),
+            owner: self.owner.clone(),
+            attempt: AttemptRecord {
+                attempt,
+                started_at,
+                duration_ms,
+                status: answer.status,
+                response: answer.excerpt,
+                error: answer.error,
+                manual: d.manual,
+            },
+            succeeded,
+            retry_at,
+            gone: answer.gone,
+            disable_after: self.policy.disable_after(),
+            now: now_ms(),
+        };
+        match self.store.finish_attempt(outcome).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
                 delivery_id = d.id,
@@ -326,6 +294,56 @@ pub fn envelope(id: &str, event: &str, created_at: i64, data: &str) -> String {
         text(event),
         text(&rfc3339(created_at))
     )
+}
+
+/// What an attempt's answer says: its status and start, why it failed, and what the receiver
+/// asked for (a later retry, no more retries, or to be disabled).
+struct Answer {
+    status: Option<i64>,
+    excerpt: Option<String>,
+    error: Option<String>,
+    retry_after: Option<u64>,
+    /// 410 Gone: disable the subscription now.
+    gone: bool,
+    /// `webhook-delivery: abort-message` (Svix's convention): no more retries.
+    abort: bool,
+}
+
+impl Answer {
+    fn of(sent: &Result<switchboard_outbound::Response, SendError>) -> Answer {
+        let r = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return Answer {
+                    status: None,
+                    excerpt: None,
+                    error: Some(e.to_string()),
+                    retry_after: None,
+                    gone: false,
+                    abort: false,
+                };
+            }
+        };
+        let error = match r.status {
+            200..=299 => None,
+            300..=399 => Some(format!("HTTP {}: redirects are not followed", r.status)),
+            s => Some(format!("HTTP {s}")),
+        };
+        Answer {
+            status: Some(r.status as i64),
+            excerpt: Some(
+                String::from_utf8_lossy(&r.body[..r.body.len().min(RESPONSE_EXCERPT)]).into_owned(),
+            ),
+            error,
+            retry_after: r
+                .header("retry-after")
+                .and_then(switchboard_outbound::retry_after_ms),
+            gone: r.status == 410,
+            abort: r
+                .header("webhook-delivery")
+                .is_some_and(|v| v.eq_ignore_ascii_case("abort-message")),
+        }
+    }
 }
 
 #[cfg(test)]

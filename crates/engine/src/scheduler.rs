@@ -104,71 +104,25 @@ async fn fire(
     callee: Callee,
     now: i64,
 ) -> anyhow::Result<()> {
-    let settle = |next: Option<i64>, status: ScheduleStatus, error: Option<Value>| ScheduleSettle {
-        id: s.id.clone(),
-        due_at: s.due_at,
-        next,
-        status,
-        run_id: None,
-        error,
-        now,
-    };
     let Some((workflow, graph)) = callee else {
         let error = reason(
             "workflow_missing",
             "the workflow was deleted or cannot be loaded",
         );
-        engine
-            .store
-            .settle_schedule(settle(None, ScheduleStatus::Failed, Some(error)))
-            .await?;
+        let settle = settlement(&s, None, ScheduleStatus::Failed, Some(error), now);
+        engine.store.settle_schedule(settle).await?;
         return Ok(());
     };
-    let (event_type, trigger, settled) = if s.kind == ScheduleKind::Cron {
-        let tick = match (&graph.trigger, workflow.active) {
-            (Trigger::Schedule(cron), true) => cron.due(s.due_at, now),
-            _ => {
-                // Deactivating or changing the trigger removes the tick in the same
-                // transaction; this is one that raced with it.
-                let error = reason(
-                    "not_scheduled",
-                    "the workflow is no longer an active schedule",
-                );
-                engine
-                    .store
-                    .settle_schedule(settle(None, ScheduleStatus::Cancelled, Some(error)))
-                    .await?;
-                return Ok(());
-            }
-        };
-        let Some(at) = tick.fire else {
-            // Missed while no node ran, and the catch-up policy is `none`.
-            engine
-                .store
-                .settle_schedule(settle(tick.next, ScheduleStatus::Fired, None))
-                .await?;
-            return Ok(());
-        };
-        let trigger = json!({ "scheduledAt": rfc3339(at) });
-        (
-            "schedule.tick",
-            trigger,
-            settle(tick.next, ScheduleStatus::Fired, None),
-        )
-    } else {
-        let inputs = s.inputs.clone().unwrap_or_else(|| json!({}));
-        if let Err(error) = callable_now(&workflow, &graph, &inputs) {
-            engine
-                .store
-                .settle_schedule(settle(None, ScheduleStatus::Failed, Some(error.to_json())))
-                .await?;
+    let (event_type, trigger, settled) = match firing(&s, &workflow, &graph, now) {
+        Firing::Settle(settle) => {
+            engine.store.settle_schedule(settle).await?;
             return Ok(());
         }
-        (
-            "schedule.call",
-            inputs,
-            settle(None, ScheduleStatus::Fired, None),
-        )
+        Firing::Start {
+            event_type,
+            trigger,
+            settle,
+        } => (event_type, trigger, settle),
     };
     let target = Target {
         workflow_id: workflow.id.clone(),
@@ -197,6 +151,73 @@ async fn fire(
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// What a due schedule comes to: settled without a run, or a run to start, settled with it.
+enum Firing {
+    Settle(ScheduleSettle),
+    Start {
+        event_type: &'static str,
+        trigger: Value,
+        settle: ScheduleSettle,
+    },
+}
+
+/// Decides what a due schedule of a live workflow does now.
+fn firing(s: &ScheduleRecord, workflow: &WorkflowRecord, graph: &Graph, now: i64) -> Firing {
+    use ScheduleStatus::{Cancelled, Failed, Fired};
+    if s.kind == ScheduleKind::Cron {
+        let tick = match (&graph.trigger, workflow.active) {
+            (Trigger::Schedule(cron), true) => cron.due(s.due_at, now),
+            _ => {
+                // Deactivating or changing the trigger removes the tick in the same
+                // transaction; this is one that raced with it.
+                let error = reason(
+                    "not_scheduled",
+                    "the workflow is no longer an active schedule",
+                );
+                return Firing::Settle(settlement(s, None, Cancelled, Some(error), now));
+            }
+        };
+        let settle = settlement(s, tick.next, Fired, None, now);
+        // Without a tick to fire: missed while no node ran, and the catch-up policy is `none`.
+        return match tick.fire {
+            Some(at) => Firing::Start {
+                event_type: "schedule.tick",
+                trigger: json!({ "scheduledAt": rfc3339(at) }),
+                settle,
+            },
+            None => Firing::Settle(settle),
+        };
+    }
+    let inputs = s.inputs.clone().unwrap_or_else(|| json!({}));
+    match callable_now(workflow, graph, &inputs) {
+        Err(error) => Firing::Settle(settlement(s, None, Failed, Some(error.to_json()), now)),
+        Ok(()) => Firing::Start {
+            event_type: "schedule.call",
+            trigger: inputs,
+            settle: settlement(s, None, Fired, None, now),
+        },
+    }
+}
+
+/// How a pending schedule is settled: `next` keeps a cron schedule pending at its next tick.
+fn settlement(
+    s: &ScheduleRecord,
+    next: Option<i64>,
+    status: ScheduleStatus,
+    error: Option<Value>,
+    now: i64,
+) -> ScheduleSettle {
+    ScheduleSettle {
+        id: s.id.clone(),
+        due_at: s.due_at,
+        next,
+        status,
+        run_id: None,
+        error,
+        now,
+    }
 }
 
 /// Whether a due call may start now: its workflow is active, still callable, and the inputs fit

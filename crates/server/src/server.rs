@@ -56,60 +56,13 @@ impl Server {
         let addr = listener.local_addr()?;
         let (routes, doc) = crate::api::routes(settings.body_limit);
         let backend = boot.store.backend();
-        switchboard_script::configure(switchboard_script::Limits {
-            expression_timeout: Duration::from_millis(settings.script_timeout_ms),
-            code_timeout: Duration::from_millis(settings.code_timeout_ms),
-            memory_bytes: (settings.script_memory_mb as usize) << 20,
-            ..Default::default()
-        });
+        configure_scripts(settings);
         let validation = Options {
             allow_http: settings.outbound_allow_http,
         };
         let metrics = metrics_handle();
-        let outbound = switchboard_engine::outbound::Outbound {
-            client: switchboard_outbound::Client::new(
-                switchboard_outbound::Policy {
-                    allow: switchboard_outbound::Policy::parse_allow(&settings.outbound_allow)
-                        .map_err(|e| anyhow::anyhow!("outbound_allow: {e}"))?,
-                    allow_http: settings.outbound_allow_http,
-                },
-                switchboard_outbound::Limits {
-                    response_bytes: settings.http_response_limit,
-                    record_bytes: settings.http_record_limit,
-                },
-            ),
-            sealer: boot.sealer.clone(),
-            validation: validation.clone(),
-            public_url: settings
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}"))
-                .trim_end_matches('/')
-                .to_owned(),
-        };
-        let engine = Engine::new(
-            boot.store.clone(),
-            outbound,
-            EngineSettings {
-                time_scale: settings.time_scale,
-                lease_ms: settings.lease_ms,
-                poll_ms: settings.poll_ms,
-                steal_at_start: backend == "sqlite",
-                address: addr.to_string(),
-            },
-        );
-        engine.start().await?;
-        switchboard_engine::deliveries::Worker::spawn(
-            boot.store.clone(),
-            engine.outbound.client.clone(),
-            boot.sealer.clone(),
-            settings.delivery_policy()?,
-            engine.node_id.clone(),
-        );
-        switchboard_engine::scheduler::spawn(
-            engine.clone(),
-            Duration::from_millis(settings.poll_ms),
-        );
+        let outbound = outbound(settings, &boot, &validation, addr)?;
+        let engine = start_engine(settings, &boot, outbound, addr).await?;
         let caches = Caches::new(&engine.generation);
         let state = AppState {
             store: boot.store,
@@ -150,6 +103,75 @@ impl Server {
         self.engine.shutdown(SHUTDOWN_GRACE).await;
         served
     }
+}
+
+/// The JavaScript sandbox's limits, from the settings.
+fn configure_scripts(settings: &Settings) {
+    switchboard_script::configure(switchboard_script::Limits {
+        expression_timeout: Duration::from_millis(settings.script_timeout_ms),
+        code_timeout: Duration::from_millis(settings.code_timeout_ms),
+        memory_bytes: (settings.script_memory_mb as usize) << 20,
+        ..Default::default()
+    });
+}
+
+/// The guarded client and what outbound calls need, from the settings.
+fn outbound(
+    settings: &Settings,
+    boot: &Boot,
+    validation: &Options,
+    addr: SocketAddr,
+) -> anyhow::Result<switchboard_engine::outbound::Outbound> {
+    let policy = switchboard_outbound::Policy {
+        allow: switchboard_outbound::Policy::parse_allow(&settings.outbound_allow)
+            .map_err(|e| anyhow::anyhow!("outbound_allow: {e}"))?,
+        allow_http: settings.outbound_allow_http,
+    };
+    let limits = switchboard_outbound::Limits {
+        response_bytes: settings.http_response_limit,
+        record_bytes: settings.http_record_limit,
+    };
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    Ok(switchboard_engine::outbound::Outbound {
+        client: switchboard_outbound::Client::new(policy, limits),
+        sealer: boot.sealer.clone(),
+        validation: validation.clone(),
+        public_url: public_url.trim_end_matches('/').to_owned(),
+    })
+}
+
+/// Starts the engine, the delivery worker and the scheduler.
+async fn start_engine(
+    settings: &Settings,
+    boot: &Boot,
+    outbound: switchboard_engine::outbound::Outbound,
+    addr: SocketAddr,
+) -> anyhow::Result<Arc<Engine>> {
+    let engine = Engine::new(
+        boot.store.clone(),
+        outbound,
+        EngineSettings {
+            time_scale: settings.time_scale,
+            lease_ms: settings.lease_ms,
+            poll_ms: settings.poll_ms,
+            steal_at_start: boot.store.backend() == "sqlite",
+            address: addr.to_string(),
+        },
+    );
+    engine.start().await?;
+    switchboard_engine::deliveries::Worker::spawn(
+        boot.store.clone(),
+        engine.outbound.client.clone(),
+        boot.sealer.clone(),
+        settings.delivery_policy()?,
+        engine.node_id.clone(),
+    );
+    let poll = Duration::from_millis(settings.poll_ms);
+    switchboard_engine::scheduler::spawn(engine.clone(), poll);
+    Ok(engine)
 }
 
 /// The process-wide Prometheus recorder, with the contract's metrics registered from the start.

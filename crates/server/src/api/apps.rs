@@ -313,38 +313,7 @@ fn read_app(body: &Value) -> ApiResult<App> {
             None
         }
     };
-    let mut workflows = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    match top.get("workflows").and_then(Value::as_array) {
-        Some(items) if !items.is_empty() => {
-            for (i, w) in items.iter().enumerate() {
-                let at = child("/workflows", i);
-                let local = match (w.get("id"), w.get("name")) {
-                    (Some(Value::String(id)), _) => id.clone(),
-                    (Some(Value::Number(id)), _) => id.to_string(),
-                    (None, Some(Value::String(name))) => name.clone(),
-                    _ => {
-                        problem(&at, "each workflow needs an 'id' or a 'name'".into());
-                        continue;
-                    }
-                };
-                if let Some(first) = seen.insert(local.clone(), i) {
-                    problem(
-                        &child(&at, "id"),
-                        format!("'{local}' is also used by /workflows/{first}"),
-                    );
-                }
-                workflows.push(AppWorkflow {
-                    local,
-                    definition: w.clone(),
-                });
-            }
-        }
-        _ => problem(
-            "/workflows",
-            "'workflows' must be a non-empty array of workflow definitions".into(),
-        ),
-    }
+    let workflows = app_workflows(top.get("workflows"), &mut problem);
     if !problems.is_empty() {
         return Err(ApiError::validation(
             "the app definition is invalid",
@@ -357,6 +326,41 @@ fn read_app(body: &Value) -> ApiResult<App> {
         title,
         workflows,
     })
+}
+
+/// The app's workflows with their app-local ids (`id`, else `name`), each unique.
+fn app_workflows(
+    listed: Option<&Value>,
+    problem: &mut impl FnMut(&str, String),
+) -> Vec<AppWorkflow> {
+    let Some(items) = listed.and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+        let message = "'workflows' must be a non-empty array of workflow definitions";
+        problem("/workflows", message.into());
+        return Vec::new();
+    };
+    let mut workflows = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, w) in items.iter().enumerate() {
+        let at = child("/workflows", i);
+        let local = match (w.get("id"), w.get("name")) {
+            (Some(Value::String(id)), _) => id.clone(),
+            (Some(Value::Number(id)), _) => id.to_string(),
+            (None, Some(Value::String(name))) => name.clone(),
+            _ => {
+                problem(&at, "each workflow needs an 'id' or a 'name'".into());
+                continue;
+            }
+        };
+        if let Some(first) = seen.insert(local.clone(), i) {
+            let message = format!("'{local}' is also used by /workflows/{first}");
+            problem(&child(&at, "id"), message);
+        }
+        workflows.push(AppWorkflow {
+            local,
+            definition: w.clone(),
+        });
+    }
+    workflows
 }
 
 /// Validates every workflow of the app with its ids remapped; references to the app's own

@@ -111,33 +111,7 @@ async fn check(
         {
             f.error("url", e.to_string());
         }
-        let events = match f.raw("events", REQUIRED) {
-            Some(Value::Array(items)) if !items.is_empty() => {
-                let mut names = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    match item.as_str() {
-                        Some(name) if is_pattern(name) => names.push(name.to_owned()),
-                        Some(name) => f.ctx.report.error(
-                            format!("/events/{i}"),
-                            format!("'{name}' is not an event name, 'group.*' or '*'"),
-                        ),
-                        None => f
-                            .ctx
-                            .report
-                            .error(format!("/events/{i}"), "each entry of 'events' is a string"),
-                    }
-                }
-                Some(names)
-            }
-            Some(_) => {
-                f.error(
-                    "events",
-                    "'events' is a non-empty array of event names, or [\"*\"] for all",
-                );
-                None
-            }
-            None => None,
-        };
+        let events = read_events(&mut f);
         let description = f.string("description", OPTIONAL);
         if description
             .as_ref()
@@ -167,6 +141,52 @@ async fn check(
         report.sort();
         return Err(invalid("subscription", &report));
     };
+    warn_unknown_events(state, store_id, &events, &mut report).await?;
+    let checked = Checked {
+        url,
+        events,
+        description,
+        active: active.unwrap_or(true),
+        ordered: ordered.unwrap_or(false),
+        secret,
+    };
+    Ok((checked, report.warnings))
+}
+
+/// `events`: a non-empty array of event names, `group.*` patterns or `*`, each checked at its
+/// pointer.
+fn read_events(f: &mut Fields<'_, '_>) -> Option<Vec<String>> {
+    let items = match f.raw("events", REQUIRED) {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(_) => {
+            let message = "'events' is a non-empty array of event names, or [\"*\"] for all";
+            f.error("events", message);
+            return None;
+        }
+        None => return None,
+    };
+    let mut names = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("/events/{i}");
+        match item.as_str() {
+            Some(name) if is_pattern(name) => names.push(name.to_owned()),
+            Some(name) => f.ctx.report.error(
+                at,
+                format!("'{name}' is not an event name, 'group.*' or '*'"),
+            ),
+            None => f.ctx.report.error(at, "each entry of 'events' is a string"),
+        }
+    }
+    Some(names)
+}
+
+/// Names no event of the catalogue matches are kept, with a warning listing the catalogue.
+async fn warn_unknown_events(
+    state: &AppState,
+    store_id: &str,
+    events: &[String],
+    report: &mut Report,
+) -> ApiResult<()> {
     let known = catalogue(state, store_id).await?;
     for (i, name) in events.iter().enumerate() {
         let group = name.strip_suffix(".*");
@@ -181,15 +201,7 @@ async fn check(
             );
         }
     }
-    let checked = Checked {
-        url,
-        events,
-        description,
-        active: active.unwrap_or(true),
-        ordered: ordered.unwrap_or(false),
-        secret,
-    };
-    Ok((checked, report.warnings))
+    Ok(())
 }
 
 /// The subscription as the API shows it; `secret` only when just made.

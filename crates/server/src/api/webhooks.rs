@@ -231,29 +231,7 @@ async fn test_webhook(
                 .map_err(|e| ApiError::invalid_field("/connectorId", e.message))?,
         ),
     };
-    let mut trigger = match input.trigger {
-        None | Some(Value::Null) => json!({}),
-        Some(t @ Value::Object(_)) => t,
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "/trigger",
-                "'trigger' must be an object",
-            ));
-        }
-    };
-    let mut contact = json!({});
-    if let Some(phone) = &input.phone_number {
-        if trigger.get("phoneNumber").is_none() {
-            trigger["phoneNumber"] = json!(phone);
-        }
-        if let Some(c) = state
-            .store
-            .get_conversation(store_id, &phone_key(phone))
-            .await?
-        {
-            contact = c.state;
-        }
-    }
+    let (trigger, contact) = sample(&state, store_id, &input).await?;
     let empty = json!({});
     let store_root = json!({"id": store_id, "name": scope.store.name});
     let scope = TemplateScope {
@@ -282,4 +260,30 @@ async fn test_webhook(
         Err(e) => out["error"] = e.to_json(),
     }
     Ok(Json(out))
+}
+
+/// The test's trigger data (with `phoneNumber` when given) and, for that phone, the conversation
+/// state the templates see as `state`.
+async fn sample(state: &Shared, store_id: &str, input: &TestInput) -> ApiResult<(Value, Value)> {
+    let mut trigger = match &input.trigger {
+        None | Some(Value::Null) => json!({}),
+        Some(t @ Value::Object(_)) => t.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "/trigger",
+                "'trigger' must be an object",
+            ));
+        }
+    };
+    let mut contact = json!({});
+    if let Some(phone) = &input.phone_number {
+        if trigger.get("phoneNumber").is_none() {
+            trigger["phoneNumber"] = json!(phone);
+        }
+        let key = phone_key(phone);
+        if let Some(c) = state.store.get_conversation(store_id, &key).await? {
+            contact = c.state;
+        }
+    }
+    Ok((trigger, contact))
 }
