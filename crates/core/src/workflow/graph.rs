@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::fields::{Context, Fields, OPTIONAL, REQUIRED};
 use super::{Condition, Edge, Node, OnError, Retry, Trigger, Workflow, check_name};
+use crate::Report;
 
 /// Where an edge leads before ids are resolved.
 pub(crate) enum Target {
@@ -84,20 +85,7 @@ impl Meta {
 
 pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Option<Workflow<S>> {
     let report = &mut ctx.report;
-    let mut first: HashMap<String, usize> = HashMap::new();
-    for (i, node) in draft.nodes.iter().enumerate() {
-        if let Some(&j) = first.get(node.id.as_str()) {
-            report.error(
-                &node.id_pointer,
-                format!(
-                    "duplicate step id '{}' (first used at {})",
-                    node.id, draft.nodes[j].id_pointer
-                ),
-            );
-        } else {
-            first.insert(node.id.clone(), i);
-        }
-    }
+    let first = first_of_each_id(&draft.nodes, report);
     let mut resolve = |edges: Vec<DraftEdge>| -> Vec<Edge> {
         edges
             .into_iter()
@@ -141,7 +129,48 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
         })
         .collect();
 
-    // Every step must be reachable from the trigger, through transitions or error edges.
+    report_unreachable(&entry, &nodes, report);
+
+    let (Some(name), Some(trigger), true) = (meta.name, draft.trigger, report.is_valid()) else {
+        return None;
+    };
+    let nodes = nodes
+        .into_iter()
+        .map(Node::with_spec)
+        .collect::<Option<Vec<_>>>()?;
+    Some(Workflow {
+        name,
+        description: meta.description,
+        format: super::Format::Native, // the caller sets the detected format
+        trigger,
+        entry,
+        nodes,
+        context_variables: draft.context_variables,
+        max_steps: meta.max_steps,
+    })
+}
+
+/// Where each step id is first used; a repeat is reported at its pointer.
+fn first_of_each_id<S>(nodes: &[DraftNode<S>], report: &mut Report) -> HashMap<String, usize> {
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some(&j) = first.get(node.id.as_str()) {
+            report.error(
+                &node.id_pointer,
+                format!(
+                    "duplicate step id '{}' (first used at {})",
+                    node.id, nodes[j].id_pointer
+                ),
+            );
+        } else {
+            first.insert(node.id.clone(), i);
+        }
+    }
+    first
+}
+
+/// Every step must be reachable from the trigger, through transitions or error edges.
+fn report_unreachable<S>(entry: &[Edge], nodes: &[Node<S>], report: &mut Report) {
     let mut seen = vec![false; nodes.len()];
     let mut queue: VecDeque<usize> = entry.iter().map(|e| e.target).collect();
     while let Some(i) = queue.pop_front() {
@@ -164,24 +193,6 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
             );
         }
     }
-
-    let (Some(name), Some(trigger), true) = (meta.name, draft.trigger, report.is_valid()) else {
-        return None;
-    };
-    let nodes = nodes
-        .into_iter()
-        .map(Node::with_spec)
-        .collect::<Option<Vec<_>>>()?;
-    Some(Workflow {
-        name,
-        description: meta.description,
-        format: super::Format::Native, // the caller sets the detected format
-        trigger,
-        entry,
-        nodes,
-        context_variables: draft.context_variables,
-        max_steps: meta.max_steps,
-    })
 }
 
 impl<S> Node<Option<S>> {

@@ -39,27 +39,13 @@ pub async fn run(args: &BenchArgs, count: u64) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("switchboard.db").display()));
 
-    let mut server = ChildServer::start(dir.path(), &admin, &database_url)?;
+    let server = ChildServer::start(dir.path(), &admin, &database_url)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let auth = format!("Bearer {admin}");
     let idle_kib = server.rss_kib("VmRSS");
-    for n in 0..FAN_OUT {
-        let def = json!({"name": format!("parked {n}"), "trigger": {"type": "webhook", "eventType": "bench.park"},
-            "steps": [{"id": "pause", "type": "delay", "config": {"delaySeconds": delay_s}},
-                      {"id": "after", "type": "store_context_data", "config": {"data": {"woke": true}}}]});
-        let res = client
-            .post(format!("{}/api/workflows", server.base))
-            .header("Authorization", &auth)
-            .header("StoreId", DEFAULT_STORE_ID)
-            .json(&def)
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            bail!("cannot create the bench workflow: {}", res.text().await?);
-        }
-    }
+    create_parked(&client, &server.base, &auth, delay_s).await?;
 
     println!(
         "scenario     park {count} runs ({events} events × {FAN_OUT} workflows) on a {delay_s} s delay at {rate} events/s, restart, let them fire"
@@ -81,32 +67,7 @@ pub async fn run(args: &BenchArgs, count: u64) -> anyhow::Result<()> {
         server.rss_kib("VmHWM") / 1024
     );
 
-    let restarted_at = Instant::now();
-    server.stop()?;
-    let stopped_in = restarted_at.elapsed();
-    let restarted_at = Instant::now();
-    let mut server = ChildServer::start(dir.path(), &admin, &database_url)?;
-    let listening_in = restarted_at.elapsed();
-    loop {
-        let ready = client
-            .get(format!("{}/readyz", server.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let ready_in = restarted_at.elapsed();
-    let waiting = counter(&client, &server.base, "switchboard_runs_waiting").await?;
-    println!(
-        "restart      stop {:.2} s    start → listening {:.2} s    → ready {:.2} s    waiting after restart {waiting:.0}    RSS {} MiB",
-        stopped_in.as_secs_f64(),
-        listening_in.as_secs_f64(),
-        ready_in.as_secs_f64(),
-        server.rss_kib("VmRSS") / 1024
-    );
+    let (mut server, waiting) = restart(server, &client, dir.path(), &admin, &database_url).await?;
 
     // Every run fires `delay_s` after it was parked; wait for the last plus a margin.
     let expected = waiting;
@@ -133,6 +94,69 @@ pub async fn run(args: &BenchArgs, count: u64) -> anyhow::Result<()> {
     );
     server.stop()?;
     Ok(())
+}
+
+/// The workflows each parking event starts: a delay of `delay_s`, then one step.
+async fn create_parked(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    delay_s: u64,
+) -> anyhow::Result<()> {
+    for n in 0..FAN_OUT {
+        let def = json!({"name": format!("parked {n}"), "trigger": {"type": "webhook", "eventType": "bench.park"},
+            "steps": [{"id": "pause", "type": "delay", "config": {"delaySeconds": delay_s}},
+                      {"id": "after", "type": "store_context_data", "config": {"data": {"woke": true}}}]});
+        let res = client
+            .post(format!("{base}/api/workflows"))
+            .header("Authorization", auth)
+            .header("StoreId", DEFAULT_STORE_ID)
+            .json(&def)
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("cannot create the bench workflow: {}", res.text().await?);
+        }
+    }
+    Ok(())
+}
+
+/// Stops the server and starts it again on the same data; reports how long each part took.
+/// Gives the new server and how many runs it says wait.
+async fn restart(
+    mut server: ChildServer,
+    client: &reqwest::Client,
+    dir: &std::path::Path,
+    admin: &str,
+    database_url: &str,
+) -> anyhow::Result<(ChildServer, f64)> {
+    let restarted_at = Instant::now();
+    server.stop()?;
+    let stopped_in = restarted_at.elapsed();
+    let restarted_at = Instant::now();
+    let server = ChildServer::start(dir, admin, database_url)?;
+    let listening_in = restarted_at.elapsed();
+    loop {
+        let ready = client
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ready_in = restarted_at.elapsed();
+    let waiting = counter(client, &server.base, "switchboard_runs_waiting").await?;
+    println!(
+        "restart      stop {:.2} s    start → listening {:.2} s    → ready {:.2} s    waiting after restart {waiting:.0}    RSS {} MiB",
+        stopped_in.as_secs_f64(),
+        listening_in.as_secs_f64(),
+        ready_in.as_secs_f64(),
+        server.rss_kib("VmRSS") / 1024
+    );
+    Ok((server, waiting))
 }
 
 /// Sends `events` parking events at `rate` per second from `concurrency` clients; returns the ids
