@@ -12,7 +12,8 @@ use switchboard_store::Checkpoint;
 
 use crate::Engine;
 use crate::commit::committed;
-use crate::executor::{Live, Position, Start, Stepped, execute, step};
+use crate::executor::{Stepped, execute, step};
+use crate::live::{Live, Position, Start};
 use crate::services::EngineServices;
 
 /// Steps a fresh run may run before its event is acknowledged, at most…

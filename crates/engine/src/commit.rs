@@ -7,7 +7,7 @@ use switchboard_store::{Checkpoint, ConversationPatch};
 
 use crate::Engine;
 use crate::clock::now_ms;
-use crate::executor::Live;
+use crate::live::Live;
 
 impl Live {
     /// The run still running at `next`, its lease kept. It is due at once, so another node takes

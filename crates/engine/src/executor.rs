@@ -12,86 +12,24 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_core::run::{Outcome, RunContext, RunStatus, StepError, StepStatus};
 use switchboard_core::template::Scope;
 use switchboard_core::transition::{Advance, Inputs, Then, Visit, advance};
 use switchboard_core::workflow::Edge;
 use switchboard_script::eval;
-use switchboard_steps::{Services, StepEnv, StepRun, StepSpec, retry_policy};
+use switchboard_steps::{Services, StepEnv, StepRun, retry_policy};
 use switchboard_store::{RunRecord, StepRecord};
 
 use crate::clock::now_ms;
 use crate::commit::{bare_checkpoint, commit};
+pub use crate::live::Start;
+use crate::live::{At, Live, Node, Position};
 use crate::services::EngineServices;
 use crate::{Engine, Graph};
 
-/// A node of a compiled workflow.
-type Node = switchboard_core::workflow::Node<StepSpec>;
-
 /// Pending step records flushed at most this many at a time.
 const FLUSH_EVERY: usize = 64;
-
-/// A run created and committed by this node, ready to execute.
-pub struct Start {
-    pub run_id: String,
-    pub store_id: String,
-    pub graph: Arc<Graph>,
-    pub trigger: Value,
-    pub contact: Option<String>,
-    pub first: Option<usize>,
-}
-
-/// Where a run stands.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Position {
-    /// A new visit of this node.
-    Fresh(usize),
-    /// The open visit of a step that waits (a delay or a retry backoff).
-    Resume {
-        node: usize,
-        seq: i64,
-        visit: i64,
-        attempt: u64,
-        started: i64,
-    },
-    Done,
-}
-
-pub(super) struct Live {
-    pub(super) run_id: String,
-    pub(super) store_id: String,
-    pub(super) graph: Arc<Graph>,
-    trigger: Value,
-    pub(super) contact: Option<String>,
-    store_root: Arc<Value>,
-    pub(super) ctx: RunContext,
-    next_seq: i64,
-    pub(super) visits: i64,
-    node_visits: HashMap<usize, i64>,
-    pub(super) position: Position,
-    pub(super) pending: Vec<StepRecord>,
-}
-
-impl Live {
-    /// A run just started, before its first step.
-    pub(super) fn fresh(store_root: Arc<Value>, start: Start) -> Live {
-        Live {
-            store_root,
-            run_id: start.run_id,
-            store_id: start.store_id,
-            graph: start.graph,
-            trigger: start.trigger,
-            contact: start.contact,
-            ctx: RunContext::default(),
-            next_seq: 0,
-            visits: 0,
-            node_visits: HashMap::new(),
-            position: start.first.map_or(Position::Done, Position::Fresh),
-            pending: Vec::new(),
-        }
-    }
-}
 
 pub async fn execute_claimed(engine: &Arc<Engine>, run: RunRecord) {
     match rebuild(engine, &run).await {
@@ -265,71 +203,6 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 return;
             }
         }
-    }
-}
-
-/// The visit a run stands at.
-struct At {
-    node: usize,
-    seq: i64,
-    visit: i64,
-    attempt: u64,
-    started: i64,
-}
-
-impl Live {
-    /// Opens the visit the run stands at (a fresh one counts as a new visit); `None` when done.
-    fn open_visit(&mut self) -> Option<At> {
-        match self.position {
-            Position::Done => None,
-            Position::Fresh(node) => {
-                self.visits += 1;
-                let count = self.node_visits.entry(node).or_default();
-                *count += 1;
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                Some(At {
-                    node,
-                    seq,
-                    visit: *count,
-                    attempt: 1,
-                    started: now_ms(),
-                })
-            }
-            Position::Resume {
-                node,
-                seq,
-                visit,
-                attempt,
-                started,
-            } => Some(At {
-                node,
-                seq,
-                visit,
-                attempt,
-                started,
-            }),
-        }
-    }
-
-    /// What templates and conditions see now.
-    fn scope(&self) -> Scope<'_> {
-        Scope {
-            trigger: &self.trigger,
-            state: &self.ctx.state,
-            variables: &self.ctx.variables,
-            steps: &self.ctx.steps,
-            store: &self.store_root,
-            error: None,
-            params: None,
-        }
-    }
-
-    /// Records a step's output in the run's context.
-    fn apply(&mut self, node: &Node, output: &Value) {
-        let merges = node.spec.merges_state();
-        self.ctx
-            .apply(&node.id, node.output_var.as_deref(), merges, output);
     }
 }
 

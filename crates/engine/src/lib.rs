@@ -17,6 +17,7 @@ mod commit;
 pub mod deliveries;
 mod executor;
 mod graphs;
+mod live;
 pub mod outbound;
 pub mod scheduler;
 pub mod secrets;
