@@ -381,3 +381,42 @@ pub fn run_now<F: Future>(operation: F) -> F::Output {
         Poll::Pending => panic!("a SQLite operation waited"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_reads_the_same_statement_with_its_placeholders() {
+        const S: Sql =
+            sql!("SELECT json_extract(x, '$.a') FROM t WHERE a = $1 AND b = $12 OR $3 IS NULL");
+        assert_eq!(
+            S.sqlite,
+            "SELECT json_extract(x, '$.a') FROM t WHERE a = ?1 AND b = ?12 OR ?3 IS NULL"
+        );
+        assert_eq!(S.pg.len(), S.sqlite.len());
+        const L: Sql = sql_skip_locked!("SELECT id FROM t WHERE a < $1 LIMIT $2", ") x");
+        assert_eq!(
+            L.pg,
+            "SELECT id FROM t WHERE a < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) x"
+        );
+        assert_eq!(L.sqlite, "SELECT id FROM t WHERE a < ?1 LIMIT ?2) x");
+    }
+
+    #[test]
+    fn an_operation_completes_at_once_on_sqlite() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut db = Sqlite(&conn);
+        run_now(db.execute(&sql!("CREATE TABLE t (a INTEGER, b TEXT)"), &[])).unwrap();
+        let row = args![7_i64, "x", Option::<i64>::None];
+        let n = run_now(db.execute(
+            &sql!("INSERT INTO t (a, b) VALUES ($1 + COALESCE($3, 0), $2)"),
+            row,
+        ));
+        assert_eq!(n.unwrap(), 1);
+        let got = run_now(db.fetch_one(&sql!("SELECT a, b FROM t"), &[], |r| {
+            Ok((r.col::<i64>(0)?, r.col::<String>(1)?))
+        }));
+        assert_eq!(got.unwrap(), Some((7, "x".to_owned())));
+    }
+}
