@@ -14,7 +14,7 @@ use switchboard_script::eval;
 use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun, ScheduleSettle, StoreError};
 
 use crate::clock::{now_ms, rfc3339_millis};
-use crate::{Engine, Graph, Start};
+use crate::{Ahead, Engine, Graph, Start};
 
 /// How long an `Idempotency-Key` is remembered.
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -127,38 +127,13 @@ pub async fn start(
     stamp(&mut trigger, now);
     let event_id = ids::new_id(ids::EVENT);
     let contact = contact_of(&trigger);
-    let scope = Scope::of_trigger(&trigger);
-    let mut runs = Vec::with_capacity(targets.len());
-    let mut aheads = Vec::with_capacity(targets.len());
-    for target in targets {
-        let first = match entry(&target.graph, &scope) {
-            Ok(Some(first)) => first,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(workflow_id = %target.workflow_id, error = %e, "the trigger's condition failed; no run started");
-                continue;
-            }
-        };
-        let start = Start {
-            run_id: ids::new_id(ids::RUN),
-            store_id: request.store_id.to_owned(),
-            graph: target.graph,
-            trigger: trigger.clone(),
-            contact: contact.clone(),
-            first,
-        };
-        let (ahead, state) = engine.run_ahead(start).await;
-        runs.push(NewRun {
-            store_id: request.store_id.to_owned(),
-            workflow_id: target.workflow_id,
-            workflow_version: target.version,
-            event_id: Some(event_id.clone()),
-            trigger: trigger.clone(),
-            contact: contact.clone(),
-            state,
-        });
-        aheads.push(ahead);
-    }
+    let first = New {
+        store_id: request.store_id,
+        event_id: &event_id,
+        trigger: &trigger,
+        contact: &contact,
+    };
+    let (runs, aheads) = first.runs(engine, targets).await;
     let run_ids: Vec<String> = aheads.iter().map(|r| r.run_id().to_owned()).collect();
     let response = respond(&event_id, &run_ids);
     let request_hash = hex::encode(Sha256::digest(request.fingerprint));
@@ -196,6 +171,53 @@ pub async fn start(
             response,
         } if first == request_hash => Ok(Outcome::Replayed(response)),
         Acceptance::Replayed { .. } => Err(TriggerError::KeyReused),
+    }
+}
+
+/// What every run an event starts shares.
+struct New<'a> {
+    store_id: &'a str,
+    event_id: &'a str,
+    trigger: &'a Value,
+    contact: &'a Option<String>,
+}
+
+impl New<'_> {
+    /// One run per target whose entry condition holds, with its leading steps run ahead.
+    async fn runs(&self, engine: &Arc<Engine>, targets: Vec<Target>) -> (Vec<NewRun>, Vec<Ahead>) {
+        let scope = Scope::of_trigger(self.trigger);
+        let mut runs = Vec::with_capacity(targets.len());
+        let mut aheads = Vec::with_capacity(targets.len());
+        for target in targets {
+            let first = match entry(&target.graph, &scope) {
+                Ok(Some(first)) => first,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(workflow_id = %target.workflow_id, error = %e, "the trigger's condition failed; no run started");
+                    continue;
+                }
+            };
+            let start = Start {
+                run_id: ids::new_id(ids::RUN),
+                store_id: self.store_id.to_owned(),
+                graph: target.graph,
+                trigger: self.trigger.clone(),
+                contact: self.contact.clone(),
+                first,
+            };
+            let (ahead, state) = engine.run_ahead(start).await;
+            runs.push(NewRun {
+                store_id: self.store_id.to_owned(),
+                workflow_id: target.workflow_id,
+                workflow_version: target.version,
+                event_id: Some(self.event_id.to_owned()),
+                trigger: self.trigger.clone(),
+                contact: self.contact.clone(),
+                state,
+            });
+            aheads.push(ahead);
+        }
+        (runs, aheads)
     }
 }
 
