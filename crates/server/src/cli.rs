@@ -21,6 +21,8 @@ pub enum Command {
     Serve(ServeFlags),
     /// Check workflow definition files offline; exits 1 when any is invalid.
     Validate(ValidateArgs),
+    /// Copy the live SQLite database to FILE, consistently (same settings as `serve`).
+    Backup(BackupArgs),
     /// Print the version.
     Version,
     /// Measure the server: starts one on a temporary data dir and loads it over loopback.
@@ -42,6 +44,14 @@ pub struct ServeFlags {
     /// A TOML file with settings (same names as the environment variables, lower-case, without the prefix).
     #[arg(long)]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct BackupArgs {
+    /// Where the copy goes; an earlier copy there is replaced once the new one is whole.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub settings: ServeFlags,
 }
 
 #[derive(Args)]

@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod backup;
 mod bench;
 mod caches;
 mod cli;
@@ -26,6 +27,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Serve(flags) => server::serve(flags).await.map(|()| ExitCode::SUCCESS),
         cli::Command::Validate(args) => validate::run(&args),
+        cli::Command::Backup(args) => backup::run(&args),
         cli::Command::Version => {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -29,7 +29,7 @@ use std::sync::Arc;
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, backup as backup_sqlite};
 
 /// Everything the engine and the API need of durable storage: one trait per area, behind one name
 /// (`Arc<dyn Store>` offers every area's methods).

@@ -1,6 +1,10 @@
 use std::process::Command;
 
-use crate::harness::{BIN, fixture_path};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::api::events::{create, run_of, simple};
+use crate::harness::{BIN, Backend, TestServer, fixture_path, send};
 
 fn run(args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -79,4 +83,58 @@ fn validate_fails_on_broken_files() {
     assert_eq!(code, 1);
     assert!(out.contains("invalid JSON at line 4, column 1"), "{out}");
     assert!(out.contains("/nonexistent.json: cannot read"), "{out}");
+}
+
+/// A backup taken while the server runs restores to the same workflows and runs; on PostgreSQL the
+/// command says to use pg_dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_copies_a_live_database_that_restores() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let id = create(&s, &simple("kept", "lead.created")).await;
+    let first = run_of(&s, json!({"eventType": "lead.created", "fullName": "Ana"})).await;
+    let out = tempfile::tempdir().unwrap();
+    let copy = out.path().join("copy.db");
+    let data_dir = s.data_dir().to_str().unwrap().to_owned();
+    let (code, text) = run(&["backup", copy.to_str().unwrap(), "--data-dir", &data_dir]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("backed up"), "{text}");
+    // A second backup replaces the first once it is whole.
+    let (code, text) = run(&["backup", copy.to_str().unwrap(), "--data-dir", &data_dir]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!out.path().join("copy.partial").exists());
+
+    // Restore: the copy in place of the database file, with the same master key.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&copy, restored.path().join("switchboard.db")).unwrap();
+    std::fs::copy(
+        s.data_dir().join("master.key"),
+        restored.path().join("master.key"),
+    )
+    .unwrap();
+    let r = TestServer::start_in(restored);
+    let (status, workflow) = send(r.admin(Method::GET, &format!("/api/workflows/{id}"))).await;
+    assert_eq!(
+        (status, workflow["name"].as_str()),
+        (200, Some("kept")),
+        "{workflow}"
+    );
+    let run_id = first["id"].as_str().unwrap();
+    let (status, again) = send(r.admin(Method::GET, &format!("/api/runs/{run_id}"))).await;
+    assert_eq!(
+        (status, &again["status"]),
+        (200, &first["status"]),
+        "{again}"
+    );
+
+    let (code, text) = run(&[
+        "backup",
+        "x.db",
+        "--database-url",
+        "postgres://127.0.0.1:9/none",
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("pg_dump"), "{text}");
+    let (code, text) = run(&["backup", "x.db", "--data-dir", out.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("no database at"), "{text}");
 }

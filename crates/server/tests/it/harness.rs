@@ -68,6 +68,23 @@ impl TestServer {
         }
     }
 
+    /// A SQLite server on a data dir the test prepared (e.g. with a restored backup).
+    pub fn start_in(dir: tempfile::TempDir) -> TestServer {
+        let env = vec![("SWITCHBOARD_ADMIN_TOKEN".to_owned(), ADMIN.to_owned())];
+        let (child, base) = launch(dir.path(), &env);
+        TestServer {
+            base,
+            client: client(),
+            child,
+            env,
+            dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Stops the server with SIGKILL: nothing gets to finish.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

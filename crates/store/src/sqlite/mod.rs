@@ -138,3 +138,28 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// Copies the SQLite database at `source` to `dest` while it is in use: SQLite's online backup
+/// takes a consistent snapshot. The copy is written beside `dest` and renamed into place, so an
+/// earlier copy stays whole until the new one is.
+pub fn backup(source: &Path, dest: &Path) -> Result<()> {
+    if !source.exists() {
+        return Err(StoreError::Config(format!(
+            "no database at {}",
+            source.display()
+        )));
+    }
+    let from = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    from.execute_batch("PRAGMA busy_timeout = 5000;")?;
+    let partial = dest.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let mut to = Connection::open(&partial)?;
+    rusqlite::backup::Backup::new(&from, &mut to)?.run_to_completion(
+        1024,
+        std::time::Duration::ZERO,
+        None,
+    )?;
+    drop(to);
+    std::fs::rename(&partial, dest)
+        .map_err(|e| StoreError::Config(format!("cannot write {}: {e}", dest.display())))
+}
