@@ -3,7 +3,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Result, StoreError};
+use crate::{Health, Result, StoreError};
 
 /// Requests committed together at most.
 pub const MAX_BATCH: usize = 512;
@@ -16,7 +16,11 @@ pub type Answer = Box<dyn FnOnce(Result<()>) + Send>;
 pub fn outcome<R: Send + 'static>(
     result: Result<R>,
     reply: oneshot::Sender<Result<R>>,
+    health: &Health,
 ) -> (bool, Answer) {
+    if let Err(e) = &result {
+        health.saw(e);
+    }
     let ok = result.is_ok();
     let answer: Answer = Box::new(move |commit| {
         let _ = reply.send(commit.and(result));
@@ -24,19 +28,25 @@ pub fn outcome<R: Send + 'static>(
     (ok, answer)
 }
 
-/// Queues `job` and waits for its answer.
+/// Queues `job` and waits for its answer. A job the writer dropped (it could not even begin its
+/// batch) fails with the fault the writer met, if it met one.
 pub async fn submit<J, R>(
     jobs: &mpsc::Sender<J>,
     job: J,
     answer: oneshot::Receiver<Result<R>>,
+    health: &Health,
 ) -> Result<R> {
     jobs.send(job)
         .await
         .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-    answer.await.map_err(|_| {
-        StoreError::Backend(
+    answer.await.map_err(|_| match health.fault() {
+        Some(fault) => StoreError::Unavailable {
+            fault,
+            message: "the write could not begin".into(),
+        },
+        None => StoreError::Backend(
             "a write was abandoned: the writer failed while running its batch".into(),
-        )
+        ),
     })?
 }
 

@@ -18,6 +18,38 @@ pub enum StoreError {
     /// otherwise a backend error.
     #[error("database error: {0}")]
     Duplicate(String),
+    /// The database cannot be written or reached now (a full disk, …): nothing was written, and
+    /// the same request may succeed later.
+    #[error("the database is unavailable ({}): {message}", fault.as_str())]
+    Unavailable { fault: Fault, message: String },
+}
+
+/// Why the database cannot take writes now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    DiskFull,
+    ReadOnly,
+    IoError,
+    DatabaseUnreachable,
+}
+
+impl Fault {
+    /// The wire name (`error.details.reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::DiskFull => "disk_full",
+            Fault::ReadOnly => "read_only",
+            Fault::IoError => "io_error",
+            Fault::DatabaseUnreachable => "database_unreachable",
+        }
+    }
+
+    fn error(self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable {
+            fault: self,
+            message: e.to_string(),
+        }
+    }
 }
 
 impl StoreError {
@@ -28,6 +60,17 @@ impl StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            match f.code {
+                ErrorCode::DiskFull => return Fault::DiskFull.error(e),
+                ErrorCode::ReadOnly => return Fault::ReadOnly.error(e),
+                ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => {
+                    return Fault::IoError.error(e);
+                }
+                _ => {}
+            }
+        }
         match &e {
             rusqlite::Error::SqliteFailure(f, _)
                 if matches!(
@@ -49,6 +92,22 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 StoreError::Duplicate(e.to_string())
             }
+            // PostgreSQL's SQLSTATEs: disk_full, read_only_sql_transaction, io_error, the
+            // connection exceptions (08…) and an administrator's shutdown (57P…).
+            sqlx::Error::Database(d) => match d.code().as_deref() {
+                Some("53100") => Fault::DiskFull.error(e),
+                Some("25006") => Fault::ReadOnly.error(e),
+                Some("58030") => Fault::IoError.error(e),
+                Some(c) if c.starts_with("08") || c.starts_with("57P") => {
+                    Fault::DatabaseUnreachable.error(e)
+                }
+                _ => StoreError::backend(e),
+            },
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Fault::DatabaseUnreachable.error(e),
             _ => StoreError::backend(e),
         }
     }

@@ -13,6 +13,7 @@ mod cluster;
 mod db;
 mod dispatch;
 mod error;
+mod health;
 mod messages;
 mod model;
 pub mod outbox;
@@ -26,7 +27,8 @@ mod workflows;
 
 use std::sync::Arc;
 
-pub use error::{Result, StoreError};
+pub use error::{Fault, Result, StoreError};
+pub use health::Health;
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, backup as backup_sqlite};
@@ -51,6 +53,9 @@ pub trait Tenants: Send + Sync {
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<()>;
+    /// What keeps the database from taking writes now (a full disk, …), if anything: met by the
+    /// last writes, it holds until a later batch commits.
+    fn fault(&self) -> Option<Fault>;
 
     /// A server-wide setting.
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;

@@ -144,10 +144,18 @@ on_both_backends! {
         fn backend(&self) -> &'static str {
             "sqlite"
         }
+
+        fn fault(&self) -> Option<crate::Fault> {
+            self.health.fault()
+        }
     }
     postgres {
         fn backend(&self) -> &'static str {
             "postgres"
+        }
+
+        fn fault(&self) -> Option<crate::Fault> {
+            self.health.fault()
         }
     }
 }

@@ -17,7 +17,12 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// Seconds after which the same request may succeed (`Retry-After`).
+    pub retry_after: Option<u16>,
 }
+
+/// How long a client waits before it tries a write again while the database is unavailable.
+const UNAVAILABLE_RETRY_AFTER_S: u16 = 5;
 
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
@@ -29,12 +34,14 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable snake_case code: `unauthorized`, `forbidden`, `not_found`, `store_required`,
     /// `validation_failed`, `invalid_json`, `payload_too_large`, `unsupported_media_type`,
-    /// `method_not_allowed`, `conflict`, `internal`.
+    /// `method_not_allowed`, `conflict`, `unavailable` (503: the database cannot take writes now;
+    /// `details.reason` says why, `Retry-After` when to try again), `internal`.
     pub code: String,
     pub message: String,
-    /// `[{pointer, message}]`, or `[{line, column, message}]` for `invalid_json`.
+    /// `[{pointer, message}]`, `[{line, column, message}]` for `invalid_json`, or `{reason}` for
+    /// `unavailable` (`disk_full`, `read_only`, `io_error`, `database_unreachable`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Vec<Value>>,
+    pub details: Option<Value>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -46,6 +53,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
     }
 
@@ -109,6 +117,20 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => {
                 ApiError::conflict(&format!("/{field}"), message)
             }
+            StoreError::Unavailable { fault, message } => {
+                tracing::warn!(reason = fault.as_str(), error = %message, "the database is unavailable");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!(
+                        "the database cannot take writes now ({}); nothing was changed: try again later",
+                        fault.as_str()
+                    ),
+                )
+                .with_details(json!({"reason": fault.as_str()}));
+                e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_S);
+                e
+            }
             other => ApiError::internal(other),
         }
     }
@@ -129,7 +151,13 @@ impl IntoResponse for ApiError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -7,6 +7,8 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use switchboard_store::{Fault, StoreError};
+
 use crate::app::Shared;
 
 #[derive(Serialize, ToSchema)]
@@ -15,6 +17,10 @@ pub struct Health {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// Why the server is not ready: `disk_full`, `read_only`, `io_error` or
+    /// `database_unreachable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 /// The process is up.
@@ -23,31 +29,41 @@ pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok",
         detail: None,
+        reason: None,
     })
 }
 
-/// The database answers.
+/// The database answers and took the last writes.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = Health), (status = 503, description = "the database does not answer", body = Health)))]
+    responses((status = 200, body = Health), (status = 503, description = "the database does not answer, or cannot take writes now (`reason`)", body = Health)))]
 pub async fn readyz(State(state): State<Shared>) -> (StatusCode, Json<Health>) {
-    match state.store.ping().await {
-        Ok(()) => (
+    let fault = match state.store.ping().await {
+        Ok(()) => state.store.fault(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Some(match e {
+                StoreError::Unavailable { fault, .. } => fault,
+                _ => Fault::DatabaseUnreachable,
+            })
+        }
+    };
+    match fault {
+        None => (
             StatusCode::OK,
             Json(Health {
                 status: "ready",
                 detail: None,
+                reason: None,
             }),
         ),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable",
-                    detail: Some("the database does not answer".into()),
-                }),
-            )
-        }
+        Some(fault) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+                detail: Some("the database cannot take writes now".into()),
+                reason: Some(fault.as_str()),
+            }),
+        ),
     }
 }
 

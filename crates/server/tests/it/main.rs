@@ -11,4 +11,5 @@ pub mod api;
 mod cli;
 mod cluster;
 mod crash;
+mod faults;
 mod first_start;

@@ -45,6 +45,8 @@ const WRITER_CONNECTIONS: usize = 1;
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348;
 
 pub struct PgStore {
+    /// Whether the last writes went through.
+    pub(crate) health: std::sync::Arc<crate::Health>,
     pub(crate) pool: PgPool,
     pub(crate) writer: Writer,
     pub(crate) signal: writer::Signal,
@@ -62,9 +64,11 @@ impl PgStore {
             connections.push(PgConnection::connect(url).await?);
         }
         let signal = writer::Signal::default();
+        let health = std::sync::Arc::new(crate::Health::default());
         Ok(PgStore {
             pool,
-            writer: Writer::start(url.to_owned(), connections, signal.clone()),
+            writer: Writer::start(url.to_owned(), connections, signal.clone(), health.clone()),
+            health,
             signal,
         })
     }

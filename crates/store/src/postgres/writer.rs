@@ -13,8 +13,8 @@ use std::sync::Arc;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Result;
 use crate::batch::{Answer, MAX_BATCH, drain, outcome, submit};
+use crate::{Health, Result};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Answer)> + Send>;
@@ -22,19 +22,26 @@ type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, 
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    health: Arc<Health>,
 }
 
 /// Rung after a batch that published deliveries committed.
 pub type Signal = std::sync::Arc<tokio::sync::Notify>;
 
 impl Writer {
-    pub fn start(url: String, connections: Vec<PgConnection>, signal: Signal) -> Writer {
+    pub fn start(
+        url: String,
+        connections: Vec<PgConnection>,
+        signal: Signal,
+        health: Arc<Health>,
+    ) -> Writer {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for conn in connections {
-            tokio::spawn(run(url.clone(), conn, rx.clone(), signal.clone()));
+            let health = health.clone();
+            tokio::spawn(run(url.clone(), conn, rx.clone(), signal.clone(), health));
         }
-        Writer { jobs }
+        Writer { jobs, health }
     }
 
     /// Runs `f` in the next batch; answers after that batch committed.
@@ -44,8 +51,10 @@ impl Writer {
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| Box::pin(async move { outcome(f(conn).await, tx) }));
-        submit(&self.jobs, job, rx).await
+        let health = self.health.clone();
+        let job: Job =
+            Box::new(move |conn| Box::pin(async move { outcome(f(conn).await, tx, &health) }));
+        submit(&self.jobs, job, rx, &self.health).await
     }
 }
 
@@ -54,6 +63,7 @@ async fn run(
     mut conn: PgConnection,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     signal: Signal,
+    health: Arc<Health>,
 ) {
     use super::outbox::PUBLISHED;
     loop {
@@ -64,6 +74,7 @@ async fn run(
             let Some(first) = rx.recv().await else { break };
             drain(first, &mut rx)
         };
+        health.batch_began();
         let published = std::cell::Cell::new(false);
         let (commit, published) = PUBLISHED
             .scope(published, async {
@@ -78,6 +89,7 @@ async fn run(
             }
             Err(e) => (Vec::new(), Err(e)),
         };
+        health.batch_ended(&commit);
         if let Err(e) = &commit {
             tracing::error!(error = %e, "PostgreSQL write batch failed");
             let _ = exec(&mut conn, "ROLLBACK").await;

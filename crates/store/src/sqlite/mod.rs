@@ -40,6 +40,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 pub struct SqliteStore {
+    /// Whether the last writes went through.
+    pub(crate) health: Arc<crate::Health>,
     pub(crate) writer: Writer,
     pub(crate) signal: writer::Signal,
     readers: Arc<ReaderPool>,
@@ -74,8 +76,10 @@ impl SqliteStore {
             )?;
             migrate(&conn)?;
             let signal = writer::Signal::default();
+            let health = Arc::new(crate::Health::default());
             Ok(SqliteStore {
-                writer: Writer::start(conn, signal.clone()),
+                writer: Writer::start(conn, signal.clone(), health.clone()),
+                health,
                 signal,
                 readers: Arc::new(ReaderPool { path, idle: Mutex::new(Vec::new()), permits: tokio::sync::Semaphore::new(READERS) }),
             })

@@ -3,31 +3,34 @@
 //! one transaction, commits once, and only then answers every request.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{Answer, MAX_BATCH, drain, outcome, submit};
-use crate::{Result, StoreError};
+use crate::{Health, Result, StoreError};
 /// Runs one request; says whether it succeeded (else its savepoint is rolled back) and how to answer.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Answer) + Send>;
 
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    health: Arc<Health>,
 }
 
 /// Rung after a batch that published deliveries committed.
 pub type Signal = std::sync::Arc<tokio::sync::Notify>;
 
 impl Writer {
-    pub fn start(conn: Connection, signal: Signal) -> Writer {
+    pub fn start(conn: Connection, signal: Signal, health: Arc<Health>) -> Writer {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        let watch = health.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, signal))
+            .spawn(move || run(conn, rx, signal, &watch))
             .expect("spawn the SQLite writer thread");
-        Writer { jobs }
+        Writer { jobs, health }
     }
 
     /// Runs `f` in the next batch; answers after that batch committed.
@@ -36,26 +39,30 @@ impl Writer {
         f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| outcome(f(conn), tx));
-        submit(&self.jobs, job, rx).await
+        let health = self.health.clone();
+        let job: Job = Box::new(move |conn| outcome(f(conn), tx, &health));
+        submit(&self.jobs, job, rx, &self.health).await
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal, health: &Health) {
     use super::outbox::{PUBLISHED, forget_targets};
     while let Some(first) = rx.blocking_recv() {
         let batch = drain(first, &mut rx);
         PUBLISHED.with(|p| p.set(false));
+        health.batch_began();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs answers their callers with an error; nothing was written.
             tracing::error!(error = %e, "SQLite writer cannot begin a transaction");
+            health.batch_ended(&Err(e.into()));
             continue;
         }
         let answers: Vec<Answer> = batch
             .into_iter()
             .filter_map(|job| run_one(job, &conn))
             .collect();
-        let commit = conn.execute_batch("COMMIT").map_err(StoreError::backend);
+        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        health.batch_ended(&commit);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             forget_targets();

@@ -1,0 +1,167 @@
+//! A full disk loses nothing: the data dir on a small tmpfs, filled up under a stream of events.
+//! Every answer is 202 or 503 (`unavailable`, `disk_full`, with `Retry-After`), never a 500;
+//! `/healthz` stays up while `/readyz` says why it is not ready; once space returns the server takes
+//! events again without a restart, and every acknowledged event has its run.
+//!
+//! Mounting needs root (as CI runs); elsewhere the test says so and does nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::api::events::{create, settled, simple};
+use crate::harness::*;
+
+/// A tmpfs mounted on a fresh directory, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes still free.
+    fn available(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().nth(1).unwrap().trim().parse().unwrap()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Fills the file system but for `leave` bytes.
+fn fill(fs: &Tmpfs, leave: u64) -> PathBuf {
+    let filler = fs.path().join("filler");
+    let size = fs.available().saturating_sub(leave);
+    std::fs::write(&filler, vec![0u8; size as usize]).unwrap();
+    filler
+}
+
+async fn post_event(s: &TestServer, n: usize) -> (u16, Value, Option<String>) {
+    let res = s
+        .admin(Method::POST, "/api/events")
+        .json(&json!({"eventType": "lead.created", "fullName": "x".repeat(4000), "n": n}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, res.json().await.unwrap(), retry_after)
+}
+
+async fn ready(s: &TestServer) -> (u16, Value) {
+    send(s.client.get(s.url("/readyz"))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_loses_nothing_and_recovers() {
+    let Some(fs) = Tmpfs::mount("24m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root; run the suite as root (as CI does)");
+        return;
+    };
+    let data = tempfile::tempdir_in(fs.path()).unwrap();
+    let s = TestServer::start_in(data);
+    create(&s, &simple("lead", "lead.created")).await;
+    let filler = fill(&fs, 2 << 20);
+
+    // Four senders at once, so that batches fill the disk with several requests in them.
+    let s = std::sync::Arc::new(s);
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let (mut acked, mut refused) = (Vec::new(), 0);
+                for n in 0..2000 {
+                    let (status, body, retry_after) = post_event(&s, t * 10_000 + n).await;
+                    match status {
+                        202 => acked.push(body["runIds"][0].as_str().unwrap().to_owned()),
+                        503 => {
+                            assert_eq!(body["error"]["code"], "unavailable", "{body}");
+                            assert_eq!(body["error"]["details"]["reason"], "disk_full", "{body}");
+                            assert_eq!(retry_after.as_deref(), Some("5"));
+                            refused += 1;
+                            if refused == 3 {
+                                break;
+                            }
+                        }
+                        other => panic!("event answered {other}: {body}"),
+                    }
+                }
+                assert_eq!(refused, 3, "the disk never filled up");
+                acked
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for sender in senders {
+        acked.extend(sender.await.unwrap());
+    }
+    assert!(
+        acked.len() > 10,
+        "only {} events before the disk filled",
+        acked.len()
+    );
+    let (status, health) = send(s.client.get(s.url("/healthz"))).await;
+    assert_eq!(status, 200, "{health}");
+    let (status, readiness) = ready(&s).await;
+    assert_eq!(
+        (status, &readiness["reason"]),
+        (503, &json!("disk_full")),
+        "{readiness}"
+    );
+
+    // Space returns: events are taken again, without a restart.
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body, _) = post_event(&s, 9999).await;
+        if status == 202 {
+            acked.push(body["runIds"][0].as_str().unwrap().to_owned());
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "no recovery: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(&s).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "still not ready: {}",
+            ready(&s).await.1
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Nothing acknowledged was lost: each event's run exists and completes.
+    for run_id in &acked {
+        let run = settled(&s, run_id).await;
+        assert_eq!(run["status"], "completed", "{run}");
+    }
+}
