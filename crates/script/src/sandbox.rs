@@ -4,15 +4,16 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Persistent, Runtime};
 use serde_json::Value;
 use switchboard_core::template::Scope;
 
 use crate::ScriptError;
+use crate::memory::Deadline;
 
 /// Limits of the sandbox (docs/protocols.md §7: `SWITCHBOARD_SCRIPT_*`).
 #[derive(Debug, Clone)]
@@ -68,35 +69,17 @@ struct Guarded {
     refused: Arc<AtomicBool>,
 }
 
-#[derive(Default)]
-struct Deadline {
-    /// Nanoseconds since [`epoch`]; 0 = none.
-    at: AtomicU64,
-    fired: AtomicBool,
-}
-
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
 impl Guarded {
     fn new() -> Result<Guarded, ScriptError> {
         let limits = limits();
-        let (allocator, refused) = crate::memory::Limited::new(limits.memory_bytes);
+        let deadline = Arc::new(Deadline::default());
+        let (allocator, refused) =
+            crate::memory::Limited::new(limits.memory_bytes, deadline.clone());
         let runtime = Runtime::new_with_alloc(allocator)
             .map_err(|e| ScriptError::Exception(e.to_string()))?;
         runtime.set_max_stack_size(limits.stack_bytes);
-        let deadline = Arc::new(Deadline::default());
         let watch = deadline.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || {
-            let at = watch.at.load(Ordering::Relaxed);
-            let late = at != 0 && epoch().elapsed().as_nanos() as u64 > at;
-            if late {
-                watch.fired.store(true, Ordering::Relaxed);
-            }
-            late
-        })));
+        runtime.set_interrupt_handler(Some(Box::new(move || watch.passed())));
         let context = Context::full(&runtime).map_err(|e| ScriptError::Exception(e.to_string()))?;
         Ok(Guarded {
             context,
@@ -111,13 +94,11 @@ impl Guarded {
         timeout: Duration,
         f: impl FnOnce(&Ctx<'_>) -> Result<R, String>,
     ) -> Result<R, ScriptError> {
-        let at = (epoch().elapsed() + timeout).as_nanos() as u64;
-        self.deadline.fired.store(false, Ordering::Relaxed);
-        self.deadline.at.store(at, Ordering::Relaxed);
+        self.deadline.arm(timeout);
         let result = self.context.with(|ctx| f(&ctx));
-        self.deadline.at.store(0, Ordering::Relaxed);
+        self.deadline.disarm();
         result.map_err(|message| {
-            if self.deadline.fired.load(Ordering::Relaxed) {
+            if self.deadline.fired() {
                 ScriptError::Timeout(timeout.as_millis() as u64)
             } else if self.out_of_memory(&message) {
                 ScriptError::Memory((limits().memory_bytes >> 20) as u64)
