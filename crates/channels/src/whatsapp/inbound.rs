@@ -104,8 +104,9 @@ fn text(v: &Value, key: &str, at: &str) -> Result<String, String> {
 
 fn timestamp(v: &Value) -> Option<i64> {
     let t = v.get("timestamp")?;
-    let seconds = t.as_str().and_then(|s| s.parse().ok()).or(t.as_i64())?;
-    Some(seconds * 1000)
+    let seconds: i64 = t.as_str().and_then(|s| s.parse().ok()).or(t.as_i64())?;
+    // An out-of-range timestamp is treated like a missing one, not trusted.
+    seconds.checked_mul(1000)
 }
 
 fn message(
@@ -209,5 +210,17 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err());
         }
+    }
+
+    #[test]
+    fn an_out_of_range_timestamp_is_dropped_not_a_panic() {
+        let body = json!({"entry": [{"changes": [{"value": {"messages": [
+            {"from": "1", "id": "a", "timestamp": -9_223_372_036_854_776i64, "type": "text", "text": {"body": "hi"}}
+        ]}}]}]});
+        let items = parse(&body).unwrap();
+        let Inbound::Message(m) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(m.timestamp_ms, None);
     }
 }
