@@ -16,10 +16,9 @@ use crate::executor::{Stepped, execute, step};
 use crate::live::{Live, Position, Start};
 use crate::services::EngineServices;
 
-/// Steps a fresh run may run before its event is acknowledged, at most…
+/// Steps a fresh run may run before its event is acknowledged, at most; all the runs of one
+/// event share a wall-clock budget too (`EngineSettings::ack_budget`).
 const AHEAD_STEPS: usize = 16;
-/// …and for about this long, so a slow expression cannot hold the acknowledgement up.
-const AHEAD_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// A fresh run whose first steps ran before its creation was committed.
 pub struct Ahead {
@@ -33,9 +32,13 @@ impl Ahead {
     }
 }
 
-/// Runs a fresh run's leading steps that only compute; returns the run and the state to create
-/// it in.
-pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint) {
+/// Runs a fresh run's leading steps that only compute, starting none after `deadline`; returns
+/// the run and the state to create it in.
+pub async fn run_ahead(
+    engine: &Arc<Engine>,
+    start: Start,
+    deadline: Instant,
+) -> (Ahead, Checkpoint) {
     let store_root = engine.store_root(&start.store_id).await;
     let mut live = Live::fresh(store_root, start);
     let services = EngineServices {
@@ -44,7 +47,6 @@ pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint
         outbound: &engine.outbound,
         graphs: &engine.graphs,
     };
-    let clock = Instant::now();
     let mut ran = 0;
     let cp = loop {
         let next = match live.position {
@@ -57,7 +59,7 @@ pub async fn run_ahead(engine: &Arc<Engine>, start: Start) -> (Ahead, Checkpoint
             .nodes
             .get(next)
             .is_some_and(|n| n.spec.effects() == Effects::Pure);
-        if !pure || ran == AHEAD_STEPS || clock.elapsed() > AHEAD_BUDGET {
+        if !pure || ran == AHEAD_STEPS || Instant::now() >= deadline {
             break live.running(engine, next);
         }
         ran += 1;

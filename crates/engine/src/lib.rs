@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_store::{Checkpoint, Lease, Leased, NodeRecord, RunRecord, RunStatus, Store};
+use switchboard_store::{Lease, Leased, NodeRecord, RunRecord, RunStatus, Store};
 use tokio::sync::{Notify, oneshot};
 
 pub use ahead::Ahead;
@@ -57,6 +57,9 @@ pub struct EngineSettings {
     pub steal_at_start: bool,
     /// Where this node's API listens, as `GET /api/cluster` shows it.
     pub address: String,
+    /// How long an event's runs may run their leading steps before it is acknowledged; what is
+    /// left runs after the acknowledgement.
+    pub ack_budget: std::time::Duration,
 }
 
 pub struct Engine {
@@ -136,12 +139,6 @@ impl Engine {
             until: now + self.settings.lease_ms as i64,
             now,
         }
-    }
-
-    /// Runs a fresh run's leading steps that only compute, before its creation is committed
-    /// (see [`ahead::run_ahead`]); gives the state to create it in.
-    pub async fn run_ahead(self: &Arc<Self>, start: Start) -> (Ahead, Checkpoint) {
-        ahead::run_ahead(self, start).await
     }
 
     /// Goes on with runs whose creation is committed.

@@ -4,6 +4,7 @@
 //! the rest at once after it. `Idempotency-Key` makes a retried request answer as the first one did.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -186,6 +187,7 @@ impl New<'_> {
     /// One run per target whose entry condition holds, with its leading steps run ahead.
     async fn runs(&self, engine: &Arc<Engine>, targets: Vec<Target>) -> (Vec<NewRun>, Vec<Ahead>) {
         let scope = Scope::of_trigger(self.trigger);
+        let deadline = Instant::now() + engine.settings.ack_budget;
         let mut runs = Vec::with_capacity(targets.len());
         let mut aheads = Vec::with_capacity(targets.len());
         for target in targets {
@@ -205,7 +207,7 @@ impl New<'_> {
                 contact: self.contact.clone(),
                 first,
             };
-            let (ahead, state) = engine.run_ahead(start).await;
+            let (ahead, state) = crate::ahead::run_ahead(engine, start, deadline).await;
             runs.push(NewRun {
                 store_id: self.store_id.to_owned(),
                 workflow_id: target.workflow_id,

@@ -49,6 +49,9 @@ pub struct Settings {
     pub code_timeout_ms: u64,
     /// Memory limit of each JavaScript runtime, MiB.
     pub script_memory_mb: u64,
+    /// How long an event's runs may run their leading steps before the event is acknowledged,
+    /// ms; the rest runs after the acknowledgement. 0 acknowledges before any step runs.
+    pub ack_budget_ms: u64,
     /// How long a node's claim on a run lasts before another node may take it over, ms.
     pub lease_ms: u64,
     /// How often due runs (timers, orphans) are looked for, ms.
@@ -87,6 +90,7 @@ impl Default for Settings {
             script_timeout_ms: 50,
             code_timeout_ms: 1000,
             script_memory_mb: 32,
+            ack_budget_ms: 5,
             lease_ms: 15_000,
             poll_ms: 200,
             delivery_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),

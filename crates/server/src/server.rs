@@ -159,6 +159,7 @@ async fn start_engine(
             poll_ms: settings.poll_ms,
             steal_at_start: boot.store.backend() == "sqlite",
             address: addr.to_string(),
+            ack_budget: Duration::from_millis(settings.ack_budget_ms),
         },
     );
     engine.start().await?;

@@ -7,7 +7,8 @@ both_backends!(
     fan_out_to_every_listening_workflow,
     idempotency_keys_repeat_the_first_answer,
     bad_events_are_refused,
-    computing_steps_are_committed_with_the_event
+    computing_steps_are_committed_with_the_event,
+    slow_leading_steps_share_one_acknowledgement_budget
 );
 
 pub async fn create(s: &TestServer, def: &Value) -> String {
@@ -246,4 +247,36 @@ async fn computing_steps_are_committed_with_the_event(s: TestServer) {
             ("waiting".to_owned(), "completed,waiting".to_owned())
         ]
     );
+}
+
+/// Forty workflows on one event, each starting with a legal 20 ms template: run ahead one after
+/// another they would hold the acknowledgement for 800 ms; the event's budget (5 ms) lets the
+/// first one through and leaves the rest to the engine, which completes them all.
+async fn slow_leading_steps_share_one_acknowledgement_budget(s: TestServer) {
+    let slow =
+        "{{ (() => { const t = Date.now(); while (Date.now() - t < 20) {} return 'done' })() }}";
+    for n in 0..40 {
+        let def = json!({"name": format!("slow {n}"), "trigger": {"type": "webhook", "eventType": "slow"},
+            "steps": [{"id": "s", "type": "store_context_data", "config": {"data": {"v": slow}}, "outputVar": "out"}]});
+        create(&s, &def).await;
+    }
+    let clock = std::time::Instant::now();
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/events")
+            .json(&json!({"eventType": "slow"})),
+    )
+    .await;
+    let ack = clock.elapsed();
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        ack < std::time::Duration::from_millis(400),
+        "acknowledged after {ack:?}"
+    );
+    let ids = body["runIds"].as_array().unwrap();
+    assert_eq!(ids.len(), 40);
+    for id in ids {
+        let run = settled(&s, id.as_str().unwrap()).await;
+        assert_eq!(run["status"], "completed", "{run}");
+        assert_eq!(step(&run, "s")["output"]["v"], "done", "{run}");
+    }
 }
