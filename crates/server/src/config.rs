@@ -49,6 +49,10 @@ pub struct Settings {
     pub code_timeout_ms: u64,
     /// Memory limit of each JavaScript runtime, MiB.
     pub script_memory_mb: u64,
+    /// Events a store may send a second (through any route); beyond: 429 `rate_limited`.
+    pub store_event_rate: u32,
+    /// Other store-scoped API requests a store may make a second; beyond: 429 `rate_limited`.
+    pub store_api_rate: u32,
     /// How long an event's runs may run their leading steps before the event is acknowledged,
     /// ms; the rest runs after the acknowledgement. 0 acknowledges before any step runs.
     pub ack_budget_ms: u64,
@@ -91,6 +95,8 @@ impl Default for Settings {
             code_timeout_ms: 1000,
             script_memory_mb: 32,
             ack_budget_ms: 5,
+            store_event_rate: 50_000,
+            store_api_rate: 5_000,
             lease_ms: 15_000,
             poll_ms: 200,
             delivery_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
@@ -138,6 +144,9 @@ impl Settings {
             && switchboard_engine::clock::parse_rfc3339(start).is_none()
         {
             bail!("clock_start must be an RFC 3339 time like 2026-03-08T06:59:50Z, not '{start}'");
+        }
+        if settings.store_event_rate == 0 || settings.store_api_rate == 0 {
+            bail!("store_event_rate and store_api_rate must be at least 1 request a second");
         }
         if settings.script_timeout_ms == 0
             || settings.code_timeout_ms == 0

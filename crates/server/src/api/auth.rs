@@ -121,6 +121,12 @@ impl FromRequestParts<Shared> for Scope {
             })
             .await?
             .ok_or_else(|| ApiError::not_found("store"))?;
+        // Events are held to their own rate where they are accepted (`events::accept`).
+        let is_event =
+            parts.method == axum::http::Method::POST && parts.uri.path().starts_with("/api/events");
+        if !is_event {
+            state.rates.api.admit(&store.id)?;
+        }
         Ok(Scope { store })
     }
 }

@@ -17,6 +17,7 @@ mod events;
 mod execute;
 mod hooks;
 mod inbound;
+pub mod limits;
 mod list;
 pub mod messages;
 mod ops;

@@ -4,6 +4,7 @@ mod conversations;
 pub mod events;
 mod hooks;
 mod kustomer;
+mod limits;
 mod ops;
 mod outbound;
 mod runs;
