@@ -22,8 +22,8 @@ pub struct AppState {
     pub caches: Caches,
     /// Seals secrets at rest under the master key.
     pub sealer: switchboard_engine::secrets::Sealer,
-    /// Each store's allowance of events and other API requests a second.
-    pub rates: crate::api::limits::StoreRates,
+    /// What each store may do a second, and have.
+    pub limits: crate::api::limits::StoreLimits,
 }
 
 pub type Shared = Arc<AppState>;

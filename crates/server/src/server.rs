@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_core::workflow::Options;
 use tokio::net::TcpListener;
 
-use crate::api::limits::StoreRates;
+use crate::api::limits::StoreLimits;
 use crate::app::AppState;
 use crate::caches::Caches;
 use crate::cli::ServeFlags;
@@ -74,7 +74,7 @@ impl Server {
             engine: engine.clone(),
             caches,
             sealer: boot.sealer,
-            rates: StoreRates::new(settings.store_event_rate, settings.store_api_rate),
+            limits: StoreLimits::new(settings),
         };
         let state = Arc::new(state);
         let app = routes

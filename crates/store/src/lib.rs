@@ -121,6 +121,9 @@ pub trait Workflows: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<WorkflowRecord>>;
 
+    /// How many live (not deleted) workflows the store has.
+    async fn count_workflows(&self, store_id: &str) -> Result<i64>;
+
     /// `None` when there is no such live workflow.
     async fn list_versions(
         &self,

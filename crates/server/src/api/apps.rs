@@ -70,6 +70,14 @@ async fn install_app(
     let now = now_ms();
     let checked = check_all(&state, store, &app, &global, now).await?;
     let changes = changes(&app, checked, &global, &known, &store.id, now);
+    if !changes.create.is_empty() {
+        let has = state.store.count_workflows(&store.id).await?;
+        let leaving = changes.delete.len();
+        state
+            .limits
+            .workflows
+            .allows(has - leaving as i64, changes.create.len())?;
+    }
     let record_body = json!({
         "app": app.name,
         "version": app.version,

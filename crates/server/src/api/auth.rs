@@ -125,7 +125,7 @@ impl FromRequestParts<Shared> for Scope {
         let is_event =
             parts.method == axum::http::Method::POST && parts.uri.path().starts_with("/api/events");
         if !is_event {
-            state.rates.api.admit(&store.id)?;
+            state.limits.api.admit(&store.id)?;
         }
         Ok(Scope { store })
     }

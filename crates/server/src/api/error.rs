@@ -34,7 +34,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable snake_case code: `unauthorized`, `forbidden`, `not_found`, `store_required`,
     /// `validation_failed`, `invalid_json`, `payload_too_large`, `unsupported_media_type`,
-    /// `method_not_allowed`, `conflict`, `rate_limited` (429: the store's allowance a second is
+    /// `method_not_allowed`, `conflict`, `limit_reached` (409: a store's ceiling, e.g. of
+    /// workflows; `details` `{name, value, setting}`), `rate_limited` (429: the store's allowance a second is
     /// spent; `details` `{name, value, setting}`, `Retry-After`), `unavailable` (503: the database cannot take writes now;
     /// `details.reason` says why, `Retry-After` when to try again), `internal`.
     pub code: String,

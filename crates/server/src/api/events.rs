@@ -152,7 +152,7 @@ pub async fn accept(
     event_type: String,
     payload: Value,
 ) -> ApiResult<Response> {
-    state.rates.events.admit(store_id)?;
+    state.limits.events.admit(store_id)?;
     let clock = Instant::now();
     let targets = triggers::event_targets(&state.engine, store_id, &event_type).await?;
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();

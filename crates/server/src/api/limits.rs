@@ -1,6 +1,7 @@
-//! Per-store request rates: events (`SWITCHBOARD_STORE_EVENT_RATE`) and every other store-scoped
+//! Per-store limits. Rates: events (`SWITCHBOARD_STORE_EVENT_RATE`) and every other store-scoped
 //! API request (`SWITCHBOARD_STORE_API_RATE`), each a token bucket per store holding one second's
-//! worth, so a flooding store is answered `429 rate_limited` while the others go on.
+//! worth, so a flooding store is answered `429 rate_limited` while the others go on. Ceilings:
+//! live workflows (`SWITCHBOARD_STORE_MAX_WORKFLOWS`), past which `409 limit_reached`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -74,21 +75,56 @@ impl RateLimit {
     }
 }
 
-/// The rates every store is held to.
-pub struct StoreRates {
-    pub events: RateLimit,
-    pub api: RateLimit,
+/// A most a store may have of something.
+pub struct Ceiling {
+    name: &'static str,
+    setting: &'static str,
+    pub value: u32,
 }
 
-impl StoreRates {
-    pub fn new(events_per_second: u32, api_per_second: u32) -> StoreRates {
-        StoreRates {
+impl Ceiling {
+    /// Whether a store that `has` some may add `adding` more.
+    pub fn allows(&self, has: i64, adding: usize) -> Result<(), ApiError> {
+        if has.saturating_add(adding as i64) <= i64::from(self.value) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "limit_reached",
+            format!(
+                "this store may have at most {} ({}: {}); it has {has}",
+                self.value, self.name, self.setting
+            ),
+        )
+        .with_details(json!({"name": self.name, "value": self.value, "setting": self.setting})))
+    }
+}
+
+/// The limits every store is held to.
+pub struct StoreLimits {
+    pub events: RateLimit,
+    pub api: RateLimit,
+    pub workflows: Ceiling,
+}
+
+impl StoreLimits {
+    pub fn new(settings: &crate::config::Settings) -> StoreLimits {
+        StoreLimits {
             events: RateLimit::new(
                 "event_rate",
                 "SWITCHBOARD_STORE_EVENT_RATE",
-                events_per_second,
+                settings.store_event_rate,
             ),
-            api: RateLimit::new("api_rate", "SWITCHBOARD_STORE_API_RATE", api_per_second),
+            api: RateLimit::new(
+                "api_rate",
+                "SWITCHBOARD_STORE_API_RATE",
+                settings.store_api_rate,
+            ),
+            workflows: Ceiling {
+                name: "max_workflows",
+                setting: "SWITCHBOARD_STORE_MAX_WORKFLOWS",
+                value: settings.store_max_workflows,
+            },
         }
     }
 }
@@ -127,5 +163,26 @@ mod tests {
             limit.admit_at("a", idle).unwrap();
         }
         assert!(limit.admit_at("a", idle).is_err());
+    }
+
+    #[test]
+    fn a_ceiling_counts_what_is_added() {
+        let ceiling = Ceiling {
+            name: "max_workflows",
+            setting: "SWITCHBOARD_STORE_MAX_WORKFLOWS",
+            value: 3,
+        };
+        ceiling.allows(2, 1).unwrap();
+        ceiling.allows(0, 3).unwrap();
+        let refused = ceiling.allows(2, 2).unwrap_err();
+        assert_eq!(
+            (refused.status.as_u16(), refused.code),
+            (409, "limit_reached")
+        );
+        assert_eq!(
+            refused.details.unwrap()["setting"],
+            "SWITCHBOARD_STORE_MAX_WORKFLOWS"
+        );
+        assert!(ceiling.allows(3, 1).is_err());
     }
 }

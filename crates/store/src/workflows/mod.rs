@@ -52,6 +52,8 @@ const LIST: Sql = sql!(concat!(
     columns!(),
     " FROM workflows WHERE store_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3"
 ));
+const COUNT: Sql =
+    sql!("SELECT COUNT(*) FROM workflows WHERE store_id = $1 AND deleted_at IS NULL");
 const VERSIONS: Sql = sql!(
     "SELECT workflow_id, version, definition, created_at FROM workflow_versions \
      WHERE workflow_id = $1 AND version > $2 ORDER BY version LIMIT $3"
@@ -224,6 +226,13 @@ async fn list(
         )
         .await?;
     Ok(Page::from_rows(rows, page.limit, |w| w.id.clone()))
+}
+
+async fn count(db: &mut impl Db, store_id: &str) -> Result<i64> {
+    let n = db
+        .fetch_one(&COUNT, args![store_id], |r| r.col::<i64>(0))
+        .await?;
+    Ok(n.unwrap_or(0))
 }
 
 async fn list_versions(

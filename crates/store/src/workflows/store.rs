@@ -1,6 +1,8 @@
 //! The `Workflows` area on both backends.
 
-use super::{create, delete, for_trigger, get, get_version, install_app, list, list_versions};
+use super::{
+    count, create, delete, for_trigger, get, get_version, install_app, list, list_versions,
+};
 use super::{set_active, uninstall_app, update};
 use crate::dispatch::on_both_backends;
 use crate::model::*;
@@ -15,6 +17,7 @@ on_both_backends!(crate::Workflows {
     read fn get_workflow(store_id: &str, id: &str) -> Option<WorkflowRecord> => |db| get(db, &store_id, &id);
     read fn list_workflows(store_id: &str, page: &PageRequest) -> Page<WorkflowRecord>
         => |db| list(db, &store_id, &page);
+    read fn count_workflows(store_id: &str) -> i64 => |db| count(db, &store_id);
     read fn list_versions(store_id: &str, id: &str, page: &PageRequest) -> Option<Page<VersionRecord>>
         => |db| list_versions(db, &store_id, &id, &page);
     read fn get_version(store_id: &str, id: &str, number: i64) -> Option<VersionRecord>

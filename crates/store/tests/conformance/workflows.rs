@@ -77,6 +77,8 @@ pub async fn workflow_versions(s: Arc<dyn Store>) {
     );
     assert_eq!(s.get_version("st_a", "wf_1", 3).await.unwrap(), None);
 
+    assert_eq!(s.count_workflows("st_a").await.unwrap(), 1);
+    assert_eq!(s.count_workflows("st_other").await.unwrap(), 0);
     assert!(s.delete_workflow("st_a", "wf_1", 5_000).await.unwrap());
     assert!(!s.delete_workflow("st_a", "wf_1", 5_000).await.unwrap());
     assert_eq!(s.get_workflow("st_a", "wf_1").await.unwrap(), None);
@@ -93,6 +95,7 @@ pub async fn workflow_versions(s: Arc<dyn Store>) {
         now: 6_000,
     };
     assert_eq!(s.update_workflow("st_a", "wf_1", none).await.unwrap(), None);
+    assert_eq!(s.count_workflows("st_a").await.unwrap(), 0);
     assert!(
         s.list_workflows("st_a", &PageRequest::default())
             .await

@@ -1,6 +1,7 @@
 //! Per-store rates: past its allowance a store is answered `429 rate_limited` with
 //! `Retry-After` and which limit it hit, while another store goes on unhindered; events and other
-//! API requests have separate allowances.
+//! API requests have separate allowances. Past its ceiling of workflows a store is answered
+//! `409 limit_reached` and nothing is created.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -10,9 +11,13 @@ use crate::harness::*;
 const RATES: &[(&str, &str)] = &[
     ("SWITCHBOARD_STORE_EVENT_RATE", "5"),
     ("SWITCHBOARD_STORE_API_RATE", "8"),
+    ("SWITCHBOARD_STORE_MAX_WORKFLOWS", "2"),
 ];
 
-both_backends_with!(RATES; a_flooding_store_is_limited_and_the_others_are_not);
+both_backends_with!(RATES;
+    a_flooding_store_is_limited_and_the_others_are_not,
+    a_store_has_at_most_its_ceiling_of_workflows
+);
 
 /// Sends `n` requests at once; how many were answered `ok`, how many 429, and one refusal
 /// with its `Retry-After`.
@@ -79,4 +84,26 @@ async fn a_flooding_store_is_limited_and_the_others_are_not(s: TestServer) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, body) = send(s.admin(Method::POST, "/api/events").json(&event)).await;
     assert_eq!(status, 202, "{body}");
+}
+
+async fn a_store_has_at_most_its_ceiling_of_workflows(s: TestServer) {
+    let a = crate::api::events::create(&s, &crate::api::events::simple("a", "x")).await;
+    crate::api::events::create(&s, &crate::api::events::simple("b", "x")).await;
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/workflows")
+            .json(&crate::api::events::simple("c", "x")),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "limit_reached");
+    assert_eq!(
+        body["error"]["details"],
+        json!({"name": "max_workflows", "value": 2, "setting": "SWITCHBOARD_STORE_MAX_WORKFLOWS"})
+    );
+    let (_, list) = send(s.admin(Method::GET, "/api/workflows")).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+    // A deleted workflow frees its place.
+    let (status, _) = send(s.admin(Method::DELETE, &format!("/api/workflows/{a}"))).await;
+    assert_eq!(status, 200);
+    crate::api::events::create(&s, &crate::api::events::simple("c", "x")).await;
 }
