@@ -251,6 +251,8 @@ impl ChildServer {
             .args(["--database-url", database_url])
             .env("SWITCHBOARD_ADMIN_TOKEN", admin)
             .env("SWITCHBOARD_LOG", "warn")
+            .env("SWITCHBOARD_STORE_EVENT_RATE", u32::MAX.to_string())
+            .env("SWITCHBOARD_STORE_API_RATE", u32::MAX.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
