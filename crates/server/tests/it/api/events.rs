@@ -40,7 +40,6 @@ pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {id} in {run}"))
 }
 
-/// Polls a run until it settles.
 /// A run's step records as `(stepId, visit, status)`, in order.
 pub fn trail(run: &Value) -> Vec<(&str, i64, &str)> {
     run["steps"]
@@ -57,8 +56,10 @@ pub fn trail(run: &Value) -> Vec<(&str, i64, &str)> {
         .collect()
 }
 
+/// Polls a run until it settles, for up to 30 s: a whole suite on two cores can hold a takeover
+/// up for several seconds.
 pub async fn settled(s: &TestServer, run_id: &str) -> Value {
-    for _ in 0..200 {
+    for _ in 0..600 {
         let (status, run) = send(s.admin(Method::GET, &format!("/api/runs/{run_id}"))).await;
         assert_eq!(status, 200, "{run}");
         if matches!(
