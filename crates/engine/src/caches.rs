@@ -122,7 +122,8 @@ struct Fence {
     /// Tickets handed out.
     arrived: AtomicU64,
     /// (every ticket up to this one is served, the generation read for them).
-    served: watch::Sender<(u64, Result<i64, String>)>,
+    /// The error is kept whole, so a lost database still answers 503, not 500.
+    served: watch::Sender<(u64, Result<i64, StoreError>)>,
     wake: Notify,
 }
 
@@ -146,7 +147,7 @@ impl Fence {
             .wait_for(|(upto, _)| *upto >= ticket)
             .await
             .map_err(StoreError::backend)?;
-        answer.1.clone().map_err(StoreError::backend)
+        answer.1.clone()
     }
 
     async fn read_loop(self: Arc<Self>) {
@@ -158,10 +159,7 @@ impl Fence {
                 if upto <= done {
                     break;
                 }
-                let read = match self.store.config_generation().await {
-                    Ok(g) => Ok(g.unwrap_or(0)),
-                    Err(e) => Err(format!("cannot read the config generation: {e}")),
-                };
+                let read = self.store.config_generation().await.map(|g| g.unwrap_or(0));
                 let _ = self.served.send_replace((upto, read));
                 done = upto;
             }

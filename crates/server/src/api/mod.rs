@@ -96,13 +96,17 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
 }
 
 /// Runs before every request: caches reflect every change committed before it, on any node
-/// (see [`switchboard_engine::caches`]).
+/// (see [`switchboard_engine::caches`]). Probes and metrics use no cache, so they answer even
+/// when the database cannot be reached.
 pub async fn sync_caches(
     axum::extract::State(state): axum::extract::State<Shared>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
     match state.engine.generation.sync().await {
         Ok(()) => next.run(request).await,
         Err(e) => error::ApiError::from(e).into_response(),

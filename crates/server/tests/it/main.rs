@@ -13,3 +13,4 @@ mod cluster;
 mod crash;
 mod faults;
 mod first_start;
+mod unreachable;
