@@ -162,7 +162,11 @@ pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
     let mut line = String::new();
     stdout.read_line(&mut line).map_err(|e| e.to_string())?;
     match line.trim().strip_prefix("listening on ") {
-        Some(base) => Ok((child, base.to_owned())),
+        Some(base) => {
+            forward(stdout, "");
+            forward(BufReader::new(child.stderr.take().unwrap()), "server: ");
+            Ok((child, base.to_owned()))
+        }
         None => {
             let status = child.wait().map_err(|e| e.to_string())?;
             let mut err = String::new();
@@ -170,6 +174,16 @@ pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
             Err(format!("{status}: {line}{err}"))
         }
     }
+}
+
+/// Keeps reading a server's output so it never blocks on a full pipe. Lines go to the test's
+/// captured output (threads inherit it), shown when the test fails.
+fn forward(from: impl BufRead + Send + 'static, prefix: &'static str) {
+    std::thread::spawn(move || {
+        for line in from.lines().map_while(Result::ok) {
+            eprintln!("{prefix}{line}");
+        }
+    });
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
