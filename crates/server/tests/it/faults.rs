@@ -61,10 +61,11 @@ fn fill(fs: &Tmpfs, leave: u64) -> PathBuf {
     filler
 }
 
-async fn post_event(s: &TestServer, n: usize) -> (u16, Value, Option<String>) {
+/// Posts a `lead.created` event; its status, body and `Retry-After`.
+pub async fn post_event(s: &TestServer, name: &str, n: usize) -> (u16, Value, Option<String>) {
     let res = s
         .admin(Method::POST, "/api/events")
-        .json(&json!({"eventType": "lead.created", "fullName": "x".repeat(4000), "n": n}))
+        .json(&json!({"eventType": "lead.created", "fullName": name, "n": n}))
         .send()
         .await
         .unwrap();
@@ -74,6 +75,35 @@ async fn post_event(s: &TestServer, n: usize) -> (u16, Value, Option<String>) {
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_owned());
     (status, res.json().await.unwrap(), retry_after)
+}
+
+/// Once the fault is gone, posts events until one is taken again (within 30 s, with no
+/// restart), adding its run to `acked`; `/readyz` turns 200; every acknowledged run completes.
+pub async fn recovers_and_loses_nothing(s: &TestServer, mut acked: Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body, _) = post_event(s, "after", 9999).await;
+        if status == 202 {
+            acked.push(body["runIds"][0].as_str().unwrap().to_owned());
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "no recovery: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(s).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "still not ready: {}",
+            ready(s).await.1
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for run_id in &acked {
+        let run = settled(s, run_id).await;
+        assert_eq!(run["status"], "completed", "{run}");
+    }
 }
 
 async fn ready(s: &TestServer) -> (u16, Value) {
@@ -99,7 +129,8 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers() {
             tokio::spawn(async move {
                 let (mut acked, mut refused) = (Vec::new(), 0);
                 for n in 0..2000 {
-                    let (status, body, retry_after) = post_event(&s, t * 10_000 + n).await;
+                    let (status, body, retry_after) =
+                        post_event(&s, &"x".repeat(4000), t * 10_000 + n).await;
                     match status {
                         202 => acked.push(body["runIds"][0].as_str().unwrap().to_owned()),
                         503 => {
@@ -137,31 +168,7 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers() {
         "{readiness}"
     );
 
-    // Space returns: events are taken again, without a restart.
+    // Space returns: events are taken again, without a restart, and nothing was lost.
     std::fs::remove_file(filler).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body, _) = post_event(&s, 9999).await;
-        if status == 202 {
-            acked.push(body["runIds"][0].as_str().unwrap().to_owned());
-            break;
-        }
-        assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < deadline, "no recovery: {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ready(&s).await.0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "still not ready: {}",
-            ready(&s).await.1
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Nothing acknowledged was lost: each event's run exists and completes.
-    for run_id in &acked {
-        let run = settled(&s, run_id).await;
-        assert_eq!(run["status"], "completed", "{run}");
-    }
+    recovers_and_loses_nothing(&s, acked).await;
 }

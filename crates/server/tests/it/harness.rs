@@ -51,26 +51,25 @@ impl TestServer {
 
     /// A server on this PostgreSQL database, or on SQLite in its data dir.
     fn start_on(postgres: Option<&str>, extra: &[(&str, &str)]) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        TestServer::start_at(tempfile::tempdir().unwrap(), postgres, extra)
+    }
+
+    /// A SQLite server on a data dir the test prepared (e.g. with a restored backup).
+    pub fn start_in(dir: tempfile::TempDir) -> TestServer {
+        TestServer::start_at(dir, None, &[])
+    }
+
+    fn start_at(
+        dir: tempfile::TempDir,
+        postgres: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> TestServer {
         let mut env: Vec<(String, String)> = vec![("SWITCHBOARD_ADMIN_TOKEN".into(), ADMIN.into())];
         if let Some(url) = postgres {
             env.push(("SWITCHBOARD_DATABASE_URL".into(), url.to_owned()));
             env.push(("SWITCHBOARD_MASTER_KEY".into(), MASTER_KEY.into()));
         }
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let (child, base) = launch(dir.path(), &env);
-        TestServer {
-            base,
-            client: client(),
-            child,
-            env,
-            dir,
-        }
-    }
-
-    /// A SQLite server on a data dir the test prepared (e.g. with a restored backup).
-    pub fn start_in(dir: tempfile::TempDir) -> TestServer {
-        let env = vec![("SWITCHBOARD_ADMIN_TOKEN".to_owned(), ADMIN.to_owned())];
         let (child, base) = launch(dir.path(), &env);
         TestServer {
             base,

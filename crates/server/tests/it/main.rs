@@ -11,6 +11,6 @@ pub mod api;
 mod cli;
 mod cluster;
 mod crash;
-mod faults;
+pub mod faults;
 mod first_start;
 mod unreachable;

@@ -6,14 +6,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-use crate::api::events::{create, settled, simple};
+use crate::api::events::{create, simple};
+use crate::faults::{post_event, recovers_and_loses_nothing};
 use crate::harness::*;
 
 /// A TCP proxy to PostgreSQL that can drop every connection and refuse new ones.
@@ -57,21 +56,6 @@ impl Cuttable {
     }
 }
 
-async fn post_event(s: &TestServer, n: usize) -> (u16, Value, Option<String>) {
-    let res = s
-        .admin(Method::POST, "/api/events")
-        .json(&json!({"eventType": "lead.created", "fullName": "Ana", "n": n}))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let retry_after = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, res.json().await.unwrap(), retry_after)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_postgres_answers_503_loses_nothing_and_recovers() {
     let cluster = testkit::pg_cluster();
@@ -88,7 +72,7 @@ async fn a_lost_postgres_answers_503_loses_nothing_and_recovers() {
     create(&s, &simple("lead", "lead.created")).await;
     let mut acked = Vec::new();
     for n in 0..20 {
-        let (status, body, _) = post_event(&s, n).await;
+        let (status, body, _) = post_event(&s, "Ana", n).await;
         assert_eq!(status, 202, "{body}");
         acked.push(body["runIds"][0].as_str().unwrap().to_owned());
     }
@@ -96,7 +80,7 @@ async fn a_lost_postgres_answers_503_loses_nothing_and_recovers() {
     proxy.cut();
     let mut refused = 0;
     for n in 100..110 {
-        let (status, body, retry_after) = post_event(&s, n).await;
+        let (status, body, retry_after) = post_event(&s, "Ana", n).await;
         match status {
             202 => acked.push(body["runIds"][0].as_str().unwrap().to_owned()),
             503 => {
@@ -125,19 +109,5 @@ async fn a_lost_postgres_answers_503_loses_nothing_and_recovers() {
     );
 
     proxy.heal();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body, _) = post_event(&s, 999).await;
-        if status == 202 {
-            acked.push(body["runIds"][0].as_str().unwrap().to_owned());
-            break;
-        }
-        assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < deadline, "no recovery: {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    for run_id in &acked {
-        let run = settled(&s, run_id).await;
-        assert_eq!(run["status"], "completed", "{run}");
-    }
+    recovers_and_loses_nothing(&s, acked).await;
 }
