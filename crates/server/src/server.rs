@@ -77,12 +77,7 @@ impl Server {
             limits: StoreLimits::new(settings),
         };
         let state = Arc::new(state);
-        let app = routes
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                crate::api::sync_caches,
-            ))
-            .with_state(state);
+        let app = routes.with_state(state);
         Ok(Server {
             addr,
             backend,

@@ -60,12 +60,38 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The routes (state still to be given) and the OpenAPI document describing them.
-pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The routes, state still to be given: probes and metrics, which answer without the database,
+/// and the API, each request of which first brings the caches up to date ([`sync_caches`]).
+pub struct Routes {
+    probes: Router<Shared>,
+    api: Router<Shared>,
+    body_limit: usize,
+}
+
+impl Routes {
+    pub fn with_state(self, state: Shared) -> Router {
+        self.api
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                sync_caches,
+            ))
+            .merge(self.probes)
+            .fallback(error::no_route)
+            .method_not_allowed_fallback(error::wrong_method)
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .with_state(state)
+    }
+}
+
+/// The routes and the OpenAPI document describing them.
+pub fn routes(body_limit: usize) -> (Routes, utoipa::openapi::OpenApi) {
+    let (probes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let (api, api_doc) = OpenApiRouter::new()
         .routes(routes!(ops::openapi))
         .merge(stores::router())
         .merge(workflows::router())
@@ -87,26 +113,23 @@ pub fn routes(body_limit: usize) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(event_types::router())
         .merge(cluster::router())
         .split_for_parts();
-    let router = router
-        .fallback(error::no_route)
-        .method_not_allowed_fallback(error::wrong_method)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
-    (router, doc)
+    doc.merge(api_doc);
+    let routes = Routes {
+        probes,
+        api,
+        body_limit,
+    };
+    (routes, doc)
 }
 
-/// Runs before every request: caches reflect every change committed before it, on any node
-/// (see [`switchboard_engine::caches`]). Probes and metrics use no cache, so they answer even
-/// when the database cannot be reached.
-pub async fn sync_caches(
+/// Runs before every API request: caches reflect every change committed before it, on any node
+/// (see [`switchboard_engine::caches`]).
+async fn sync_caches(
     axum::extract::State(state): axum::extract::State<Shared>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
-        return next.run(request).await;
-    }
     match state.engine.generation.sync().await {
         Ok(()) => next.run(request).await,
         Err(e) => error::ApiError::from(e).into_response(),
