@@ -69,7 +69,7 @@ impl FromRequestParts<Shared> for Admin {
     }
 }
 
-/// The store a store-scoped request acts on.
+/// The store a store-scoped request acts on; the request counts against the store's API rate.
 pub struct Scope {
     pub store: StoreRecord,
 }
@@ -78,55 +78,72 @@ impl FromRequestParts<Shared> for Scope {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        let named = match parts.headers.get("storeid") {
-            None => None,
-            Some(v) => Some(
-                v.to_str()
-                    .ok()
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            StatusCode::BAD_REQUEST,
-                            "store_required",
-                            "the StoreId header is empty or unreadable",
-                        )
-                    })?
-                    .to_owned(),
-            ),
-        };
-        let id = match (caller, named) {
-            (Caller::Admin, None) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "store_required",
-                    "the admin token must name a store in the StoreId header",
-                ));
-            }
-            (Caller::Admin, Some(id)) => id,
-            (Caller::Store(own), None) => own,
-            (Caller::Store(own), Some(id)) if id == own => own,
-            (Caller::Store(_), Some(_)) => {
-                return Err(ApiError::forbidden(
-                    "this token has no access to that store",
-                ));
-            }
-        };
-        let store = state
-            .caches
-            .stores
-            .get_or_load(id.clone(), async {
-                Ok::<_, ApiError>(state.store.get_store(&id).await?)
-            })
-            .await?
-            .ok_or_else(|| ApiError::not_found("store"))?;
-        // Events are held to their own rate where they are accepted (`events::accept`).
-        let is_event =
-            parts.method == axum::http::Method::POST && parts.uri.path().starts_with("/api/events");
-        if !is_event {
-            state.limits.api.admit(&store.id)?;
-        }
+        let store = store_of(parts, state).await?;
+        state.limits.api.admit(&store.id)?;
         Ok(Scope { store })
     }
+}
+
+/// The store an event is sent to; the event counts against the store's event rate where it is
+/// accepted (`events::accept`), not against its API rate.
+pub struct EventScope {
+    pub store: StoreRecord,
+}
+
+impl FromRequestParts<Shared> for EventScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        Ok(EventScope {
+            store: store_of(parts, state).await?,
+        })
+    }
+}
+
+/// The store the caller names (or its own), if the caller may act on it.
+async fn store_of(parts: &mut Parts, state: &Shared) -> Result<StoreRecord, ApiError> {
+    let caller = Caller::from_request_parts(parts, state).await?;
+    let named = match parts.headers.get("storeid") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "store_required",
+                        "the StoreId header is empty or unreadable",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    let id = match (caller, named) {
+        (Caller::Admin, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "store_required",
+                "the admin token must name a store in the StoreId header",
+            ));
+        }
+        (Caller::Admin, Some(id)) => id,
+        (Caller::Store(own), None) => own,
+        (Caller::Store(own), Some(id)) if id == own => own,
+        (Caller::Store(_), Some(_)) => {
+            return Err(ApiError::forbidden(
+                "this token has no access to that store",
+            ));
+        }
+    };
+    let store = state
+        .caches
+        .stores
+        .get_or_load(id.clone(), async {
+            Ok::<_, ApiError>(state.store.get_store(&id).await?)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))?;
+    Ok(store)
 }

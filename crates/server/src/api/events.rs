@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Scope;
+use super::auth::EventScope;
 use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::app::Shared;
@@ -66,7 +66,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     responses((status = 202, body = EventAccepted), (status = 200, description = "a repeat: the first answer", body = EventAccepted),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn post_event(
-    scope: Scope,
+    scope: EventScope,
     State(state): State<Shared>,
     headers: HeaderMap,
     RawJson(body): RawJson,
@@ -102,7 +102,7 @@ async fn post_event(
     params(("eventType" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn post_typed_event(
-    scope: Scope,
+    scope: EventScope,
     State(state): State<Shared>,
     Path(event_type): Path<String>,
     headers: HeaderMap,
