@@ -63,8 +63,9 @@ pub async fn run_ahead(
             break live.running(engine, next);
         }
         ran += 1;
-        match step(engine, &mut live, &services).await {
+        match step(engine, &mut live, &services, Some(deadline)).await {
             Stepped::Next { .. } => {}
+            Stepped::OutOfTime => break live.running(engine, next),
             Stepped::Wait { node, at } => break live.waiting(engine, node, at),
             Stepped::Complete => live.position = Position::Done,
             Stepped::Fail {

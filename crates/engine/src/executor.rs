@@ -7,22 +7,20 @@
 //! committed before the run goes on, so it is repeated only if the process dies during it — with
 //! the same idempotency key.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 use switchboard_core::run::{Outcome, RunContext, RunStatus, StepError, StepStatus};
-use switchboard_core::template::Scope;
-use switchboard_core::transition::{Advance, Inputs, Then, Visit, advance};
-use switchboard_core::workflow::Edge;
-use switchboard_script::eval;
+use switchboard_core::transition::{Advance, Inputs, Then, Visit};
+use switchboard_script::Computed;
 use switchboard_steps::{Services, StepEnv, StepRun, retry_policy};
 use switchboard_store::{RunRecord, StepRecord};
 
 use crate::clock::now_ms;
 use crate::commit::{bare_checkpoint, commit};
+use crate::edges::{self, OutOfTime, within};
 pub use crate::live::Start;
 use crate::live::{At, Live, Node, Position};
 use crate::services::EngineServices;
@@ -116,28 +114,6 @@ pub fn context_of(graph: &Graph, records: &[StepRecord]) -> RunContext {
     ctx
 }
 
-/// Picks the first edge whose condition holds; the index taken is noted in `taken`.
-fn choose(
-    edges: &[Edge],
-    scope: &Scope,
-    error: Option<&StepError>,
-    taken: &Cell<Option<usize>>,
-) -> Result<Option<usize>, StepError> {
-    let error_value = error.map(StepError::to_json);
-    let scope = Scope {
-        error: error_value.as_ref(),
-        ..*scope
-    };
-    for (i, edge) in edges.iter().enumerate() {
-        if eval::condition(&edge.when, &scope).map_err(switchboard_steps::expression_error)? {
-            taken.set(Some(i));
-            return Ok(Some(edge.target));
-        }
-    }
-    taken.set(None);
-    Ok(None)
-}
-
 /// What one step did to the run.
 pub(super) enum Stepped {
     /// The run goes on at its new position; `effects`: the step acted outside Switchboard.
@@ -155,6 +131,9 @@ pub(super) enum Stepped {
         error: StepError,
         step_id: Option<String>,
     },
+    /// The step did not run: the acknowledgement's budget ran out while its JavaScript waited
+    /// for the JS threads. The run goes on in the engine from the same step.
+    OutOfTime,
 }
 
 /// Executes a run until it waits, ends, or must stop (its lease is gone, or the node stops).
@@ -177,7 +156,7 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
             commit(engine, cp).await;
             return;
         }
-        match step(engine, &mut live, &services).await {
+        match step(engine, &mut live, &services, None).await {
             Stepped::Next { effects } => {
                 if effects || live.pending.len() >= FLUSH_EVERY {
                     let next = position_node(live.position).unwrap_or_default() as usize;
@@ -202,13 +181,22 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 commit(engine, cp).await;
                 return;
             }
+            // Only the run-ahead has a deadline.
+            Stepped::OutOfTime => {}
         }
     }
 }
 
 /// Runs the step the run stands at (one attempt) and moves the run on as `transition::advance`
-/// decides; the step's record joins the pending ones.
-pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Services) -> Stepped {
+/// decides; the step's record joins the pending ones. With a `deadline` (the run-ahead, which
+/// only runs steps without effects), a step whose JavaScript is not computed by then does not
+/// happen at all.
+pub(super) async fn step(
+    engine: &Engine,
+    live: &mut Live,
+    services: &dyn Services,
+    deadline: Option<Instant>,
+) -> Stepped {
     let Some(at) = live.open_visit() else {
         return Stepped::Complete;
     };
@@ -227,7 +215,11 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
             step_id: None,
         };
     };
-    let run = attempt(engine, live, node, &at, services).await;
+    let Ok(run) = attempt(engine, live, node, &at, services, deadline).await else {
+        return Stepped::OutOfTime;
+    };
+    // Out of time, the step must leave no trace: the context is kept to be put back.
+    let before = deadline.map(|_| live.ctx.clone());
     // A step's output is in scope for its own transitions (Kustomer's `/#steps.<own id>.…`).
     let applied_early = match &run.result {
         Ok(Outcome::Next(out)) => {
@@ -237,7 +229,12 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
         _ => false,
     };
     let now = now_ms();
-    let (adv, taken) = decide(engine, live, node, &at, run.result, now);
+    let Ok((adv, taken)) = decide(engine, live, node, &at, &run.result, now, deadline).await else {
+        if let Some(ctx) = before {
+            live.ctx = ctx;
+        }
+        return Stepped::OutOfTime;
+    };
     // A branching step's output says which way it went, known only now.
     let branched = match adv.status {
         StepStatus::Completed => node.spec.branch_output(taken),
@@ -284,40 +281,16 @@ pub(super) async fn step(engine: &Engine, live: &mut Live, services: &dyn Servic
     }
 }
 
-/// One attempt of the node's step, timed.
-async fn attempt(
-    engine: &Engine,
-    live: &Live,
-    node: &Node,
-    at: &At,
-    services: &dyn Services,
-) -> StepRun {
-    let env = StepEnv {
-        scope: live.scope(),
-        services,
-        run_id: &live.run_id,
-        step_id: &node.id,
-        idempotency_key: format!("{}:{}:{}", live.run_id, node.id, at.visit),
-        now_ms: now_ms(),
-        started_ms: at.started,
-        time_scale: engine.settings.time_scale,
-    };
-    let clock = Instant::now();
-    let run = node.spec.run(&env).await;
-    metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
-        .record(clock.elapsed().as_secs_f64());
-    run
-}
-
 /// What follows the attempt (`transition::advance`), and which edge was taken.
-fn decide(
+async fn decide(
     engine: &Engine,
     live: &Live,
     node: &Node,
     at: &At,
-    result: Result<Outcome, StepError>,
+    result: &Result<Outcome, StepError>,
     now: i64,
-) -> (Advance, Option<usize>) {
+    deadline: Option<Instant>,
+) -> Result<(Advance, Option<usize>), OutOfTime> {
     let retry = retry_policy(&node.spec, node.retry.as_ref());
     let inputs = Inputs {
         now_ms: now,
@@ -332,11 +305,47 @@ fn decide(
         visits: live.visits as u64,
     };
     let scope = live.scope();
-    let taken = Cell::new(None);
-    let mut picker =
-        |edges: &[Edge], error: Option<&StepError>| choose(edges, &scope, error, &taken);
-    let adv = advance(node, visit, result, &inputs, &mut picker);
-    (adv, taken.get())
+    edges::decide(
+        &live.store_id,
+        node,
+        scope,
+        result,
+        visit,
+        &inputs,
+        deadline,
+    )
+    .await
+}
+
+/// One attempt of the node's step, timed; its config's JavaScript is computed first.
+async fn attempt(
+    engine: &Engine,
+    live: &Live,
+    node: &Node,
+    at: &At,
+    services: &dyn Services,
+    deadline: Option<Instant>,
+) -> Result<StepRun, OutOfTime> {
+    let scope = live.scope();
+    let scripts: Vec<&str> = node.scripts.iter().map(String::as_str).collect();
+    let computed = within(deadline, Computed::of(&live.store_id, &scope, &scripts)).await?;
+    let env = StepEnv {
+        scope,
+        computed,
+        store_id: &live.store_id,
+        services,
+        run_id: &live.run_id,
+        step_id: &node.id,
+        idempotency_key: format!("{}:{}:{}", live.run_id, node.id, at.visit),
+        now_ms: now_ms(),
+        started_ms: at.started,
+        time_scale: engine.settings.time_scale,
+    };
+    let clock = Instant::now();
+    let run = node.spec.run(&env).await;
+    metrics::histogram!("switchboard_step_duration_seconds", "type" => node.step_type.clone())
+        .record(clock.elapsed().as_secs_f64());
+    Ok(run)
 }
 
 fn position_node(p: Position) -> Option<i64> {

@@ -15,6 +15,7 @@ pub mod channels;
 pub mod clock;
 mod commit;
 pub mod deliveries;
+mod edges;
 mod executor;
 mod graphs;
 mod live;

@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use switchboard_core::ids;
 use switchboard_core::run::contact_of;
 use switchboard_core::template::Scope;
-use switchboard_script::eval;
 use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun, ScheduleSettle, StoreError};
 
 use crate::clock::{now_ms, rfc3339_millis};
@@ -191,7 +190,7 @@ impl New<'_> {
         let mut runs = Vec::with_capacity(targets.len());
         let mut aheads = Vec::with_capacity(targets.len());
         for target in targets {
-            let first = match entry(&target.graph, &scope) {
+            let first = match crate::edges::entry(self.store_id, &target.graph, &scope).await {
                 Ok(Some(first)) => first,
                 Ok(None) => continue,
                 Err(e) => {
@@ -221,20 +220,4 @@ impl New<'_> {
         }
         (runs, aheads)
     }
-}
-
-/// Where a run starts: `Some(None)` for a workflow without steps (it completes at once).
-fn entry(
-    graph: &Graph,
-    scope: &Scope,
-) -> Result<Option<Option<usize>>, switchboard_script::EvalError> {
-    if graph.entry.is_empty() {
-        return Ok(Some(None));
-    }
-    for edge in &graph.entry {
-        if eval::condition(&edge.when, scope)? {
-            return Ok(Some(Some(edge.target)));
-        }
-    }
-    Ok(None)
 }

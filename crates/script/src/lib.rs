@@ -1,21 +1,37 @@
 //! Expressions: templates, conditions and JavaScript in a sandbox (QuickJS through rquickjs).
 //!
 //! Plain paths are looked up directly (`switchboard_core::template`); every other expression runs
-//! in a pooled, frozen JS context of the current thread, compiled once into a cached function.
+//! on the JS threads ([`threads`]), in a pooled, frozen JS context of that thread, compiled once
+//! into a cached function; a step's expressions go there together ([`eval::Computed`]).
 //! `custom_code` runs in a fresh runtime that is thrown away afterwards, so no run sees another's
 //! globals. Limits (time by the interrupt handler, memory, stack) apply to both; a runtime that hit
 //! a limit is discarded.
 
-mod code_pool;
 pub mod eval;
 mod memory;
 mod sandbox;
+mod threads;
 
-pub use code_pool::run_code_async;
-pub use eval::EvalError;
+pub use eval::{Computed, EvalError, Evaluator, Scripts};
 pub use sandbox::{
-    CodeOutput, Limits, RootTexts, check_syntax, configure, eval_expression, run_code,
+    CodeOutput, Evaluated, Limits, RootTexts, check_syntax, configure, eval_expression, evaluate,
+    run_code,
 };
+pub use threads::{Lost, ThreadSettings, configure_threads, on_js_thread, set_store_js_budget};
+
+/// Runs a `custom_code` body over `scope` on the JS threads, in `store`'s turn.
+pub async fn run_code_async(
+    store: &str,
+    code: &str,
+    scope: &switchboard_core::template::Scope<'_>,
+    timeout: Option<std::time::Duration>,
+) -> Result<CodeOutput, ScriptError> {
+    let roots = RootTexts::of(code, scope);
+    let code = code.to_owned();
+    on_js_thread(store, move || run_code(&code, roots, timeout))
+        .await
+        .map_err(|lost| ScriptError::Exception(lost.to_string()))?
+}
 
 /// Why a script failed. The codes are the step error codes of docs/workflows.md.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

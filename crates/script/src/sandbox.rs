@@ -118,7 +118,7 @@ impl Guarded {
 /// does (a global, a changed prototype) is seen by the next one.
 struct Pooled {
     // Declared first so the functions are released before their runtime is freed.
-    functions: HashMap<(bool, String), Persistent<Function<'static>>>,
+    functions: HashMap<String, Persistent<Function<'static>>>,
     guarded: Guarded,
 }
 
@@ -173,46 +173,87 @@ fn with_pool<R>(f: impl FnOnce(&mut Pooled) -> Result<R, ScriptError>) -> Result
     })
 }
 
-fn expression_function(source: &str, as_text: bool) -> String {
-    let result = if as_text {
-        "(v === null || v === undefined) ? \"\" : typeof v === \"object\" ? JSON.stringify(v) : String(v)"
-    } else {
-        "v"
-    };
+fn expression_function(source: &str) -> String {
     format!(
-        "(function ({PARAMS}) {{ \"use strict\"; const context = {{ trigger, state, variables, steps, store }}; const v = (\n{source}\n); return {result}; }})"
+        "(function ({PARAMS}) {{ \"use strict\"; const context = {{ trigger, state, variables, steps, store }}; return (\n{source}\n); }})"
     )
 }
 
-/// Evaluates a JavaScript expression over `scope`. With `as_text`, the value is converted the way
-/// a template mixing text and expressions needs (JavaScript's `String()`, objects as JSON,
-/// `null`/`undefined` as ""). `undefined` becomes `null`.
-pub fn eval_expression(source: &str, scope: &Scope, as_text: bool) -> Result<Value, ScriptError> {
+/// An expression's value both ways a template may want it: as JSON (a whole-expression template,
+/// a condition) and as text (mixed with text: JavaScript's `String()`, objects as JSON,
+/// `null`/`undefined` as ""). Each may fail on its own (`JSON.stringify` of a BigInt throws).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    pub value: Result<Value, ScriptError>,
+    pub text: Result<String, ScriptError>,
+}
+
+impl Evaluated {
+    /// The value as JSON, or with `as_text` as text (a JSON string).
+    pub fn get(&self, as_text: bool) -> Result<Value, ScriptError> {
+        if as_text {
+            self.text.clone().map(Value::String)
+        } else {
+            self.value.clone()
+        }
+    }
+}
+
+/// Evaluates a JavaScript expression over the roots, on this thread's pooled context. An
+/// `undefined` value is `null`.
+pub fn evaluate(source: &str, roots: &RootTexts) -> Result<Evaluated, ScriptError> {
     let timeout = limits().expression_timeout;
     with_pool(|pool| {
-        let key = (as_text, source.to_owned());
-        let cached = pool.functions.get(&key).cloned();
+        let cached = pool.functions.get(source).cloned();
         let Pooled { guarded, functions } = pool;
         guarded.run(timeout, |ctx| {
             let function = match cached {
                 Some(f) => f.restore(ctx).map_err(|e| e.to_string())?,
                 None => {
                     let f: Function = ctx
-                        .eval(expression_function(source, as_text))
+                        .eval(expression_function(source))
                         .catch(ctx)
                         .map_err(describe)?;
                     if functions.len() >= CACHE_SIZE {
                         functions.clear();
                     }
-                    functions.insert(key, Persistent::save(ctx, f.clone()));
+                    functions.insert(source.to_owned(), Persistent::save(ctx, f.clone()));
                     f
                 }
             };
-            let args = arguments(ctx, RootTexts::of(source, scope))?;
+            let args = arguments(ctx, roots)?;
             let value: rquickjs::Value = function.call(args).catch(ctx).map_err(describe)?;
-            to_json(ctx, value)
+            Ok(both_ways(ctx, value))
         })
     })
+}
+
+/// Evaluates an expression over `scope` on this thread, one way (see [`Evaluated`]). Only for the
+/// JS threads and tests: elsewhere expressions go through `eval::Computed`.
+pub fn eval_expression(source: &str, scope: &Scope, as_text: bool) -> Result<Value, ScriptError> {
+    evaluate(source, &RootTexts::of(source, scope))?.get(as_text)
+}
+
+fn both_ways<'js>(ctx: &Ctx<'js>, v: rquickjs::Value<'js>) -> Evaluated {
+    let exception = ScriptError::Exception;
+    let json = to_json(ctx, v.clone());
+    let text = if v.is_null() || v.is_undefined() {
+        Ok(String::new())
+    } else if v.is_object() && !v.is_function() {
+        json.as_ref()
+            .map(|(raw, _)| raw.clone().unwrap_or_default())
+            .map_err(|e| exception(e.clone()))
+    } else {
+        ctx.globals()
+            .get::<_, Function>("String")
+            .and_then(|string| string.call::<_, String>((v,)))
+            .catch(ctx)
+            .map_err(|e| exception(describe(e)))
+    };
+    Evaluated {
+        value: json.map(|(_, value)| value).map_err(exception),
+        text,
+    }
 }
 
 /// What `custom_code` gave: its return value and what it logged.
@@ -255,7 +296,7 @@ pub fn run_code(
     );
     let out = guarded.run(timeout, |ctx| {
         let function: Function = ctx.eval(wrapper).catch(ctx).map_err(describe)?;
-        let args = arguments(ctx, roots)?;
+        let args = arguments(ctx, &roots)?;
         let text: String = function.call(args).catch(ctx).map_err(describe)?;
         serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
     })?;
@@ -287,7 +328,7 @@ pub fn check_syntax(source: &str, is_code: bool) -> Result<(), ScriptError> {
     let wrapper = if is_code {
         format!("(function ({PARAMS}, context, console) {{\n{source}\n}})")
     } else {
-        expression_function(source, false)
+        expression_function(source)
     };
     let guarded = Guarded::new()?;
     guarded.run(limits().expression_timeout, |ctx| {
@@ -305,11 +346,15 @@ pub struct RootTexts([Option<String>; 7]);
 
 impl RootTexts {
     pub fn of(source: &str, scope: &Scope) -> RootTexts {
-        let all = source.contains("context");
+        RootTexts::of_all(&[source], scope)
+    }
+
+    /// The roots any of `sources` names.
+    pub fn of_all(sources: &[&str], scope: &Scope) -> RootTexts {
+        let names = |name: &str| sources.iter().any(|s| s.contains(name));
+        let all = names("context");
         let text = |name: &str, value: Option<&Value>| {
-            value
-                .filter(|_| all || source.contains(name))
-                .map(Value::to_string)
+            value.filter(|_| all || names(name)).map(Value::to_string)
         };
         RootTexts([
             text("trigger", Some(scope.trigger)),
@@ -334,22 +379,28 @@ type Arguments<'js> = (
 );
 
 /// The roots as JS values, for a call of a function taking [`PARAMS`].
-fn arguments<'js>(ctx: &Ctx<'js>, roots: RootTexts) -> Result<Arguments<'js>, String> {
-    let [trigger, state, variables, steps, store, error, params] = roots.0.map(|text| match text {
-        Some(t) => ctx.json_parse(t).catch(ctx).map_err(describe),
-        None => Ok(rquickjs::Value::new_undefined(ctx.clone())),
-    });
+fn arguments<'js>(ctx: &Ctx<'js>, roots: &RootTexts) -> Result<Arguments<'js>, String> {
+    let [trigger, state, variables, steps, store, error, params] =
+        roots.0.each_ref().map(|text| match text {
+            Some(t) => ctx.json_parse(t.as_str()).catch(ctx).map_err(describe),
+            None => Ok(rquickjs::Value::new_undefined(ctx.clone())),
+        });
     Ok((
         trigger?, state?, variables?, steps?, store?, error?, params?,
     ))
 }
 
-fn to_json<'js>(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> Result<Value, String> {
+/// A value as JSON: the text `JSON.stringify` gave (none for `undefined`) and its parse.
+fn to_json<'js>(
+    ctx: &Ctx<'js>,
+    value: rquickjs::Value<'js>,
+) -> Result<(Option<String>, Value), String> {
     match ctx.json_stringify(value).catch(ctx).map_err(describe)? {
-        None => Ok(Value::Null),
+        None => Ok((None, Value::Null)),
         Some(text) => {
             let text = text.to_string().map_err(|e| e.to_string())?;
-            serde_json::from_str(&text).map_err(|e| e.to_string())
+            let value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            Ok((Some(text), value))
         }
     }
 }

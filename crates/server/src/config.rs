@@ -49,6 +49,10 @@ pub struct Settings {
     pub code_timeout_ms: u64,
     /// Memory limit of each JavaScript runtime, MiB.
     pub script_memory_mb: u64,
+    /// Threads that run JavaScript (expressions and `custom_code`); 0: one per core.
+    pub js_threads: usize,
+    /// JavaScript milliseconds a store may use a minute; beyond, its scripts wait their turn.
+    pub store_js_ms_per_minute: u64,
     /// Events a store may send a second (through any route); beyond: 429 `rate_limited`.
     pub store_event_rate: u32,
     /// Other store-scoped API requests a store may make a second; beyond: 429 `rate_limited`.
@@ -96,6 +100,8 @@ impl Default for Settings {
             script_timeout_ms: 50,
             code_timeout_ms: 1000,
             script_memory_mb: 32,
+            js_threads: 0,
+            store_js_ms_per_minute: 60_000,
             ack_budget_ms: 5,
             store_event_rate: 50_000,
             store_api_rate: 5_000,
@@ -147,6 +153,9 @@ impl Settings {
             && switchboard_engine::clock::parse_rfc3339(start).is_none()
         {
             bail!("clock_start must be an RFC 3339 time like 2026-03-08T06:59:50Z, not '{start}'");
+        }
+        if settings.store_js_ms_per_minute == 0 {
+            bail!("store_js_ms_per_minute must be positive");
         }
         if settings.store_event_rate == 0 || settings.store_api_rate == 0 {
             bail!("store_event_rate and store_api_rate must be at least 1 request a second");

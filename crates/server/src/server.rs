@@ -110,6 +110,10 @@ fn configure_scripts(settings: &Settings) {
         memory_bytes: (settings.script_memory_mb as usize) << 20,
         ..Default::default()
     });
+    switchboard_script::configure_threads(switchboard_script::ThreadSettings {
+        threads: settings.js_threads,
+        store_ms_per_minute: settings.store_js_ms_per_minute,
+    });
 }
 
 /// The guarded client and what outbound calls need, from the settings.

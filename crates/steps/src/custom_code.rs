@@ -51,7 +51,7 @@ impl crate::Step for Config {
         use serde_json::json;
         use switchboard_core::run::StepError;
         let timeout = self.timeout_ms.map(std::time::Duration::from_millis);
-        let result = switchboard_script::run_code_async(&self.code, &env.scope, timeout).await;
+        let result = switchboard_script::run_code_async(env.store_id, &self.code, &env.scope, timeout).await;
         let input = json!({ "timeoutMs": timeout.unwrap_or(switchboard_script::Limits::current().code_timeout).as_millis() as u64 });
         match result {
             Ok(out) => {

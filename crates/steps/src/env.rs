@@ -6,7 +6,7 @@ use switchboard_channels as channels;
 use switchboard_core::run::{Outcome, StepError};
 use switchboard_core::template::{Scope, Template};
 use switchboard_core::workflow::TValue;
-use switchboard_script::{EvalError, eval};
+use switchboard_script::{Computed, EvalError, Evaluator, Scripts, eval};
 
 /// Services outside the run that steps use. Implemented by the engine over the store.
 #[async_trait::async_trait]
@@ -96,6 +96,9 @@ pub struct SentMessage {
 
 pub struct StepEnv<'a> {
     pub scope: Scope<'a>,
+    /// The JavaScript of the step's config over `scope`, computed ahead on the JS threads.
+    pub computed: Computed,
+    pub store_id: &'a str,
     pub services: &'a dyn Services,
     pub run_id: &'a str,
     pub step_id: &'a str,
@@ -143,16 +146,27 @@ pub fn expression_error(e: EvalError) -> StepError {
 }
 
 impl StepEnv<'_> {
+    /// Evaluates the step's own config templates (their JavaScript was computed ahead).
+    pub fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator::with(self.scope, &self.computed)
+    }
+
     pub fn value(&self, v: &TValue) -> Result<Value, StepError> {
-        eval::value(v, &self.scope).map_err(expression_error)
+        self.evaluator().value(v).map_err(expression_error)
     }
 
     pub fn text(&self, t: &Template) -> Result<String, StepError> {
-        eval::text(t, &self.scope).map_err(expression_error)
+        self.evaluator().text(t).map_err(expression_error)
     }
 
     pub fn template(&self, t: &Template) -> Result<Value, StepError> {
-        eval::template(t, &self.scope).map_err(expression_error)
+        self.evaluator().template(t).map_err(expression_error)
+    }
+
+    /// Computes the JavaScript of templates that are not the step's config (a saved webhook, a
+    /// stored email template) over `scope`, in one hop to the JS threads.
+    pub async fn compute(&self, scope: &Scope<'_>, items: &[&dyn Scripts]) -> Computed {
+        Computed::of(self.store_id, scope, &eval::scripts_of(items)).await
     }
 
     /// Ends a channel step with the provider's answer: a sent message is recorded and gives

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use switchboard_channels::email::{self, Email};
 use switchboard_core::run::StepError;
 use switchboard_core::template::{Scope, Template};
-use switchboard_script::eval;
+use switchboard_script::Evaluator;
 use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED, TValue};
 
 #[derive(Debug, Clone)]
@@ -155,14 +155,14 @@ struct Parts {
 }
 
 async fn parts(c: &Config, env: &crate::StepEnv<'_>, input: &mut Value) -> Result<Parts, StepError> {
-    let optional = |t: &Option<Template>, scope: &Scope| -> Result<Option<String>, StepError> {
-        t.as_ref().map(|t| eval::text(t, scope).map_err(crate::expression_error)).transpose()
+    let optional = |t: &Option<Template>, ev: &Evaluator| -> Result<Option<String>, StepError> {
+        t.as_ref().map(|t| ev.text(t).map_err(crate::expression_error)).transpose()
     };
     match &c.content {
         Content::Inline { subject, text, html } => Ok(Parts {
             subject: env.text(subject)?,
-            text: optional(text, &env.scope)?,
-            html: optional(html, &env.scope)?,
+            text: optional(text, &env.evaluator())?,
+            html: optional(html, &env.evaluator())?,
         }),
         Content::Stored { template, subject, variables } => {
             let variables = match variables {
@@ -172,12 +172,15 @@ async fn parts(c: &Config, env: &crate::StepEnv<'_>, input: &mut Value) -> Resul
             input["template"] = template.clone().into();
             input["variables"] = variables.clone();
             let stored = env.services.email_template(template).await?;
+            // The stored template's own templates see the step's `variables`; computed now.
             let scope = Scope { variables: &variables, ..env.scope };
+            let computed = env.compute(&scope, &[&stored.subject, &stored.text, &stored.html]).await;
+            let ev = Evaluator::with(scope, &computed);
             let subject = match subject {
                 Some(own) => env.text(own)?,
-                None => eval::text(&stored.subject, &scope).map_err(crate::expression_error)?,
+                None => ev.text(&stored.subject).map_err(crate::expression_error)?,
             };
-            Ok(Parts { subject, text: optional(&stored.text, &scope)?, html: optional(&stored.html, &scope)? })
+            Ok(Parts { subject, text: optional(&stored.text, &ev)?, html: optional(&stored.html, &ev)? })
         }
     }
 }

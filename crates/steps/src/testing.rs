@@ -11,6 +11,7 @@ use switchboard_core::run::StepError;
 use switchboard_core::template::Scope;
 use switchboard_core::workflow::Options;
 use switchboard_outbound::{Client, Limits, Policy};
+use switchboard_script::Computed;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::send_email::StoredTemplate;
@@ -22,15 +23,32 @@ use crate::{
 /// The clock every [`Scene`] runs at: 2026-01-15T12:00:00Z.
 pub const NOW_MS: i64 = 1_768_478_400_000;
 
+/// A step's compiled config and the JavaScript expressions in it.
+pub struct TestStep {
+    pub spec: StepSpec,
+    pub scripts: Vec<String>,
+}
+
+impl std::ops::Deref for TestStep {
+    type Target = StepSpec;
+    fn deref(&self) -> &StepSpec {
+        &self.spec
+    }
+}
+
 /// A step's compiled config, as a one-step workflow reads it (plain `http://` allowed).
-pub fn spec(step_type: &str, config: Value) -> StepSpec {
+pub fn spec(step_type: &str, config: Value) -> TestStep {
     let def = json!({"name": "t", "trigger": {"type": "manual"},
         "steps": [{"id": "s", "type": step_type, "config": config}]});
     let compiled = crate::compile(&def, &Options { allow_http: true });
     let workflow = compiled
         .workflow
         .unwrap_or_else(|| panic!("{step_type} does not compile: {:?}", compiled.report));
-    workflow.nodes[0].spec.clone()
+    let node = &workflow.nodes[0];
+    TestStep {
+        spec: node.spec.clone(),
+        scripts: node.scripts.clone(),
+    }
 }
 
 /// The scope of a run at a step: its trigger, state, variables and earlier outputs.
@@ -74,6 +92,8 @@ impl Scene {
                 error: None,
                 params: None,
             },
+            computed: Computed::default(),
+            store_id: "st_test",
             services,
             run_id: "run_1",
             step_id: "s",
@@ -84,9 +104,13 @@ impl Scene {
         }
     }
 
-    /// Runs one attempt of `step` in this scene.
-    pub async fn run(&self, step: &StepSpec, services: &FakeServices) -> StepRun {
-        step.run(&self.env(services)).await
+    /// Runs one attempt of `step` in this scene, its JavaScript computed ahead as the engine
+    /// does.
+    pub async fn run(&self, step: &TestStep, services: &FakeServices) -> StepRun {
+        let mut env = self.env(services);
+        let scripts: Vec<&str> = step.scripts.iter().map(String::as_str).collect();
+        env.computed = Computed::of(env.store_id, &env.scope, &scripts).await;
+        step.spec.run(&env).await
     }
 }
 

@@ -20,6 +20,7 @@ fn node(next: Vec<usize>, on_error: OnError) -> Node<()> {
             .collect(),
         on_error,
         pointer: "/steps/0".into(),
+        scripts: Vec::new(),
     }
 }
 

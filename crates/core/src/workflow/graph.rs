@@ -36,6 +36,19 @@ pub(crate) struct DraftNode<S> {
     pub retry: Option<Retry>,
     pub next: Vec<DraftEdge>,
     pub on_error: DraftOnError,
+    /// The JavaScript expressions of the step's config.
+    pub scripts: Vec<String>,
+}
+
+/// The expressions (not `custom_code` bodies) noted since `noted` scripts, once each.
+pub(crate) fn expressions_since(ctx: &super::Context, noted: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in ctx.scripts[noted..].iter().filter(|s| !s.is_code) {
+        if !out.contains(&s.source) {
+            out.push(s.source.clone());
+        }
+    }
+    out
 }
 
 /// What a format reader produces.
@@ -126,6 +139,7 @@ pub(crate) fn finish<S>(meta: Meta, draft: Draft<S>, ctx: &mut Context) -> Optio
             output_var: d.output_var,
             retry: d.retry,
             pointer: d.pointer,
+            scripts: d.scripts,
         })
         .collect();
 
@@ -208,6 +222,7 @@ impl<S> Node<Option<S>> {
             next: self.next,
             on_error: self.on_error,
             pointer: self.pointer,
+            scripts: self.scripts,
         })
     }
 }

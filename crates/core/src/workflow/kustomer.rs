@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::fields::{Context, Fields, OPTIONAL, REQUIRED, TValue, kind};
-use super::graph::{Draft, DraftEdge, DraftNode, DraftOnError, Target};
+use super::graph::{Draft, DraftEdge, DraftNode, DraftOnError, Target, expressions_since};
 use super::native::read_schema;
 use super::{Condition, Op, OpArg, OpCondition, StepCatalog, Trigger};
 use crate::problem::child;
@@ -159,6 +159,7 @@ impl Graph<'_> {
             .as_ref()
             .map(|(_, (t, ..))| t.to_string())
             .unwrap_or_default();
+        let noted = ctx.scripts.len();
         let spec = mapped.and_then(|(action, (step_type, config, config_at, renames))| {
             if !catalog.types().contains(&step_type) {
                 return None;
@@ -180,6 +181,7 @@ impl Graph<'_> {
             retry: None,
             next,
             on_error,
+            scripts: expressions_since(ctx, noted),
         })
     }
 

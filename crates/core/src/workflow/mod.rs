@@ -123,6 +123,8 @@ pub struct Node<S> {
     pub on_error: OnError,
     /// JSON pointer of the step in its definition.
     pub pointer: String,
+    /// The JavaScript expressions of the step's config, computed ahead of each attempt.
+    pub scripts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

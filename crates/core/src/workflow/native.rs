@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::fields::{Context, Fields, OPTIONAL, REQUIRED, kind};
-use super::graph::{Draft, DraftEdge, DraftNode, DraftOnError, Target};
+use super::graph::{Draft, DraftEdge, DraftNode, DraftOnError, Target, expressions_since};
 use super::{Condition, Retry, StepCatalog, Trigger};
 use crate::inputs::InputSchema;
 use crate::problem::child;
@@ -205,6 +205,7 @@ impl<C: StepCatalog> Reader<'_, C> {
             retry,
             next: Vec::new(),
             on_error,
+            scripts: Vec::new(),
         });
         let step_type = step_type?;
         if !self.catalog.types().contains(&step_type.as_str()) {
@@ -244,8 +245,10 @@ impl<C: StepCatalog> Reader<'_, C> {
         } else {
             None
         };
+        let noted = cf.ctx.scripts.len();
         self.nodes[index].spec = self.catalog.parse(&step_type, &mut cf);
         cf.finish();
+        self.nodes[index].scripts = expressions_since(ctx, noted);
         if let Some((condition, then, otherwise)) = conditional {
             let then = self.branch(then, child(&config_at, "then"), ctx);
             let otherwise = self.branch(otherwise, child(&config_at, "else"), ctx);

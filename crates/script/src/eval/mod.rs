@@ -7,6 +7,9 @@ use switchboard_core::workflow::{Condition, Op, OpArg, OpCondition, TValue};
 
 use crate::{ScriptError, eval_expression};
 
+mod computed;
+pub use computed::{Computed, Scripts, scripts_of};
+
 /// An expression that failed; the message names it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("expression `{expression}` failed: {error}")]
@@ -22,84 +25,194 @@ impl EvalError {
     }
 }
 
-fn expression(expr: &Expr, scope: &Scope, as_text: bool) -> Result<Value, EvalError> {
-    match expr {
-        Expr::Path(p) => {
-            let v = p.lookup(scope);
-            Ok(if as_text {
-                Value::String(text_of(&v))
-            } else {
-                v
-            })
-        }
-        Expr::Js(source) => eval_expression(source, scope, as_text).map_err(|error| EvalError {
-            expression: source.clone(),
-            error,
-        }),
-    }
+/// What templates are evaluated against: a scope, and the values of its JavaScript expressions
+/// computed ahead on the JS threads ([`Computed::of`]), so that evaluating here only looks them up.
+#[derive(Clone, Copy)]
+pub struct Evaluator<'a> {
+    pub scope: Scope<'a>,
+    computed: Option<&'a Computed>,
 }
 
-/// A template's value: exactly one `{{expr}}` keeps the expression's JSON type; text mixed with
-/// expressions becomes a string.
-pub fn template(t: &Template, scope: &Scope) -> Result<Value, EvalError> {
-    match t.whole_expression() {
-        Some(e) => expression(e, scope, false),
-        None => text(t, scope).map(Value::String),
-    }
-}
-
-/// A template as text, whatever its parts (URLs, phone numbers, message bodies).
-pub fn text(t: &Template, scope: &Scope) -> Result<String, EvalError> {
-    text_escaped(t, scope, |s, out| out.push_str(s))
-}
-
-/// A template as text whose substituted values pass through `escape` (an XML body escapes them;
-/// the template's own text is written as it is).
-pub fn text_escaped(
-    t: &Template,
-    scope: &Scope,
-    escape: impl Fn(&str, &mut String),
-) -> Result<String, EvalError> {
-    let mut out = String::new();
-    for part in &t.parts {
-        match part {
-            Part::Text(s) => out.push_str(s),
-            Part::Expr(e) => match expression(e, scope, true)? {
-                Value::String(s) => escape(&s, &mut out),
-                other => escape(&text_of(&other), &mut out),
-            },
+impl<'a> Evaluator<'a> {
+    /// Looks JavaScript up in `computed`, which must have been computed for this `scope`.
+    pub fn with(scope: Scope<'a>, computed: &'a Computed) -> Evaluator<'a> {
+        Evaluator {
+            scope,
+            computed: Some(computed),
         }
     }
-    Ok(out)
-}
 
-/// A JSON value whose strings are templates.
-pub fn value(v: &TValue, scope: &Scope) -> Result<Value, EvalError> {
-    Ok(match v {
-        TValue::Literal(v) => v.clone(),
-        TValue::Template(t) => template(t, scope)?,
-        TValue::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| value(i, scope))
-                .collect::<Result<_, _>>()?,
-        ),
-        TValue::Object(fields) => {
-            let mut map = Map::with_capacity(fields.len());
-            for (k, v) in fields {
-                map.insert(k.clone(), value(v, scope)?);
+    /// Runs JavaScript on this thread: only on the JS threads, and in tests.
+    pub fn here(scope: Scope<'a>) -> Evaluator<'a> {
+        Evaluator {
+            scope,
+            computed: None,
+        }
+    }
+
+    fn js(&self, source: &str, as_text: bool) -> Result<Value, ScriptError> {
+        match self.computed.map(|c| c.get(source, as_text)) {
+            Some(Some(result)) => result,
+            Some(None) => {
+                debug_assert!(false, "`{source}` was not computed ahead");
+                eval_expression(source, &self.scope, as_text)
             }
-            Value::Object(map)
+            None => eval_expression(source, &self.scope, as_text),
         }
-    })
-}
+    }
 
-/// Whether an edge's condition holds.
-pub fn condition(c: &Condition, scope: &Scope) -> Result<bool, EvalError> {
-    match c {
-        Condition::Always => Ok(true),
-        Condition::Expr(e) => expression(e, scope, false).map(|v| truthy(&v)),
-        Condition::Op(op) => op_condition(op, scope),
+    fn expression(&self, expr: &Expr, as_text: bool) -> Result<Value, EvalError> {
+        match expr {
+            Expr::Path(p) => {
+                let v = p.lookup(&self.scope);
+                Ok(if as_text {
+                    Value::String(text_of(&v))
+                } else {
+                    v
+                })
+            }
+            Expr::Js(source) => self.js(source, as_text).map_err(|error| EvalError {
+                expression: source.clone(),
+                error,
+            }),
+        }
+    }
+
+    /// A template's value: exactly one `{{expr}}` keeps the expression's JSON type; text mixed
+    /// with expressions becomes a string.
+    pub fn template(&self, t: &Template) -> Result<Value, EvalError> {
+        match t.whole_expression() {
+            Some(e) => self.expression(e, false),
+            None => self.text(t).map(Value::String),
+        }
+    }
+
+    /// A template as text, whatever its parts (URLs, phone numbers, message bodies).
+    pub fn text(&self, t: &Template) -> Result<String, EvalError> {
+        self.text_escaped(t, |s, out| out.push_str(s))
+    }
+
+    /// A template as text whose substituted values pass through `escape` (an XML body escapes
+    /// them; the template's own text is written as it is).
+    pub fn text_escaped(
+        &self,
+        t: &Template,
+        escape: impl Fn(&str, &mut String),
+    ) -> Result<String, EvalError> {
+        let mut out = String::new();
+        for part in &t.parts {
+            match part {
+                Part::Text(s) => out.push_str(s),
+                Part::Expr(e) => match self.expression(e, true)? {
+                    Value::String(s) => escape(&s, &mut out),
+                    other => escape(&text_of(&other), &mut out),
+                },
+            }
+        }
+        Ok(out)
+    }
+
+    /// A JSON value whose strings are templates.
+    pub fn value(&self, v: &TValue) -> Result<Value, EvalError> {
+        Ok(match v {
+            TValue::Literal(v) => v.clone(),
+            TValue::Template(t) => self.template(t)?,
+            TValue::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.value(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            TValue::Object(fields) => {
+                let mut map = Map::with_capacity(fields.len());
+                for (k, v) in fields {
+                    map.insert(k.clone(), self.value(v)?);
+                }
+                Value::Object(map)
+            }
+        })
+    }
+
+    /// Whether an edge's condition holds.
+    pub fn condition(&self, c: &Condition) -> Result<bool, EvalError> {
+        match c {
+            Condition::Always => Ok(true),
+            Condition::Expr(e) => self.expression(e, false).map(|v| truthy(&v)),
+            Condition::Op(op) => self.op_condition(op),
+        }
+    }
+
+    fn arg(&self, a: &OpArg) -> Result<Value, EvalError> {
+        match a {
+            OpArg::Value(v) => self.value(v),
+            OpArg::Condition(c) => self.op_condition(c).map(Value::Bool),
+        }
+    }
+
+    /// A Kustomer `{op, values}` condition (docs/workflows.md's table).
+    pub fn op_condition(&self, c: &OpCondition) -> Result<bool, EvalError> {
+        let nested = |i: usize| -> Result<bool, EvalError> {
+            match c.args.get(i) {
+                Some(OpArg::Condition(n)) => self.op_condition(n),
+                Some(a) => self.arg(a).map(|v| truthy(&v)),
+                None => Ok(false),
+            }
+        };
+        let values = |n: usize| -> Result<Vec<Value>, EvalError> {
+            (0..n)
+                .map(|i| c.args.get(i).map_or(Ok(Value::Null), |a| self.arg(a)))
+                .collect()
+        };
+        Ok(match c.op {
+            Op::True => true,
+            Op::False => false,
+            Op::Eq | Op::Neq => {
+                let v = values(2)?;
+                equal(&v[0], &v[1]) == (c.op == Op::Eq)
+            }
+            Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+                let v = values(2)?;
+                compare(&v[0], &v[1]).is_some_and(|o| match c.op {
+                    Op::Gt => o.is_gt(),
+                    Op::Gte => o.is_ge(),
+                    Op::Lt => o.is_lt(),
+                    _ => o.is_le(),
+                })
+            }
+            Op::Contains | Op::NotContains => {
+                let v = values(2)?;
+                contains(&v[0], &v[1]) == (c.op == Op::Contains)
+            }
+            Op::In => {
+                let v = values(2)?;
+                contains(&v[1], &v[0]) && v[1].is_array()
+            }
+            Op::Exists | Op::NotExists => values(1)?[0].is_null() != (c.op == Op::Exists),
+            Op::Regex => {
+                let v = values(2)?;
+                match (v[0].as_str(), v[1].as_str()) {
+                    (Some(s), Some(p)) => regex::Regex::new(p).is_ok_and(|r| r.is_match(s)),
+                    _ => false,
+                }
+            }
+            Op::And => {
+                for i in 0..c.args.len() {
+                    if !nested(i)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Op::Or => {
+                for i in 0..c.args.len() {
+                    if nested(i)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Op::Not => !nested(0)?,
+        })
     }
 }
 
@@ -145,79 +258,6 @@ fn js_number(f: f64) -> String {
         Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
         _ => s,
     }
-}
-
-fn arg(a: &OpArg, scope: &Scope) -> Result<Value, EvalError> {
-    match a {
-        OpArg::Value(v) => value(v, scope),
-        OpArg::Condition(c) => op_condition(c, scope).map(Value::Bool),
-    }
-}
-
-/// A Kustomer `{op, values}` condition (docs/workflows.md's table).
-pub fn op_condition(c: &OpCondition, scope: &Scope) -> Result<bool, EvalError> {
-    let nested = |i: usize| -> Result<bool, EvalError> {
-        match c.args.get(i) {
-            Some(OpArg::Condition(n)) => op_condition(n, scope),
-            Some(a) => arg(a, scope).map(|v| truthy(&v)),
-            None => Ok(false),
-        }
-    };
-    let values = |n: usize| -> Result<Vec<Value>, EvalError> {
-        (0..n)
-            .map(|i| c.args.get(i).map_or(Ok(Value::Null), |a| arg(a, scope)))
-            .collect()
-    };
-    Ok(match c.op {
-        Op::True => true,
-        Op::False => false,
-        Op::Eq | Op::Neq => {
-            let v = values(2)?;
-            equal(&v[0], &v[1]) == (c.op == Op::Eq)
-        }
-        Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
-            let v = values(2)?;
-            compare(&v[0], &v[1]).is_some_and(|o| match c.op {
-                Op::Gt => o.is_gt(),
-                Op::Gte => o.is_ge(),
-                Op::Lt => o.is_lt(),
-                _ => o.is_le(),
-            })
-        }
-        Op::Contains | Op::NotContains => {
-            let v = values(2)?;
-            contains(&v[0], &v[1]) == (c.op == Op::Contains)
-        }
-        Op::In => {
-            let v = values(2)?;
-            contains(&v[1], &v[0]) && v[1].is_array()
-        }
-        Op::Exists | Op::NotExists => values(1)?[0].is_null() != (c.op == Op::Exists),
-        Op::Regex => {
-            let v = values(2)?;
-            match (v[0].as_str(), v[1].as_str()) {
-                (Some(s), Some(p)) => regex::Regex::new(p).is_ok_and(|r| r.is_match(s)),
-                _ => false,
-            }
-        }
-        Op::And => {
-            for i in 0..c.args.len() {
-                if !nested(i)? {
-                    return Ok(false);
-                }
-            }
-            true
-        }
-        Op::Or => {
-            for i in 0..c.args.len() {
-                if nested(i)? {
-                    return Ok(true);
-                }
-            }
-            false
-        }
-        Op::Not => !nested(0)?,
-    })
 }
 
 /// Numbers compare as numbers, everything else as JSON values.

@@ -37,7 +37,7 @@ impl Roots {
 
 fn eval(src: &str, trigger: Value) -> Result<Value, EvalError> {
     let roots = Roots::new(trigger);
-    template(&Template::compile(src).unwrap(), &roots.scope())
+    Evaluator::here(roots.scope()).template(&Template::compile(src).unwrap())
 }
 
 #[test]
@@ -150,7 +150,11 @@ fn expressions_cannot_leave_state_behind() {
 #[test]
 fn conditions_use_truthiness_and_never_fail_on_plain_paths() {
     let roots = Roots::new(json!({"companies": ["a"]}));
-    let cond = |src: &str| condition(&Condition::Expr(Expr::parse(src)), &roots.scope()).unwrap();
+    let cond = |src: &str| {
+        Evaluator::here(roots.scope())
+            .condition(&Condition::Expr(Expr::parse(src)))
+            .unwrap()
+    };
     assert!(cond(
         "context.trigger.companies && context.trigger.companies.length > 0"
     ));
@@ -165,7 +169,7 @@ fn op_conditions_follow_the_table() {
         let mut ctx = Context::default();
         let c = to_op(&def, &mut ctx);
         assert!(ctx.report.is_valid());
-        op_condition(&c, &roots.scope()).unwrap()
+        Evaluator::here(roots.scope()).op_condition(&c).unwrap()
     };
     assert!(op(json!({"op": "eq", "values": ["{{trigger.n}}", 5.0]})));
     assert!(op(json!({"op": "gt", "values": ["{{trigger.n}}", "4"]})));
@@ -358,4 +362,48 @@ fn run_code_on(
     timeout: Option<Duration>,
 ) -> Result<crate::CodeOutput, ScriptError> {
     crate::run_code(code, crate::RootTexts::of(code, scope), timeout)
+}
+
+/// Computed ahead on the JS threads, every template gives what evaluating it here gives, as a
+/// whole expression (JSON) and mixed with text — including values JSON cannot hold.
+#[tokio::test]
+async fn computed_ahead_gives_what_evaluating_here_gives() {
+    let roots = Roots::new(json!({"fullName": "Ana Maria", "n": 0.1, "items": [1, {"a": 2}]}));
+    let sources = [
+        "trigger.fullName.split(' ')[0]",
+        "trigger.n + 0.2",
+        "trigger.items",
+        "trigger.missing",
+        "null",
+        "1e21",
+        "0 / 0",
+        "10n",
+        "new Date(0)",
+        "(() => 1)",
+        "[undefined, () => 1]",
+        "trigger.nope.deeper",
+        "state.n * 2",
+    ];
+    let scope = roots.scope();
+    let computed = Computed::of("st_a", &scope, &sources).await;
+    let ahead = Evaluator::with(scope, &computed);
+    let here = Evaluator::here(scope);
+    for source in sources {
+        for template in [format!("{{{{{source}}}}}"), format!("[{{{{{source}}}}}]")] {
+            let t = Template::compile(&template).unwrap();
+            assert_eq!(ahead.template(&t), here.template(&t), "{template}");
+            assert_eq!(ahead.text(&t), here.text(&t), "{template}");
+        }
+        let c = Condition::Expr(Expr::parse(source));
+        assert_eq!(ahead.condition(&c), here.condition(&c), "{source}");
+    }
+    assert_eq!(
+        ahead.text(&Template::compile("{{10n}}").unwrap()).unwrap(),
+        "10"
+    );
+    assert!(
+        ahead
+            .template(&Template::compile("{{10n}}").unwrap())
+            .is_err()
+    );
 }

@@ -243,10 +243,13 @@ async fn test_webhook(
         ..TemplateScope::of_trigger(&trigger)
     };
     let key = format!("test:{}", switchboard_core::ids::new_id("send"));
+    let scripts = switchboard_script::eval::scripts_of(&[&request]);
+    let computed = switchboard_script::Computed::of(store_id, &scope, &scripts).await;
+    let evaluator = switchboard_script::Evaluator::with(scope, &computed);
     let done = webhook::exchange(
         &request,
         Call {
-            scope: &scope,
+            evaluator: &evaluator,
             auth: auth.as_ref(),
             default_body: input.params.as_ref(),
             idempotency_key: Some(&key),

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use switchboard_core::run::StepError;
-use switchboard_core::template::Scope;
 use switchboard_outbound::{Client, Method};
-use switchboard_script::eval;
+use switchboard_script::{Evaluator, eval};
 
 use super::{Request, response};
 use crate::expression_error;
@@ -60,7 +59,7 @@ impl Exchange {
 
 /// What the request needs besides its templates.
 pub struct Call<'a> {
-    pub scope: &'a Scope<'a>,
+    pub evaluator: &'a Evaluator<'a>,
     pub auth: Option<&'a Auth>,
     /// A saved webhook's caller `params`, sent as the JSON body (the query for GET) when the
     /// webhook defines no body.
@@ -118,15 +117,15 @@ type Failure = Box<(Value, StepError)>;
 
 fn build(request: &Request, call: &Call<'_>) -> Result<switchboard_outbound::Request, Failure> {
     let fail_early = |e: StepError| Box::new((json!({"method": request.method}), e));
-    let scope = call.scope;
-    let url = eval::text(&request.url, scope).map_err(|e| fail_early(expression_error(e)))?;
+    let ev = call.evaluator;
+    let url = ev.text(&request.url).map_err(|e| fail_early(expression_error(e)))?;
     let mut url = call.client.check_url(&url).map_err(|e| {
         Box::new((json!({"method": request.method, "url": url}), StepError::from(e)))
     })?;
     let evaluated = |v: &Option<switchboard_core::workflow::TValue>| -> Result<Vec<(String, String)>, StepError> {
         match v {
             None => Ok(Vec::new()),
-            Some(v) => Ok(pairs(&eval::value(v, scope).map_err(expression_error)?)),
+            Some(v) => Ok(pairs(&ev.value(v).map_err(expression_error)?)),
         }
     };
     let params = evaluated(&request.params).map_err(fail_early)?;
@@ -138,7 +137,7 @@ fn build(request: &Request, call: &Call<'_>) -> Result<switchboard_outbound::Req
     }
     let method: Method = request.method.parse().expect("methods are checked when saved");
     let body = match (&request.body, call.default_body) {
-        (Some(b), _) => Some(body(b, scope).map_err(fail_early)?),
+        (Some(b), _) => Some(body(b, ev).map_err(fail_early)?),
         (None, Some(params)) if method == Method::GET => {
             append_query(&mut url, &pairs(params));
             None
@@ -193,20 +192,20 @@ fn append_query(url: &mut url::Url, pairs: &[(String, String)]) {
 }
 
 /// The body bytes and their Content-Type, by format.
-fn body(b: &super::Body, scope: &Scope) -> Result<(&'static str, Vec<u8>), StepError> {
+fn body(b: &super::Body, ev: &Evaluator) -> Result<(&'static str, Vec<u8>), StepError> {
     use switchboard_core::workflow::TValue;
     let text = |escape: bool| match &b.content {
-        TValue::Template(t) if escape => eval::text_escaped(t, scope, |s, out| {
+        TValue::Template(t) if escape => ev.text_escaped(t, |s, out| {
             out.push_str(&quick_xml::escape::escape(s));
         }),
-        TValue::Template(t) => eval::text(t, scope),
-        other => eval::value(other, scope).map(|v| eval::text_of(&v)),
+        TValue::Template(t) => ev.text(t),
+        other => ev.value(other).map(|v| eval::text_of(&v)),
     };
     Ok(match b.format.as_str() {
-        "json" => ("application/json", eval::value(&b.content, scope).map_err(expression_error)?.to_string().into_bytes()),
+        "json" => ("application/json", ev.value(&b.content).map_err(expression_error)?.to_string().into_bytes()),
         "xml" => ("application/xml; charset=utf-8", text(true).map_err(expression_error)?.into_bytes()),
         "form" => {
-            let fields = pairs(&eval::value(&b.content, scope).map_err(expression_error)?);
+            let fields = pairs(&ev.value(&b.content).map_err(expression_error)?);
             let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
             ("application/x-www-form-urlencoded", encoded.into_bytes())
         }

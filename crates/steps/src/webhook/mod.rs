@@ -39,6 +39,17 @@ pub struct Request {
     pub response_format: response::Format,
 }
 
+impl switchboard_script::Scripts for Request {
+    fn scripts<'a>(&'a self, out: &mut Vec<&'a str>) {
+        self.url.scripts(out);
+        self.params.scripts(out);
+        self.headers.scripts(out);
+        if let Some(b) = &self.body {
+            b.content.scripts(out);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Body {
     pub format: String,
@@ -145,10 +156,19 @@ impl crate::Step for Config {
             },
         };
         let scope = Scope { params: params.as_ref(), ..env.scope };
+        // A saved webhook's templates are not the step's config: their JavaScript is computed now.
+        let own;
+        let evaluator = match self {
+            Config::Inline(_) => env.evaluator(),
+            Config::Saved { .. } => {
+                own = env.compute(&scope, &[request]).await;
+                switchboard_script::Evaluator::with(scope, &own)
+            }
+        };
         let done = exchange(
             request,
             Call {
-                scope: &scope,
+                evaluator: &evaluator,
                 auth: auth.as_ref(),
                 default_body: params.as_ref(),
                 idempotency_key: Some(&env.idempotency_key),
