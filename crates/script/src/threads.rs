@@ -237,7 +237,10 @@ mod tests {
 
     fn order(q: &mut Queues, n: usize) -> Vec<String> {
         (0..n)
-            .map(|_| q.next().ok().expect("a job").0.to_string())
+            .map(|_| match q.next() {
+                Ok((store, _)) => store.to_string(),
+                Err(_) => panic!("a job was queued"),
+            })
             .collect()
     }
 
