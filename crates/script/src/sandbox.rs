@@ -239,6 +239,10 @@ fn both_ways<'js>(ctx: &Ctx<'js>, v: rquickjs::Value<'js>) -> Evaluated {
     let json = to_json(ctx, v.clone());
     let text = if v.is_null() || v.is_undefined() {
         Ok(String::new())
+    } else if let Ok((_, Value::String(s))) = &json {
+        Ok(s.clone())
+    } else if let Some(b) = v.as_bool() {
+        Ok(b.to_string())
     } else if v.is_object() && !v.is_function() {
         json.as_ref()
             .map(|(raw, _)| raw.clone().unwrap_or_default())

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// How long an idle JS thread keeps looking for work before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
 /// How many JS threads, and each store's default budget.
 #[derive(Debug, Clone)]
 pub struct ThreadSettings {
@@ -88,6 +91,8 @@ struct Queues {
     /// Stores with queued jobs, in the order they get their next turn.
     turns: VecDeque<Arc<str>>,
     default_budget: u64,
+    /// Threads waiting for work: a job wakes one only if there is one (a wake is a system call).
+    idle: usize,
 }
 
 impl Queues {
@@ -177,14 +182,27 @@ fn work() {
     loop {
         let (store, job) = {
             let mut queues = pool.queues.lock().expect("js queues");
+            let mut spun = Instant::now();
             loop {
-                match queues.next() {
+                let wait = match queues.next() {
                     Ok(next) => break next,
-                    Err(None) => queues = pool.work.wait(queues).expect("js queues"),
-                    Err(Some(wait)) => {
-                        queues = pool.work.wait_timeout(queues, wait).expect("js queues").0
-                    }
+                    Err(wait) => wait,
+                };
+                // Under load the next job comes within microseconds: yielding the core for a
+                // moment costs less than sleeping and being woken (two system calls per job).
+                if wait.is_none() && spun.elapsed() < SPIN {
+                    drop(queues);
+                    std::thread::yield_now();
+                    queues = pool.queues.lock().expect("js queues");
+                    continue;
                 }
+                queues.idle += 1;
+                queues = match wait {
+                    None => pool.work.wait(queues).expect("js queues"),
+                    Some(wait) => pool.work.wait_timeout(queues, wait).expect("js queues").0,
+                };
+                queues.idle -= 1;
+                spun = Instant::now();
             }
         };
         let started = Instant::now();
@@ -215,8 +233,14 @@ pub async fn on_js_thread<R: Send + 'static>(
         }
     });
     let pool = pool();
-    pool.queues.lock().expect("js queues").push(store, job);
-    pool.work.notify_one();
+    let idle = {
+        let mut queues = pool.queues.lock().expect("js queues");
+        queues.push(store, job);
+        queues.idle > 0
+    };
+    if idle {
+        pool.work.notify_one();
+    }
     answered.await.map_err(|_| Lost)
 }
 

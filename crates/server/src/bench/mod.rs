@@ -132,6 +132,7 @@ async fn settings(
         // figures are the server's, not the per-store allowance's (`bench api` passes 5000/s).
         store_event_rate: u32::MAX,
         store_api_rate: u32::MAX,
+        store_js_ms_per_minute: u64::MAX,
         ..Settings::default()
     };
     let calls_out = matches!(

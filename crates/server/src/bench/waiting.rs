@@ -253,6 +253,7 @@ impl ChildServer {
             .env("SWITCHBOARD_LOG", "warn")
             .env("SWITCHBOARD_STORE_EVENT_RATE", u32::MAX.to_string())
             .env("SWITCHBOARD_STORE_API_RATE", u32::MAX.to_string())
+            .env("SWITCHBOARD_STORE_JS_MS_PER_MINUTE", u64::MAX.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
