@@ -3,7 +3,6 @@
 //! threads (`switchboard_script::Computed`), so nothing here runs a script on an async thread.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -20,13 +19,19 @@ use crate::live::Node;
 /// The ack budget ran out while waiting for the JS threads; the step is left to the engine.
 pub(crate) struct OutOfTime;
 
-/// `work`, unless `deadline` passes first.
-pub(crate) async fn within<T>(
+/// `Computed::of`, unless `deadline` passes first. Ahead of an acknowledgement (with a deadline)
+/// a step does not wait behind slow scripts: when every JS thread is held by one, it is left to
+/// the engine at once.
+pub(crate) async fn compute(
+    store_id: &str,
+    scope: &Scope<'_>,
+    sources: &[&str],
     deadline: Option<Instant>,
-    work: impl Future<Output = T>,
-) -> Result<T, OutOfTime> {
+) -> Result<Computed, OutOfTime> {
+    let work = Computed::of(store_id, scope, sources);
     match deadline {
         None => Ok(work.await),
+        Some(_) if !sources.is_empty() && !switchboard_script::js_start_soon() => Err(OutOfTime),
         Some(at) => tokio::time::timeout_at(at.into(), work)
             .await
             .map_err(|_| OutOfTime),
@@ -79,7 +84,7 @@ pub(crate) async fn decide(
             ..scope
         };
         let sources: Vec<&str> = scripts.iter().map(String::as_str).collect();
-        let c = within(deadline, Computed::of(store_id, &scope, &sources)).await?;
+        let c = compute(store_id, &scope, &sources, deadline).await?;
         computed.push((error, c));
     }
 }

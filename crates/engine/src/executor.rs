@@ -14,13 +14,12 @@ use std::time::Instant;
 use serde_json::json;
 use switchboard_core::run::{Outcome, RunContext, RunStatus, StepError, StepStatus};
 use switchboard_core::transition::{Advance, Inputs, Then, Visit};
-use switchboard_script::Computed;
 use switchboard_steps::{Services, StepEnv, StepRun, retry_policy};
 use switchboard_store::{RunRecord, StepRecord};
 
 use crate::clock::now_ms;
 use crate::commit::{bare_checkpoint, commit};
-use crate::edges::{self, OutOfTime, within};
+use crate::edges::{self, OutOfTime};
 pub use crate::live::Start;
 use crate::live::{At, Live, Node, Position};
 use crate::services::EngineServices;
@@ -328,7 +327,7 @@ async fn attempt(
 ) -> Result<StepRun, OutOfTime> {
     let scope = live.scope();
     let scripts: Vec<&str> = node.scripts.iter().map(String::as_str).collect();
-    let computed = within(deadline, Computed::of(&live.store_id, &scope, &scripts)).await?;
+    let computed = edges::compute(&live.store_id, &scope, &scripts, deadline).await?;
     let env = StepEnv {
         scope,
         computed,

@@ -17,7 +17,9 @@ pub use sandbox::{
     CodeOutput, Evaluated, Limits, RootTexts, check_syntax, configure, eval_expression, evaluate,
     run_code,
 };
-pub use threads::{Lost, ThreadSettings, configure_threads, on_js_thread, set_store_js_budget};
+pub use threads::{
+    Lost, ThreadSettings, configure_threads, js_start_soon, on_js_thread, set_store_js_budget,
+};
 
 /// Runs a `custom_code` body over `scope` on the JS threads, in `store`'s turn.
 pub async fn run_code_async(

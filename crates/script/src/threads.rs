@@ -93,6 +93,8 @@ struct Queues {
     default_budget: u64,
     /// Threads waiting for work: a job wakes one only if there is one (a wake is a system call).
     idle: usize,
+    /// When each thread's current job started (`None`: it has none).
+    running: Vec<Option<Instant>>,
 }
 
 impl Queues {
@@ -156,36 +158,45 @@ struct Pool {
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         let settings = SETTINGS.get_or_init(ThreadSettings::default).clone();
-        let pool = Pool {
-            queues: Mutex::new(Queues {
-                default_budget: settings.store_ms_per_minute,
-                ..Queues::default()
-            }),
-            work: Condvar::new(),
-        };
         let threads = match settings.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let pool = Pool {
+            queues: Mutex::new(Queues {
+                default_budget: settings.store_ms_per_minute,
+                running: vec![None; threads],
+                ..Queues::default()
+            }),
+            work: Condvar::new(),
+        };
         for i in 0..threads {
             std::thread::Builder::new()
                 .name(format!("js-{i}"))
-                .spawn(work)
+                .spawn(move || work(i))
                 .expect("spawn a JS thread");
         }
         pool
     })
 }
 
-fn work() {
+fn work(thread: usize) {
     let pool = pool();
+    let mut ran: Option<(Arc<str>, Duration)> = None;
     loop {
         let (store, job) = {
             let mut queues = pool.queues.lock().expect("js queues");
+            if let Some((store, spent)) = ran.take() {
+                queues.charge(&store, spent);
+                queues.running[thread] = None;
+            }
             let mut spun = Instant::now();
             loop {
                 let wait = match queues.next() {
-                    Ok(next) => break next,
+                    Ok(next) => {
+                        queues.running[thread] = Some(Instant::now());
+                        break next;
+                    }
                     Err(wait) => wait,
                 };
                 // Under load the next job comes within microseconds: yielding the core for a
@@ -208,11 +219,22 @@ fn work() {
         let started = Instant::now();
         // A panicking job drops its answer (its caller sees an error); the thread goes on.
         let _ = catch_unwind(AssertUnwindSafe(job));
-        pool.queues
-            .lock()
-            .expect("js queues")
-            .charge(&store, started.elapsed());
+        ran = Some((store, started.elapsed()));
     }
+}
+
+/// A thread on one job this long is taken to be on a long one (a slow script, not a queue of
+/// quick expressions).
+const LONG_JOB: Duration = Duration::from_millis(1);
+
+/// Whether a job queued now would start soon: some JS thread is free or cycling through quick
+/// jobs, rather than every one held by a long script.
+pub fn js_start_soon() -> bool {
+    let queues = pool().queues.lock().expect("js queues");
+    queues
+        .running
+        .iter()
+        .any(|since| since.is_none_or(|at| at.elapsed() < LONG_JOB))
 }
 
 /// The job's thread failed before it answered.

@@ -120,4 +120,8 @@ pub enum BenchScenario {
     /// Parks runs on a `delay` until one instant (as many as `--seconds` of events make), then
     /// measures how fast the nodes claim and finish them once due: the claim rate.
     Claim,
+    /// One store against another: how long hostile scripts run past their limits, another
+    /// store's ack and `/healthz` latency beside four hostile runs, and its runs' latency beside a
+    /// flood of 30 ms scripts.
+    Hostile,
 }

@@ -9,12 +9,14 @@
 //! - `deliveries`: workflow (a) emitting an event to a subscribed local receiver; deliveries/s
 //!   and event → delivered latency.
 //! - `claim`: runs parked until one instant, then claimed by the nodes: the claim rate.
+//! - `hostile`: one store against another: see [`hostile`].
 //! - `--waiting N`: see [`waiting`].
 //! - `--nodes N`: N nodes in this process on one PostgreSQL, the clients spread over them.
 //! - `--count-round-trips`: database round trips per run, through a counting proxy ([`pgwire`]).
 
 mod claim;
 mod deliveries;
+mod hostile;
 mod pgwire;
 mod report;
 mod scenarios;
@@ -54,6 +56,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let auth = format!("Bearer {admin}");
+    if matches!(args.scenario, BenchScenario::Hostile) {
+        println!(
+            "backend      {backend}    each part measured for {} s",
+            args.seconds.max(1)
+        );
+        hostile::run(&client, &base, &auth, args.seconds).await?;
+        return nodes.stop().await;
+    }
     let definition = definition(args.scenario, &client, &base, &auth, sink.as_deref()).await?;
     let id = create(&client, &base, &auth, &definition).await?;
     let receiver = match args.scenario {
@@ -243,7 +253,7 @@ async fn load(
                     seq += 1;
                     let request = match scenario {
                         BenchScenario::Api => client.get(format!("{base}/api/workflows/{id}")),
-                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook | BenchScenario::Schedule | BenchScenario::Deliveries | BenchScenario::Claim => {
+                        BenchScenario::Lead | BenchScenario::Code | BenchScenario::Webhook | BenchScenario::Schedule | BenchScenario::Deliveries | BenchScenario::Claim | BenchScenario::Hostile => {
                             let companies = if seq.is_multiple_of(2) { json!(["Acme", "Globex"]) } else { json!([]) };
                             let mut body = json!({"eventType": "Lead_Workflow_phase_1", "fullName": format!("Ana Souza {n}-{seq}"),
                                 "phoneNumber": format!("+55 11 9{n:03}{seq:05}"), "companies": companies, "sentAtUs": deliveries::now_us()});

@@ -73,7 +73,7 @@ pub(super) async fn definition(
                 "steps": [{"id": "later", "type": "schedule_workflow", "config": {"workflowId": callee,
                     "runAt": {"type": "relative", "value": CALL_AHEAD_S}, "inputs": {"name": "{{trigger.fullName}}"}}}]}).to_string()
         }
-        BenchScenario::Api => API_WORKFLOW.to_owned(),
+        BenchScenario::Api | BenchScenario::Hostile => API_WORKFLOW.to_owned(),
         BenchScenario::Lead => lead_workflow("bench lead", vec![]).to_string(),
         BenchScenario::Claim => claim::workflow().to_string(),
         BenchScenario::Deliveries => lead_workflow("bench lead announced", vec![deliveries::emit_step()]).to_string(),

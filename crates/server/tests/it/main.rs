@@ -13,4 +13,5 @@ mod cluster;
 mod crash;
 pub mod faults;
 mod first_start;
+mod hostile;
 mod unreachable;
