@@ -84,7 +84,7 @@ pub async fn run_ahead(
 pub fn launch(engine: &Arc<Engine>, runs: Vec<Ahead>) {
     for Ahead { live, status } in runs {
         committed(engine, &live.run_id, status);
-        if status == RunStatus::Running && engine.track(&live.run_id) {
+        if status == RunStatus::Running && engine.track(&live.run_id, &live.store_id) {
             let engine = engine.clone();
             tokio::spawn(async move {
                 let id = live.run_id.clone();

@@ -109,6 +109,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         Ok(loaded)
     }
 
+    pub fn remove(&self, key: &K) {
+        self.map.lock().expect("cache").remove(key);
+    }
+
     pub fn clear(&self) {
         self.map.lock().expect("cache").clear();
     }

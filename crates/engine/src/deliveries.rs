@@ -112,13 +112,11 @@ impl Worker {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            crate::renew(
-                self.store.as_ref(),
-                Leased::Deliveries,
-                self.lease(),
-                &self.in_flight,
-            )
-            .await;
+            let ids: Vec<String> = {
+                let in_flight = self.in_flight.lock().expect("deliveries in flight");
+                in_flight.iter().cloned().collect()
+            };
+            crate::renew(self.store.as_ref(), Leased::Deliveries, self.lease(), ids).await;
         }
     }
 

@@ -18,6 +18,7 @@ pub mod deliveries;
 mod edges;
 mod executor;
 mod graphs;
+mod in_flight;
 mod live;
 pub mod outbound;
 pub mod scheduler;
@@ -26,7 +27,7 @@ mod services;
 pub mod signatures;
 pub mod triggers;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,7 +77,7 @@ pub struct Engine {
     /// This process's lease owner name.
     pub node_id: String,
     started_at: i64,
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: in_flight::InFlight,
     drained: Notify,
     stopping: AtomicBool,
     /// Claimed runs executing now.
@@ -86,7 +87,7 @@ pub struct Engine {
     /// Callers waiting for a run to settle (`execute?wait=`).
     watchers: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
     /// `{id, name}` of stores, for the `store` root of templates.
-    store_roots: Mutex<HashMap<String, Arc<Value>>>,
+    store_roots: caches::TtlCache<String, Arc<Value>>,
     wake: Notify,
 }
 
@@ -97,6 +98,7 @@ impl Engine {
         settings: EngineSettings,
     ) -> Arc<Engine> {
         let generation = caches::Generation::new(&store);
+        let store_roots = generation.cache();
         Arc::new(Engine {
             graphs: Graphs::new(store.clone(), outbound.validation.clone()),
             trigger_targets: generation.cache(),
@@ -106,13 +108,13 @@ impl Engine {
             settings,
             node_id: switchboard_core::ids::new_id("node"),
             started_at: now_ms(),
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Default::default(),
             drained: Notify::new(),
             stopping: AtomicBool::new(false),
             claimed: Default::default(),
             backlog: AtomicBool::new(false),
             watchers: Mutex::new(HashMap::new()),
-            store_roots: Mutex::new(HashMap::new()),
+            store_roots,
             wake: Notify::new(),
         })
     }
@@ -150,7 +152,7 @@ impl Engine {
     /// Executes runs claimed from the store.
     pub fn dispatch_claimed(self: &Arc<Self>, runs: Vec<RunRecord>) {
         for run in runs {
-            if self.track(&run.id) {
+            if self.track(&run.id, &run.store_id) {
                 self.claimed.fetch_add(1, Ordering::Relaxed);
                 let engine = self.clone();
                 tokio::spawn(async move {
@@ -166,19 +168,19 @@ impl Engine {
         }
     }
 
-    fn track(&self, run_id: &str) -> bool {
-        self.in_flight
-            .lock()
-            .expect("in-flight set")
-            .insert(run_id.to_owned())
+    fn track(&self, run_id: &str, store_id: &str) -> bool {
+        self.in_flight.insert(run_id, store_id)
     }
 
     fn untrack(&self, run_id: &str) {
-        let mut set = self.in_flight.lock().expect("in-flight set");
-        set.remove(run_id);
-        if set.is_empty() {
+        if self.in_flight.remove(run_id) {
             self.drained.notify_waiters();
         }
+    }
+
+    /// How many of the store's runs this node executes now (runs on a timer not counted).
+    pub fn runs_in_flight(&self, store_id: &str) -> usize {
+        self.in_flight.of_store(store_id)
     }
 
     pub fn stopping(&self) -> bool {
@@ -193,7 +195,7 @@ impl Engine {
         let _ = tokio::time::timeout(grace, async {
             loop {
                 let drained = self.drained.notified();
-                if self.in_flight.lock().expect("in-flight set").is_empty() {
+                if self.in_flight.is_empty() {
                     return;
                 }
                 drained.await;
@@ -236,7 +238,7 @@ impl Engine {
                 self.store.as_ref(),
                 Leased::Runs,
                 self.lease(),
-                &self.in_flight,
+                self.in_flight.ids(),
             )
             .await;
             if let Err(e) = self.heartbeat().await {
@@ -253,7 +255,7 @@ impl Engine {
             address: self.settings.address.clone(),
             started_at: self.started_at,
             last_seen_at: now,
-            runs_in_flight: self.in_flight.lock().expect("in-flight set").len() as i64,
+            runs_in_flight: self.in_flight.len() as i64,
         };
         Ok(self.store.heartbeat(node, now - FORGET_NODES_MS).await?)
     }
@@ -306,37 +308,38 @@ impl Engine {
     }
 
     /// The `store` root of templates: `{id, name}`.
+    /// The `store` root of templates. Loading it also hands the store's own JS budget to the JS
+    /// threads, so it is in force before the store's scripts run (and renewed with the cache).
     async fn store_root(&self, store_id: &str) -> Arc<Value> {
-        if let Some(v) = self.store_roots.lock().expect("store roots").get(store_id) {
-            return v.clone();
+        let loaded = self
+            .store_roots
+            .get_or_load(store_id.to_owned(), async {
+                let record = self.store.get_store(store_id).await?;
+                let name = record
+                    .as_ref()
+                    .map_or(Value::Null, |s| s.name.clone().into());
+                let budget = record.and_then(|s| s.limits.js_ms_per_minute);
+                switchboard_script::set_store_js_budget(store_id, budget.map(|b| b.max(1) as u64));
+                Ok::<_, switchboard_store::StoreError>(Some(Arc::new(
+                    serde_json::json!({ "id": store_id, "name": name }),
+                )))
+            })
+            .await;
+        match loaded {
+            Ok(Some(root)) => root,
+            _ => Arc::new(serde_json::json!({ "id": store_id, "name": null })),
         }
-        let name = match self.store.get_store(store_id).await {
-            Ok(Some(s)) => Value::String(s.name),
-            _ => Value::Null,
-        };
-        let root = Arc::new(serde_json::json!({ "id": store_id, "name": name }));
-        self.store_roots
-            .lock()
-            .expect("store roots")
-            .insert(store_id.to_owned(), root.clone());
-        root
+    }
+
+    /// Forgets what this node cached of a store (its limits changed).
+    pub fn forget_store(&self, store_id: &str) {
+        self.store_roots.remove(&store_id.to_owned());
     }
 }
 
-/// Renews this node's leases on the runs or deliveries in `in_flight` (nothing to do when empty);
-/// a failure is logged and the next renewal tries again.
-pub async fn renew(
-    store: &dyn Store,
-    leased: Leased,
-    lease: Lease,
-    in_flight: &Mutex<HashSet<String>>,
-) {
-    let ids: Vec<String> = in_flight
-        .lock()
-        .expect("in-flight set")
-        .iter()
-        .cloned()
-        .collect();
+/// Renews this node's leases on the runs or deliveries `ids` (nothing to do when none); a
+/// failure is logged and the next renewal tries again.
+pub async fn renew(store: &dyn Store, leased: Leased, lease: Lease, ids: Vec<String>) {
     if !ids.is_empty()
         && let Err(e) = store.renew_leases(leased, lease, ids).await
     {

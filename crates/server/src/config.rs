@@ -59,6 +59,9 @@ pub struct Settings {
     pub store_api_rate: u32,
     /// Live workflows a store may have; beyond: 409 `limit_reached`.
     pub store_max_workflows: u32,
+    /// Runs of a store a node executes at once (runs on a timer do not count); an event or call
+    /// that would start more: 409 `limit_reached`.
+    pub store_max_runs_in_flight: u32,
     /// How long an event's runs may run their leading steps before the event is acknowledged,
     /// ms; the rest runs after the acknowledgement. 0 acknowledges before any step runs.
     pub ack_budget_ms: u64,
@@ -106,6 +109,7 @@ impl Default for Settings {
             store_event_rate: 50_000,
             store_api_rate: 5_000,
             store_max_workflows: 10_000,
+            store_max_runs_in_flight: 10_000,
             lease_ms: 15_000,
             poll_ms: 200,
             delivery_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),

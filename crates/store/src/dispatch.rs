@@ -47,6 +47,7 @@ owned_as_is!(
     Leased,
     NodeRecord,
     NewStore,
+    StoreLimits,
     Option<NewToken>,
     NewToken,
     NewWorkflow,

@@ -69,6 +69,10 @@ pub trait Tenants: Send + Sync {
 
     async fn get_store(&self, id: &str) -> Result<Option<StoreRecord>>;
 
+    /// Sets a store's own limits (all of them: `None` is the server's setting); `None` when
+    /// there is no such store.
+    async fn set_store_limits(&self, id: &str, limits: StoreLimits) -> Result<Option<StoreRecord>>;
+
     async fn list_stores(&self, page: &PageRequest) -> Result<Page<StoreRecord>>;
 
     async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;

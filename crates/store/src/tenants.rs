@@ -12,9 +12,18 @@ const GET_META: Sql = sql!("SELECT value FROM meta WHERE key = $1");
 const INIT_META: Sql =
     sql!("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING");
 const INSERT_STORE: Sql = sql!("INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)");
-const GET_STORE: Sql = sql!("SELECT id, name, created_at FROM stores WHERE id = $1");
-const LIST_STORES: Sql =
-    sql!("SELECT id, name, created_at FROM stores WHERE id > $1 ORDER BY id LIMIT $2");
+const GET_STORE: Sql = sql!(
+    "SELECT id, name, created_at, limit_event_rate, limit_api_rate, limit_max_workflows, \
+     limit_max_runs_in_flight, limit_js_ms_per_minute FROM stores WHERE id = $1"
+);
+const LIST_STORES: Sql = sql!(
+    "SELECT id, name, created_at, limit_event_rate, limit_api_rate, limit_max_workflows, \
+     limit_max_runs_in_flight, limit_js_ms_per_minute FROM stores WHERE id > $1 ORDER BY id LIMIT $2"
+);
+const SET_STORE_LIMITS: Sql = sql!(
+    "UPDATE stores SET limit_event_rate = $2, limit_api_rate = $3, limit_max_workflows = $4, \
+     limit_max_runs_in_flight = $5, limit_js_ms_per_minute = $6 WHERE id = $1"
+);
 const INSERT_TOKEN: Sql =
     sql!("INSERT INTO tokens (id, store_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)");
 const TOKEN_BY_HASH: Sql =
@@ -28,6 +37,13 @@ fn store_row(r: &impl Row) -> Result<StoreRecord> {
         id: r.col(0)?,
         name: r.col(1)?,
         created_at: r.col(2)?,
+        limits: StoreLimits {
+            event_rate: r.col(3)?,
+            api_rate: r.col(4)?,
+            max_workflows: r.col(5)?,
+            max_runs_in_flight: r.col(6)?,
+            js_ms_per_minute: r.col(7)?,
+        },
     })
 }
 
@@ -71,6 +87,7 @@ async fn create_store(
         id: store.id.clone(),
         name: store.name.clone(),
         created_at: store.now,
+        limits: StoreLimits::default(),
     })
 }
 
@@ -89,6 +106,27 @@ async fn insert_token(db: &mut impl Db, t: &NewToken) -> Result<TokenRecord> {
 
 async fn get_store(db: &mut impl Db, id: &str) -> Result<Option<StoreRecord>> {
     db.fetch_one(&GET_STORE, args![id], |r| store_row(r)).await
+}
+
+/// Sets a store's own limits; `None` when there is no such store.
+async fn set_store_limits(
+    db: &mut impl Db,
+    id: &str,
+    limits: &StoreLimits,
+) -> Result<Option<StoreRecord>> {
+    let l = limits;
+    let row = args![
+        id,
+        l.event_rate,
+        l.api_rate,
+        l.max_workflows,
+        l.max_runs_in_flight,
+        l.js_ms_per_minute
+    ];
+    if db.execute(&SET_STORE_LIMITS, row).await? == 0 {
+        return Ok(None);
+    }
+    get_store(db, id).await
 }
 
 async fn list_stores(db: &mut impl Db, page: &PageRequest) -> Result<Page<StoreRecord>> {
@@ -131,6 +169,8 @@ on_both_backends! {
         write fn create_store(store: NewStore, token: Option<NewToken>) -> StoreRecord
             => |db| create_store(db, &store, token.as_ref());
         read fn get_store(id: &str) -> Option<StoreRecord> => |db| get_store(db, &id);
+        write fn set_store_limits(id: &str, limits: StoreLimits) -> Option<StoreRecord>
+            => |db| set_store_limits(db, &id, &limits);
         read fn list_stores(page: &PageRequest) -> Page<StoreRecord> => |db| list_stores(db, &page);
         write fn create_token(token: NewToken) -> TokenRecord => |db| insert_token(db, &token);
         read fn token_by_hash(hash: &str) -> Option<TokenRecord> => |db| token_by_hash(db, &hash);

@@ -73,10 +73,11 @@ async fn install_app(
     if !changes.create.is_empty() {
         let has = state.store.count_workflows(&store.id).await?;
         let leaving = changes.delete.len();
-        state
-            .limits
-            .workflows
-            .allows(has - leaving as i64, changes.create.len())?;
+        state.limits.workflows.allows(
+            has - leaving as i64,
+            changes.create.len(),
+            store.limits.max_workflows,
+        )?;
     }
     let record_body = json!({
         "app": app.name,

@@ -79,7 +79,7 @@ impl FromRequestParts<Shared> for Scope {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         let store = store_of(parts, state).await?;
-        state.limits.api.admit(&store.id)?;
+        state.limits.api.admit(&store.id, store.limits.api_rate)?;
         Ok(Scope { store })
     }
 }
@@ -137,13 +137,18 @@ async fn store_of(parts: &mut Parts, state: &Shared) -> Result<StoreRecord, ApiE
             ));
         }
     };
-    let store = state
+    store_record(state, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))
+}
+
+/// A store's record, through the cache.
+pub async fn store_record(state: &Shared, id: &str) -> Result<Option<StoreRecord>, ApiError> {
+    state
         .caches
         .stores
-        .get_or_load(id.clone(), async {
-            Ok::<_, ApiError>(state.store.get_store(&id).await?)
+        .get_or_load(id.to_owned(), async {
+            Ok::<_, ApiError>(state.store.get_store(id).await?)
         })
-        .await?
-        .ok_or_else(|| ApiError::not_found("store"))?;
-    Ok(store)
+        .await
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
+use switchboard_store::StoreRecord;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -94,7 +95,7 @@ async fn post_event(
         }
     };
     let key = idempotency_key(&headers)?;
-    accept(&state, &scope.store.id, key, &body, event_type, payload).await
+    accept(&state, &scope.store, key, &body, event_type, payload).await
 }
 
 /// The same, for senders that cannot put `eventType` in the body.
@@ -110,7 +111,7 @@ async fn post_typed_event(
 ) -> ApiResult<Response> {
     let payload = typed_payload(&body, &event_type)?;
     let key = idempotency_key(&headers)?;
-    accept(&state, &scope.store.id, key, &body, event_type, payload).await
+    accept(&state, &scope.store, key, &body, event_type, payload).await
 }
 
 /// The trigger of an event whose type is named outside the body (the path): the body, or `{}`
@@ -146,15 +147,27 @@ pub fn typed_payload(body: &[u8], event_type: &str) -> Result<Value, ApiError> {
 /// the first answer for a repeated idempotency key.
 pub async fn accept(
     state: &Shared,
-    store_id: &str,
+    store: &StoreRecord,
     idempotency_key: Option<String>,
     raw: &[u8],
     event_type: String,
     payload: Value,
 ) -> ApiResult<Response> {
-    state.limits.events.admit(store_id)?;
+    let store_id = store.id.as_str();
+    state
+        .limits
+        .events
+        .admit(store_id, store.limits.event_rate)?;
     let clock = Instant::now();
     let targets = triggers::event_targets(&state.engine, store_id, &event_type).await?;
+    if !targets.is_empty() {
+        let running = state.engine.runs_in_flight(store_id) as i64;
+        let own = store.limits.max_runs_in_flight;
+        state
+            .limits
+            .runs_in_flight
+            .allows(running, targets.len(), own)?;
+    }
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();
     let request = Request {
         store_id,

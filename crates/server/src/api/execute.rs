@@ -69,6 +69,9 @@ async fn execute_workflow(
             &problems,
         ));
     }
+    let running = state.engine.runs_in_flight(&scope.store.id) as i64;
+    let own = scope.store.limits.max_runs_in_flight;
+    state.limits.runs_in_flight.allows(running, 1, own)?;
     let target = Target {
         workflow_id: id.clone(),
         version: workflow.version,

@@ -150,5 +150,8 @@ async fn post_hook(
     .map_err(|why| ApiError::unauthorized(why.to_string()))?;
     let payload = typed_payload(&body, &event_type)?;
     let key = signed.id.map(|id| format!("webhook-id:{id}"));
-    accept(&state, &store_id, key, &body, event_type, payload).await
+    let store = super::auth::store_record(&state, &store_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this store has no inbound secret"))?;
+    accept(&state, &store, key, &body, event_type, payload).await
 }

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::body::{JsonBody, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::limits::{LimitsPatch, LimitsView, StoreLimits};
 use super::list::{List, ListParams, Paging};
 use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
@@ -22,7 +23,7 @@ use switchboard_engine::secrets::{hash_token, new_token};
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(create_store, list_stores))
-        .routes(routes!(get_store))
+        .routes(routes!(get_store, patch_store))
         .routes(routes!(create_token))
         .routes(routes!(delete_token))
 }
@@ -40,20 +41,32 @@ pub struct StoreView {
     id: String,
     name: String,
     created_at: String,
+    /// The limits the admin set for this store (`PATCH`); the others are the server's settings.
+    limits: LimitsView,
+    /// Every limit in force for this store.
+    effective_limits: LimitsView,
     /// A store-scoped token, shown only in the response that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
 }
 
 impl StoreView {
-    fn new(s: StoreRecord, token: Option<String>) -> Self {
+    fn new(s: StoreRecord, token: Option<String>, limits: &StoreLimits) -> Self {
         StoreView {
             id: s.id,
             name: s.name,
             created_at: rfc3339(s.created_at),
+            limits: LimitsView::own(&s.limits),
+            effective_limits: LimitsView::in_force(&s.limits, limits),
             token,
         }
     }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorePatch {
+    limits: Option<LimitsPatch>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -116,7 +129,7 @@ async fn create_store(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(StoreView::new(store, Some(token))),
+        Json(StoreView::new(store, Some(token), &state.limits)),
     ))
 }
 
@@ -129,7 +142,9 @@ async fn list_stores(
     Paging(page): Paging,
 ) -> ApiResult<Json<List<StoreView>>> {
     let page = state.store.list_stores(&page).await?;
-    Ok(Json(List::from_page(page, |s| StoreView::new(s, None))))
+    Ok(Json(List::from_page(page, |s| {
+        StoreView::new(s, None, &state.limits)
+    })))
 }
 
 /// One store.
@@ -145,7 +160,38 @@ async fn get_store(
         .get_store(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("store"))?;
-    Ok(Json(StoreView::new(store, None)))
+    Ok(Json(StoreView::new(store, None, &state.limits)))
+}
+
+/// Changes a store: its own `limits` (a JSON merge patch; `null` gives a limit back the server's
+/// setting). Every node holds the store to them within a moment.
+#[utoipa::path(patch, path = "/api/stores/{id}", tag = "stores", security(("bearer" = [])), request_body = StorePatch,
+    responses((status = 200, body = StoreView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn patch_store(
+    _: Admin,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StorePatch>,
+) -> ApiResult<Json<StoreView>> {
+    let store = state
+        .store
+        .get_store(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))?;
+    let Some(patch) = body.limits else {
+        return Ok(Json(StoreView::new(store, None, &state.limits)));
+    };
+    let limits = patch.apply(store.limits)?;
+    let store = state
+        .store
+        .set_store_limits(&id, limits)
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))?;
+    state.caches.stores.remove(&id);
+    state.engine.forget_store(&id);
+    let js = limits.js_ms_per_minute.map(|ms| ms as u64);
+    switchboard_script::set_store_js_budget(&id, js);
+    Ok(Json(StoreView::new(store, None, &state.limits)))
 }
 
 /// Creates another token for a store.

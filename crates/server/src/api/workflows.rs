@@ -157,7 +157,8 @@ async fn create_workflow(
     let now = now_ms();
     let saved = accept(&state, &scope.store, body, now).await?;
     let has = state.store.count_workflows(&scope.store.id).await?;
-    state.limits.workflows.allows(has, 1)?;
+    let own = scope.store.limits.max_workflows;
+    state.limits.workflows.allows(has, 1, own)?;
     let new = NewWorkflow {
         id: ids::new_id(ids::WORKFLOW),
         store_id: scope.store.id,

@@ -12,6 +12,18 @@ pub struct StoreRecord {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+    /// Limits the admin set for this store; the rest are the server's settings.
+    pub limits: StoreLimits,
+}
+
+/// A store's own limits (`PATCH /api/stores/{id}`); `None`: the server's setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreLimits {
+    pub event_rate: Option<i64>,
+    pub api_rate: Option<i64>,
+    pub max_workflows: Option<i64>,
+    pub max_runs_in_flight: Option<i64>,
+    pub js_ms_per_minute: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -35,6 +35,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../../migrations/postgres/0006_cluster.sql"),
     ),
+    (
+        7,
+        include_str!("../../../../migrations/postgres/0007_store_limits.sql"),
+    ),
 ];
 /// Connections of the batching writer: batches commit on them in turn (see [`writer`]). Four
 /// tripled a node's runs/s, but batches on different connections can deadlock on each other's

@@ -37,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../../migrations/sqlite/0006_cluster.sql"),
     ),
+    (
+        7,
+        include_str!("../../../../migrations/sqlite/0007_store_limits.sql"),
+    ),
 ];
 
 pub struct SqliteStore {

@@ -32,11 +32,26 @@ pub async fn stores_and_tokens(s: Arc<dyn Store>) {
         StoreRecord {
             id: "st_a".into(),
             name: "Alpha".into(),
-            created_at: 1_000
+            created_at: 1_000,
+            limits: StoreLimits::default(),
         }
     );
-    assert_eq!(s.get_store("st_a").await.unwrap(), Some(created));
+    assert_eq!(s.get_store("st_a").await.unwrap(), Some(created.clone()));
     assert_eq!(s.get_store("st_nope").await.unwrap(), None);
+
+    // A store's own limits are kept, and cleared again with `None`.
+    let own = StoreLimits {
+        event_rate: Some(10),
+        max_runs_in_flight: Some(3),
+        js_ms_per_minute: Some(600),
+        ..StoreLimits::default()
+    };
+    let limited = s.set_store_limits("st_a", own).await.unwrap().unwrap();
+    assert_eq!(limited.limits, own);
+    assert_eq!(s.get_store("st_a").await.unwrap().unwrap().limits, own);
+    assert_eq!(s.set_store_limits("st_nope", own).await.unwrap(), None);
+    let cleared = s.set_store_limits("st_a", StoreLimits::default()).await;
+    assert_eq!(cleared.unwrap(), Some(created));
     let found = s.token_by_hash("hash-a").await.unwrap().unwrap();
     assert_eq!(
         (
