@@ -143,6 +143,21 @@ pub fn typed_payload(body: &[u8], event_type: &str) -> Result<Value, ApiError> {
     Ok(payload)
 }
 
+/// Charges an event to its store's event rate, and checks that the `starting` runs it would start
+/// fit under the store's ceiling of runs in flight (docs/api.md).
+pub fn admit(state: &Shared, store: &StoreRecord, starting: usize) -> ApiResult<()> {
+    state
+        .limits
+        .events
+        .admit(&store.id, store.limits.event_rate)?;
+    if starting > 0 {
+        let running = state.engine.runs_in_flight(&store.id) as i64;
+        let own = store.limits.max_runs_in_flight;
+        state.limits.runs_in_flight.allows(running, starting, own)?;
+    }
+    Ok(())
+}
+
 /// Starts the runs of an event and answers as the contract says: 202 with the ids, or 200 with
 /// the first answer for a repeated idempotency key.
 pub async fn accept(
@@ -154,20 +169,9 @@ pub async fn accept(
     payload: Value,
 ) -> ApiResult<Response> {
     let store_id = store.id.as_str();
-    state
-        .limits
-        .events
-        .admit(store_id, store.limits.event_rate)?;
     let clock = Instant::now();
     let targets = triggers::event_targets(&state.engine, store_id, &event_type).await?;
-    if !targets.is_empty() {
-        let running = state.engine.runs_in_flight(store_id) as i64;
-        let own = store.limits.max_runs_in_flight;
-        state
-            .limits
-            .runs_in_flight
-            .allows(running, targets.len(), own)?;
-    }
+    admit(state, store, targets.len())?;
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();
     let request = Request {
         store_id,

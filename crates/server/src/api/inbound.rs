@@ -169,7 +169,12 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
             } => m.text.as_deref().is_some_and(|text| p.is_match(text)),
             _ => true,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // A message is an event of its store: it counts against the store's limits like any other.
+    let store = super::auth::store_record(state, store_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))?;
+    super::events::admit(state, &store, targets.len())?;
     let record = MessageRecord {
         id: ids::new_id("msg"),
         store_id: store_id.to_owned(),

@@ -23,7 +23,8 @@ mod both {
     both_backends_with!(CHANNELS;
         channel_settings_are_write_only_and_checked,
         seed_workflows_run_against_the_providers,
-        inbound_whatsapp_is_verified_recorded_and_starts_runs
+        inbound_whatsapp_is_verified_recorded_and_starts_runs,
+        inbound_messages_count_against_the_event_rate
     );
 }
 
@@ -659,4 +660,31 @@ async fn email_templates_and_inline_mail(s: TestServer) {
         "{id}"
     );
     assert!(mails[0].contains(&format!("Message-ID: {id}")));
+}
+
+/// A customer's message is an event of its store: past the store's event rate, Meta's webhook is
+/// answered 429 (Meta sends it again later) and the message is not recorded yet.
+async fn inbound_messages_count_against_the_event_rate(s: TestServer) {
+    let meta = Meta::start().await;
+    put_channel(&s, "whatsapp", &meta.channel()).await;
+    let (status, body) =
+        crate::api::store_limits::patch(&s, "st_default", json!({"limits": {"eventRate": 2}}))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let body = meta_json(&inbound_text(
+            "5511988887777",
+            &format!("wamid.RATE{n}"),
+            "oi",
+        ));
+        let signature = hub_signature(APP_SECRET, body.as_bytes());
+        let (status, answer) = post_webhook(&s, body.as_bytes(), &signature).await;
+        if status == 429 {
+            assert_eq!(answer["error"]["details"]["name"], "event_rate", "{answer}");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
 }

@@ -9,7 +9,7 @@ mod ops;
 mod outbound;
 mod runs;
 mod schedules;
-mod store_limits;
+pub mod store_limits;
 mod stores;
 mod subscriptions;
 mod workflows;

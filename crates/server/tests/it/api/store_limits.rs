@@ -27,7 +27,7 @@ async fn new_store(s: &TestServer, name: &str) -> (String, String) {
     )
 }
 
-async fn patch(s: &TestServer, id: &str, body: Value) -> (u16, Value) {
+pub async fn patch(s: &TestServer, id: &str, body: Value) -> (u16, Value) {
     send(
         s.as_token(ADMIN, Method::PATCH, &format!("/api/stores/{id}"))
             .json(&body),
