@@ -172,3 +172,56 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers() {
     std::fs::remove_file(filler).unwrap();
     recovers_and_loses_nothing(&s, acked).await;
 }
+
+/// Runs whose checkpoint cannot be written pause: they neither fail nor lose a step, and go on
+/// from their last checkpoint once space returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_whose_checkpoint_fails_pause_and_go_on() {
+    let Some(fs) = Tmpfs::mount("24m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root; run the suite as root (as CI does)");
+        return;
+    };
+    let data = tempfile::tempdir_in(fs.path()).unwrap();
+    // A short lease: a run that stopped at a failed checkpoint is taken up again soon after.
+    let fast = [
+        ("SWITCHBOARD_LEASE_MS", "1500"),
+        ("SWITCHBOARD_POLL_MS", "50"),
+    ];
+    let s = TestServer::start_at(data, None, &fast);
+    create(&s, &json!({"name": "later", "trigger": {"type": "webhook", "eventType": "later"},
+        "steps": [{"id": "wait", "type": "delay", "config": {"delaySeconds": 2}},
+                  {"id": "big", "type": "store_context_data", "config": {"data": {"v": "{{ 'x'.repeat(300000) + trigger.n }}"}}}]})).await;
+    let mut runs = Vec::new();
+    for n in 0..30 {
+        let (status, body) = send(
+            s.admin(Method::POST, "/api/events")
+                .json(&json!({"eventType": "later", "n": n})),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        runs.push(body["runIds"][0].as_str().unwrap().to_owned());
+    }
+    // The disk fills while the runs wait; they wake into checkpoints that cannot be written.
+    let filler = fill(&fs, 64 << 10);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(&s).await.0 == 200 {
+        assert!(Instant::now() < deadline, "no checkpoint ever failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for run in &runs {
+        let (_, r) = send(s.admin(Method::GET, &format!("/api/runs/{run}"))).await;
+        assert_ne!(r["status"], "failed", "{r}");
+    }
+    std::fs::remove_file(filler).unwrap();
+    for run in &runs {
+        let r = settled(&s, run).await;
+        assert_eq!(r["status"], "completed", "{}", r["error"]);
+        let v = r["steps"][1]["output"]["v"].as_str().unwrap_or_default();
+        assert_eq!(
+            v.len(),
+            300_000 + r["trigger"]["n"].to_string().len(),
+            "{run}"
+        );
+    }
+}

@@ -59,7 +59,7 @@ impl TestServer {
         TestServer::start_at(dir, None, &[])
     }
 
-    fn start_at(
+    pub fn start_at(
         dir: tempfile::TempDir,
         postgres: Option<&str>,
         extra: &[(&str, &str)],
