@@ -257,6 +257,39 @@ async fn flood(hostile: &Caller, calm: &Caller, measure: Duration) -> anyhow::Re
     let calm_id = calm.workflow(json!({"name": "calm execute", "trigger": {"type": "manual"},
         "steps": [{"id": "next", "type": "store_context_data", "config": {"data": {"next": "{{ trigger.n + 1 }}"}}},
                   {"id": "code", "type": "custom_code", "config": {"code": "return {ok: context.state.next > 0};"}}]})).await?;
+    flood_with(
+        hostile,
+        calm,
+        measure,
+        "burn.code",
+        "runs of 30 ms",
+        &calm_id,
+    )
+    .await?;
+    // Runs without scripts, all after the acknowledgement: what the rest of the engine shares.
+    let steps: Vec<Value> = std::iter::once(json!({"id": "announce", "type": "emit_event", "config": {"event": "busy"}}))
+        .chain((0..8).map(|i| json!({"id": format!("copy{i}"), "type": "store_context_data", "config": {"data": {format!("k{i}"): "{{trigger.eventType}}"}}})))
+        .collect();
+    hostile.workflow(json!({"name": "busy", "trigger": {"type": "webhook", "eventType": "busy"}, "steps": steps})).await?;
+    flood_with(
+        hostile,
+        calm,
+        measure,
+        "busy",
+        "runs of 9 steps without scripts",
+        &calm_id,
+    )
+    .await
+}
+
+async fn flood_with(
+    hostile: &Caller,
+    calm: &Caller,
+    measure: Duration,
+    event: &'static str,
+    what: &str,
+    calm_id: &str,
+) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let (accepted, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let senders: Vec<_> = (0..8)
@@ -270,7 +303,7 @@ async fn flood(hostile: &Caller, calm: &Caller, measure: Duration) -> anyhow::Re
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let answer = hostile
-                        .post("/api/events", &json!({"eventType": "burn.code"}))
+                        .post("/api/events", &json!({"eventType": event}))
                         .send()
                         .await;
                     let counter = if answer.is_ok_and(|a| a.status() == 202) {
@@ -320,7 +353,7 @@ async fn flood(hostile: &Caller, calm: &Caller, measure: Duration) -> anyhow::Re
     took.sort_unstable();
     let within = took.iter().filter(|us| **us <= 1_000_000).count();
     println!(
-        "flood        8 senders: {} runs of 30 ms accepted, {} refused",
+        "flood        8 senders: {} {what} accepted, {} refused",
         accepted.load(Ordering::Relaxed),
         refused.load(Ordering::Relaxed)
     );
