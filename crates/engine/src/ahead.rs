@@ -12,6 +12,7 @@ use switchboard_store::Checkpoint;
 
 use crate::Engine;
 use crate::commit::committed;
+use crate::edges::Budget;
 use crate::executor::{Stepped, execute, step};
 use crate::live::{Live, Position, Start};
 use crate::services::EngineServices;
@@ -63,7 +64,11 @@ pub async fn run_ahead(
             break live.running(engine, next);
         }
         ran += 1;
-        match step(engine, &mut live, &services, Some(deadline)).await {
+        let budget = Budget {
+            deadline,
+            long: engine.settings.ack_budget,
+        };
+        match step(engine, &mut live, &services, Some(budget)).await {
             Stepped::Next { .. } => {}
             Stepped::OutOfTime => break live.running(engine, next),
             Stepped::Wait { node, at } => break live.waiting(engine, node, at),

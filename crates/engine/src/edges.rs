@@ -3,7 +3,7 @@
 //! threads (`switchboard_script::Computed`), so nothing here runs a script on an async thread.
 
 use std::cell::{Cell, RefCell};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use switchboard_core::run::{Outcome, StepError};
@@ -19,20 +19,29 @@ use crate::live::Node;
 /// The ack budget ran out while waiting for the JS threads; the step is left to the engine.
 pub(crate) struct OutOfTime;
 
-/// `Computed::of`, unless `deadline` passes first. Ahead of an acknowledgement (with a deadline)
-/// a step does not wait behind slow scripts: when every JS thread is held by one, it is left to
-/// the engine at once.
+/// A run-ahead's deadline, and how long a script may have held a JS thread before waiting for it
+/// is pointless (the event's whole budget).
+#[derive(Clone, Copy)]
+pub(crate) struct Budget {
+    pub deadline: Instant,
+    pub long: Duration,
+}
+
+/// `Computed::of`, unless the budget runs out first. Ahead of an acknowledgement a step does not
+/// wait behind slow scripts: when every JS thread is held by one, it is left to the engine at once.
 pub(crate) async fn compute(
     store_id: &str,
     scope: &Scope<'_>,
     sources: &[&str],
-    deadline: Option<Instant>,
+    budget: Option<Budget>,
 ) -> Result<Computed, OutOfTime> {
     let work = Computed::of(store_id, scope, sources);
-    match deadline {
+    match budget {
         None => Ok(work.await),
-        Some(_) if !sources.is_empty() && !switchboard_script::js_start_soon() => Err(OutOfTime),
-        Some(at) => tokio::time::timeout_at(at.into(), work)
+        Some(b) if !sources.is_empty() && !switchboard_script::js_start_soon(b.long) => {
+            Err(OutOfTime)
+        }
+        Some(b) => tokio::time::timeout_at(b.deadline.into(), work)
             .await
             .map_err(|_| OutOfTime),
     }
@@ -70,7 +79,7 @@ pub(crate) async fn decide(
     result: &Result<Outcome, StepError>,
     visit: Visit,
     inputs: &Inputs<'_>,
-    deadline: Option<Instant>,
+    budget: Option<Budget>,
 ) -> Result<(Advance, Option<usize>), OutOfTime> {
     let mut computed: Vec<(Option<Value>, Computed)> = Vec::new();
     loop {
@@ -84,7 +93,7 @@ pub(crate) async fn decide(
             ..scope
         };
         let sources: Vec<&str> = scripts.iter().map(String::as_str).collect();
-        let c = compute(store_id, &scope, &sources, deadline).await?;
+        let c = compute(store_id, &scope, &sources, budget).await?;
         computed.push((error, c));
     }
 }

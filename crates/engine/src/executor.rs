@@ -19,7 +19,7 @@ use switchboard_store::{RunRecord, StepRecord};
 
 use crate::clock::now_ms;
 use crate::commit::{bare_checkpoint, commit};
-use crate::edges::{self, OutOfTime};
+use crate::edges::{self, Budget, OutOfTime};
 pub use crate::live::Start;
 use crate::live::{At, Live, Node, Position};
 use crate::services::EngineServices;
@@ -187,14 +187,14 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
 }
 
 /// Runs the step the run stands at (one attempt) and moves the run on as `transition::advance`
-/// decides; the step's record joins the pending ones. With a `deadline` (the run-ahead, which
+/// decides; the step's record joins the pending ones. With a `budget` (the run-ahead, which
 /// only runs steps without effects), a step whose JavaScript is not computed by then does not
 /// happen at all.
 pub(super) async fn step(
     engine: &Engine,
     live: &mut Live,
     services: &dyn Services,
-    deadline: Option<Instant>,
+    budget: Option<Budget>,
 ) -> Stepped {
     let Some(at) = live.open_visit() else {
         return Stepped::Complete;
@@ -214,11 +214,11 @@ pub(super) async fn step(
             step_id: None,
         };
     };
-    let Ok(run) = attempt(engine, live, node, &at, services, deadline).await else {
+    let Ok(run) = attempt(engine, live, node, &at, services, budget).await else {
         return Stepped::OutOfTime;
     };
     // Out of time, the step must leave no trace: the context is kept to be put back.
-    let before = deadline.map(|_| live.ctx.clone());
+    let before = budget.map(|_| live.ctx.clone());
     // A step's output is in scope for its own transitions (Kustomer's `/#steps.<own id>.…`).
     let applied_early = match &run.result {
         Ok(Outcome::Next(out)) => {
@@ -228,7 +228,7 @@ pub(super) async fn step(
         _ => false,
     };
     let now = now_ms();
-    let Ok((adv, taken)) = decide(engine, live, node, &at, &run.result, now, deadline).await else {
+    let Ok((adv, taken)) = decide(engine, live, node, &at, &run.result, now, budget).await else {
         if let Some(ctx) = before {
             live.ctx = ctx;
         }
@@ -288,7 +288,7 @@ async fn decide(
     at: &At,
     result: &Result<Outcome, StepError>,
     now: i64,
-    deadline: Option<Instant>,
+    budget: Option<Budget>,
 ) -> Result<(Advance, Option<usize>), OutOfTime> {
     let retry = retry_policy(&node.spec, node.retry.as_ref());
     let inputs = Inputs {
@@ -304,16 +304,7 @@ async fn decide(
         visits: live.visits as u64,
     };
     let scope = live.scope();
-    edges::decide(
-        &live.store_id,
-        node,
-        scope,
-        result,
-        visit,
-        &inputs,
-        deadline,
-    )
-    .await
+    edges::decide(&live.store_id, node, scope, result, visit, &inputs, budget).await
 }
 
 /// One attempt of the node's step, timed; its config's JavaScript is computed first.
@@ -323,11 +314,11 @@ async fn attempt(
     node: &Node,
     at: &At,
     services: &dyn Services,
-    deadline: Option<Instant>,
+    budget: Option<Budget>,
 ) -> Result<StepRun, OutOfTime> {
     let scope = live.scope();
     let scripts: Vec<&str> = node.scripts.iter().map(String::as_str).collect();
-    let computed = edges::compute(&live.store_id, &scope, &scripts, deadline).await?;
+    let computed = edges::compute(&live.store_id, &scope, &scripts, budget).await?;
     let env = StepEnv {
         scope,
         computed,

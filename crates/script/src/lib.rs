@@ -18,7 +18,7 @@ pub use sandbox::{
     run_code,
 };
 pub use threads::{
-    Lost, ThreadSettings, configure_threads, js_start_soon, on_js_thread, set_store_js_budget,
+    Lane, Lost, ThreadSettings, configure_threads, js_start_soon, on_js_thread, set_store_js_budget,
 };
 
 /// Runs a `custom_code` body over `scope` on the JS threads, in `store`'s turn.
@@ -30,7 +30,7 @@ pub async fn run_code_async(
 ) -> Result<CodeOutput, ScriptError> {
     let roots = RootTexts::of(code, scope);
     let code = code.to_owned();
-    on_js_thread(store, move || run_code(&code, roots, timeout))
+    on_js_thread(store, Lane::Code, move || run_code(&code, roots, timeout))
         .await
         .map_err(|lost| ScriptError::Exception(lost.to_string()))?
 }

@@ -56,13 +56,29 @@ struct Budget {
     at: Instant,
 }
 
+/// Which of a store's queued jobs goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Template expressions and conditions: short (at most their limit), and an event's
+    /// acknowledgement may be waiting for them.
+    Expressions,
+    /// `custom_code`: up to seconds.
+    Code,
+}
+
 struct StoreQueue {
+    /// Expressions, then code.
     jobs: VecDeque<Job>,
+    code: VecDeque<Job>,
     budget: Budget,
     own_budget: Option<u64>,
 }
 
 impl StoreQueue {
+    fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.code.is_empty()
+    }
+
     fn per_minute(&self, default: u64) -> f64 {
         self.own_budget.unwrap_or(default) as f64
     }
@@ -104,6 +120,7 @@ impl Queues {
             .entry(Arc::from(store))
             .or_insert_with(|| StoreQueue {
                 jobs: VecDeque::new(),
+                code: VecDeque::new(),
                 budget: Budget {
                     ms: default,
                     at: Instant::now(),
@@ -112,10 +129,14 @@ impl Queues {
             })
     }
 
-    fn push(&mut self, store: &str, job: Job) {
+    fn push(&mut self, store: &str, lane: Lane, job: Job) {
         let queue = self.store(store);
-        queue.jobs.push_back(job);
-        if queue.jobs.len() == 1 {
+        let was_idle = queue.is_empty();
+        match lane {
+            Lane::Expressions => queue.jobs.push_back(job),
+            Lane::Code => queue.code.push_back(job),
+        }
+        if was_idle {
             self.turns.push_back(Arc::from(store));
         }
     }
@@ -134,8 +155,12 @@ impl Queues {
                 self.turns.push_back(store);
                 continue;
             }
-            let job = queue.jobs.pop_front().expect("a queued job");
-            if !queue.jobs.is_empty() {
+            let job = queue
+                .jobs
+                .pop_front()
+                .or_else(|| queue.code.pop_front())
+                .expect("a queued job");
+            if !queue.is_empty() {
                 self.turns.push_back(store.clone());
             }
             return Ok((store, job));
@@ -223,18 +248,14 @@ fn work(thread: usize) {
     }
 }
 
-/// A thread on one job this long is taken to be on a long one (a slow script, not a queue of
-/// quick expressions).
-const LONG_JOB: Duration = Duration::from_millis(1);
-
-/// Whether a job queued now would start soon: some JS thread is free or cycling through quick
-/// jobs, rather than every one held by a long script.
-pub fn js_start_soon() -> bool {
+/// Whether a job queued now would likely start soon: some JS thread is free or on a job younger
+/// than `long`, rather than every one held by a script running longer.
+pub fn js_start_soon(long: Duration) -> bool {
     let queues = pool().queues.lock().expect("js queues");
     queues
         .running
         .iter()
-        .any(|since| since.is_none_or(|at| at.elapsed() < LONG_JOB))
+        .any(|since| since.is_none_or(|at| at.elapsed() < long))
 }
 
 /// The job's thread failed before it answered.
@@ -242,10 +263,12 @@ pub fn js_start_soon() -> bool {
 #[error("the script was lost: its thread failed")]
 pub struct Lost;
 
-/// Runs `job` on a JS thread in `store`'s turn. A job whose caller stopped waiting (its future
-/// was dropped) before its turn is skipped.
+/// Runs `job` on a JS thread in `store`'s turn, after the store's jobs queued before it in its
+/// lane (expressions go before code). A job whose caller stopped waiting (its future was dropped)
+/// before its turn is skipped.
 pub async fn on_js_thread<R: Send + 'static>(
     store: &str,
+    lane: Lane,
     job: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Lost> {
     let (answer, answered) = tokio::sync::oneshot::channel();
@@ -257,7 +280,7 @@ pub async fn on_js_thread<R: Send + 'static>(
     let pool = pool();
     let idle = {
         let mut queues = pool.queues.lock().expect("js queues");
-        queues.push(store, job);
+        queues.push(store, lane, job);
         queues.idle > 0
     };
     if idle {
@@ -294,10 +317,10 @@ mod tests {
     fn stores_take_turns_whatever_one_of_them_queued() {
         let mut q = queues(60_000);
         for _ in 0..5 {
-            q.push("flood", noop());
+            q.push("flood", Lane::Code, noop());
         }
-        q.push("quiet", noop());
-        q.push("other", noop());
+        q.push("quiet", Lane::Code, noop());
+        q.push("other", Lane::Code, noop());
         assert_eq!(
             order(&mut q, 7),
             [
@@ -308,12 +331,29 @@ mod tests {
     }
 
     #[test]
+    fn a_store_s_expressions_go_before_its_code() {
+        let mut q = queues(60_000);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let job = |name: &'static str| -> Job {
+            let ran = ran.clone();
+            Box::new(move || ran.lock().unwrap().push(name))
+        };
+        q.push("s", Lane::Code, job("code 1"));
+        q.push("s", Lane::Code, job("code 2"));
+        q.push("s", Lane::Expressions, job("expression"));
+        while let Ok((_, job)) = q.next() {
+            job();
+        }
+        assert_eq!(*ran.lock().unwrap(), ["expression", "code 1", "code 2"]);
+    }
+
+    #[test]
     fn a_store_past_its_budget_waits_while_others_go_on() {
         let mut q = queues(60_000);
         q.store("heavy").own_budget = Some(600); // 10 ms per second
-        q.push("heavy", noop());
-        q.push("heavy", noop());
-        q.push("light", noop());
+        q.push("heavy", Lane::Code, noop());
+        q.push("heavy", Lane::Code, noop());
+        q.push("light", Lane::Code, noop());
         assert_eq!(order(&mut q, 1), ["heavy"]);
         q.charge("heavy", Duration::from_millis(700));
         assert_eq!(order(&mut q, 1), ["light"]);
@@ -328,9 +368,11 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_on_js_threads_and_answer() {
-        let name = on_js_thread("s", || std::thread::current().name().map(str::to_owned))
-            .await
-            .unwrap();
+        let name = on_js_thread("s", Lane::Code, || {
+            std::thread::current().name().map(str::to_owned)
+        })
+        .await
+        .unwrap();
         assert!(name.unwrap().starts_with("js-"));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::ScriptError;
 use crate::sandbox::{Evaluated, RootTexts, evaluate};
-use crate::threads::{Lost, on_js_thread};
+use crate::threads::{Lane, Lost, on_js_thread};
 
 /// What expressions gave over one scope, by source.
 #[derive(Debug, Default)]
@@ -39,7 +39,7 @@ impl Computed {
                 })
                 .collect()
         };
-        match on_js_thread(store, job).await {
+        match on_js_thread(store, Lane::Expressions, job).await {
             Ok(map) => Computed(map),
             Err(Lost) => Computed(
                 names
