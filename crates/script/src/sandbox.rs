@@ -223,7 +223,17 @@ pub fn evaluate(source: &str, roots: &RootTexts) -> Result<Evaluated, ScriptErro
             };
             let args = arguments(ctx, roots)?;
             let value: rquickjs::Value = function.call(args).catch(ctx).map_err(describe)?;
-            Ok(both_ways(ctx, value))
+            let evaluated = both_ways(ctx, value);
+            // A limit hit while converting the value ends the whole evaluation like one hit
+            // while computing it (and the runtime is discarded).
+            match (&evaluated.value, &evaluated.text) {
+                (Err(ScriptError::Exception(m)), _) | (_, Err(ScriptError::Exception(m)))
+                    if guarded.deadline.fired() || guarded.out_of_memory(m) =>
+                {
+                    Err(m.clone())
+                }
+                _ => Ok(evaluated),
+            }
         })
     })
 }

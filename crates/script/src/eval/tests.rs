@@ -407,3 +407,15 @@ async fn computed_ahead_gives_what_evaluating_here_gives() {
             .is_err()
     );
 }
+
+/// A value cheap to make but past the memory limit to convert is a limit's error too, not a plain
+/// expression error.
+#[test]
+fn a_limit_hit_while_converting_the_value_is_the_limit_s_error() {
+    let roots = Roots::new(json!({}));
+    let e = eval_expression("'x'.repeat(2e7)", &roots.scope(), false).unwrap_err();
+    assert!(
+        matches!(e, ScriptError::Memory(_) | ScriptError::Timeout(_)),
+        "{e:?}"
+    );
+}
