@@ -57,11 +57,24 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal, health: &H
             health.batch_ended(&Err(e.into()));
             continue;
         }
-        let answers: Vec<Answer> = batch
-            .into_iter()
-            .filter_map(|job| run_one(job, &conn))
-            .collect();
-        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
+        let mut rolled_back = false;
+        for job in batch {
+            if rolled_back {
+                // Not run: dropping it answers its caller with the fault (nothing is written).
+                continue;
+            }
+            answers.extend(run_one(job, &conn));
+            // On a full disk or an I/O error SQLite may roll the whole transaction back. What
+            // follows must not run outside it (each statement would commit on its own), and
+            // what ran before is gone: the whole batch fails.
+            rolled_back = conn.is_autocommit();
+        }
+        let commit = if rolled_back {
+            Err(rolled_back_error(health))
+        } else {
+            conn.execute_batch("COMMIT").map_err(StoreError::from)
+        };
         health.batch_ended(&commit);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -73,6 +86,15 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal, health: &H
         for answer in answers {
             answer(commit.clone());
         }
+    }
+}
+
+/// Why a batch SQLite rolled back failed: the fault a job met (it was noted as it failed).
+fn rolled_back_error(health: &Health) -> StoreError {
+    let message = "the database rolled the transaction back".to_owned();
+    match health.fault() {
+        Some(fault) => StoreError::Unavailable { fault, message },
+        None => StoreError::Backend(message),
     }
 }
 
