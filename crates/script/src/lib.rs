@@ -35,6 +35,21 @@ pub async fn run_code_async(
         .map_err(|lost| ScriptError::Exception(lost.to_string()))?
 }
 
+/// Scripts that would run for seconds or exhaust memory unchecked: each must end at its limit as
+/// a template expression and inside `custom_code` (its tests, and `switchboard bench hostile`).
+pub const HOSTILE_CORPUS: &[&str] = &[
+    "new Array(1e9).join('x')",
+    "new Array(1e7).join('x').length",
+    "''.padStart(1e9, 'ab')",
+    "'xy'.repeat(2 ** 29)",
+    "/(a+)+$/.test('a'.repeat(34) + 'b')",
+    "Array.from({length: 3e6}, (_, i) => (i * 7919) % 3e6).sort((a, b) => a - b).length",
+    "JSON.stringify(Array.from({length: 2e6}, (_, i) => ({i}))).length",
+    "JSON.parse('[' + '1,'.repeat(5e6) + '1]').length",
+    "(function f() { return f(); })()",
+    "(() => { let s = ''; for (;;) s += 'xx'; })()",
+];
+
 /// Why a script failed. The codes are the step error codes of docs/workflows.md.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScriptError {

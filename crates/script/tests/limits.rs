@@ -9,18 +9,7 @@ use serde_json::json;
 use switchboard_core::template::Scope;
 use switchboard_script::{RootTexts, ScriptError, eval_expression, run_code};
 
-const CORPUS: &[&str] = &[
-    "new Array(1e9).join('x')",
-    "new Array(1e7).join('x').length",
-    "''.padStart(1e9, 'ab')",
-    "'xy'.repeat(2 ** 29)",
-    "/(a+)+$/.test('a'.repeat(34) + 'b')",
-    "Array.from({length: 3e6}, (_, i) => (i * 7919) % 3e6).sort((a, b) => a - b).length",
-    "JSON.stringify(Array.from({length: 2e6}, (_, i) => ({i}))).length",
-    "JSON.parse('[' + '1,'.repeat(5e6) + '1]').length",
-    "(function f() { return f(); })()",
-    "(() => { let s = ''; for (;;) s += 'xx'; })()",
-];
+use switchboard_script::HOSTILE_CORPUS as CORPUS;
 
 /// Well past a 50 ms expression or 200 ms code limit, far below what the corpus takes unchecked
 /// (`new Array(1e9).join('x')` ran 17 s).

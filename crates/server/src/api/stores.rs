@@ -147,6 +147,15 @@ async fn list_stores(
     })))
 }
 
+/// The store `id`, or 404.
+async fn existing(state: &Shared, id: &str) -> ApiResult<StoreRecord> {
+    state
+        .store
+        .get_store(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("store"))
+}
+
 /// One store.
 #[utoipa::path(get, path = "/api/stores/{id}", tag = "stores", security(("bearer" = [])),
     responses((status = 200, body = StoreView), (status = 404, body = ErrorBody)))]
@@ -155,11 +164,7 @@ async fn get_store(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<StoreView>> {
-    let store = state
-        .store
-        .get_store(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("store"))?;
+    let store = existing(&state, &id).await?;
     Ok(Json(StoreView::new(store, None, &state.limits)))
 }
 
@@ -173,11 +178,7 @@ async fn patch_store(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<StorePatch>,
 ) -> ApiResult<Json<StoreView>> {
-    let store = state
-        .store
-        .get_store(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("store"))?;
+    let store = existing(&state, &id).await?;
     let Some(patch) = body.limits else {
         return Ok(Json(StoreView::new(store, None, &state.limits)));
     };
@@ -209,11 +210,7 @@ async fn create_token(
     } else {
         parse::<NewTokenBody>(&body)?.name
     };
-    state
-        .store
-        .get_store(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("store"))?;
+    existing(&state, &id).await?;
     let token = new_token("sbs");
     let record = state
         .store

@@ -18,19 +18,10 @@ use serde_json::{Value, json};
 use switchboard_core::template::Scope;
 
 use super::report::pct;
+use super::scenarios::create_in;
 use crate::first_start::DEFAULT_STORE_ID;
 
-const CORPUS: &[&str] = &[
-    "new Array(1e9).join('x')",
-    "''.padStart(1e9, 'ab')",
-    "'xy'.repeat(2 ** 29)",
-    "/(a+)+$/.test('a'.repeat(34) + 'b')",
-    "Array.from({length: 3e6}, (_, i) => (i * 7919) % 3e6).sort((a, b) => a - b).length",
-    "JSON.stringify(Array.from({length: 2e6}, (_, i) => ({i}))).length",
-    "JSON.parse('[' + '1,'.repeat(5e6) + '1]').length",
-    "(function f() { return f(); })()",
-    "(() => { let s = ''; for (;;) s += 'xx'; })()",
-];
+use switchboard_script::HOSTILE_CORPUS as CORPUS;
 
 const BURN: &str = "{{ new Array(1e9).join('x') }}";
 
@@ -61,16 +52,8 @@ impl Caller {
     }
 
     async fn workflow(&self, definition: Value) -> anyhow::Result<String> {
-        let created: Value = self
-            .post("/api/workflows", &definition)
-            .send()
-            .await?
-            .json()
-            .await?;
-        created["id"]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("not created: {created}"))
+        let (client, base, auth) = (&self.client, &self.base, &self.auth);
+        create_in(client, base, auth, &self.store, &definition.to_string()).await
     }
 }
 

@@ -31,10 +31,21 @@ pub(super) async fn create(
     auth: &str,
     definition: &str,
 ) -> anyhow::Result<String> {
+    create_in(client, base, auth, DEFAULT_STORE_ID, definition).await
+}
+
+/// Creates a workflow in `store`; its id.
+pub(super) async fn create_in(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    store: &str,
+    definition: &str,
+) -> anyhow::Result<String> {
     let created: Value = client
         .post(format!("{base}/api/workflows"))
         .header("Authorization", auth)
-        .header("StoreId", DEFAULT_STORE_ID)
+        .header("StoreId", store)
         .header("Content-Type", "application/json")
         .body(definition.to_owned())
         .send()
