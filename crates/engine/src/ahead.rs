@@ -91,11 +91,13 @@ pub fn launch(engine: &Arc<Engine>, runs: Vec<Ahead>) {
         committed(engine, &live.run_id, status);
         if status == RunStatus::Running && engine.track(&live.run_id, &live.store_id) {
             let engine = engine.clone();
-            tokio::spawn(async move {
+            let store = live.store_id.clone();
+            // Its writes queue in its store's lane (`switchboard_store::in_lane`).
+            tokio::spawn(switchboard_store::in_lane(&store, async move {
                 let id = live.run_id.clone();
                 execute(&engine, live).await;
                 engine.untrack(&id);
-            });
+            }));
         }
     }
 }

@@ -155,7 +155,8 @@ impl Engine {
             if self.track(&run.id, &run.store_id) {
                 self.claimed.fetch_add(1, Ordering::Relaxed);
                 let engine = self.clone();
-                tokio::spawn(async move {
+                let store = run.store_id.clone();
+                tokio::spawn(switchboard_store::in_lane(&store, async move {
                     let id = run.id.clone();
                     executor::execute_claimed(&engine, run).await;
                     engine.untrack(&id);
@@ -163,7 +164,7 @@ impl Engine {
                     if left < MAX_CLAIMED / 2 && engine.backlog.swap(false, Ordering::Relaxed) {
                         engine.wake.notify_one();
                     }
-                });
+                }));
             }
         }
     }

@@ -9,6 +9,7 @@
 //! injectable clock governs everything stored.
 
 mod batch;
+pub use batch::in_lane;
 mod cluster;
 mod db;
 mod dispatch;

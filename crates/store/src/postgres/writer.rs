@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::{Answer, MAX_BATCH, drain, outcome, submit};
+use crate::batch::{Answer, Laned, MAX_BATCH, Queue, outcome, submit};
 use crate::{Health, Result};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -21,7 +21,7 @@ type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, 
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Laned<Job>>,
     health: Arc<Health>,
 }
 
@@ -36,7 +36,7 @@ impl Writer {
         health: Arc<Health>,
     ) -> Writer {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let rx = Arc::new(tokio::sync::Mutex::new(Queue::new(rx)));
         for conn in connections {
             let health = health.clone();
             tokio::spawn(run(url.clone(), conn, rx.clone(), signal.clone(), health));
@@ -61,7 +61,7 @@ impl Writer {
 async fn run(
     url: String,
     mut conn: PgConnection,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    rx: Arc<tokio::sync::Mutex<Queue<Job>>>,
     signal: Signal,
     health: Arc<Health>,
 ) {
@@ -70,9 +70,10 @@ async fn run(
         // The next batch is whatever waits when this connection is free; the others meanwhile
         // commit theirs.
         let batch = {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { break };
-            drain(first, &mut rx)
+            let Some(batch) = rx.lock().await.next().await else {
+                break;
+            };
+            batch
         };
         health.batch_began();
         let published = std::cell::Cell::new(false);

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::{Answer, MAX_BATCH, drain, outcome, submit};
+use crate::batch::{Answer, Laned, MAX_BATCH, Queue, outcome, submit};
 use crate::{Health, Result, StoreError};
 /// Runs one request; says whether it succeeded (else its savepoint is rolled back) and how to answer.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Answer) + Send>;
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Laned<Job>>,
     health: Arc<Health>,
 }
 
@@ -28,7 +28,7 @@ impl Writer {
         let watch = health.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, signal, &watch))
+            .spawn(move || run(conn, Queue::new(rx), signal, &watch))
             .expect("spawn the SQLite writer thread");
         Writer { jobs, health }
     }
@@ -45,10 +45,9 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, signal: Signal, health: &Health) {
+fn run(conn: Connection, mut queue: Queue<Job>, signal: Signal, health: &Health) {
     use super::outbox::{PUBLISHED, forget_targets};
-    while let Some(first) = rx.blocking_recv() {
-        let batch = drain(first, &mut rx);
+    while let Some(batch) = queue.next_blocking() {
         PUBLISHED.with(|p| p.set(false));
         health.batch_began();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
