@@ -159,7 +159,9 @@ pub async fn start(
         }),
         now,
     };
-    match engine.store.accept(event, runs).await? {
+    // The event's writes queue in its store's lane at the writer (stores take turns there).
+    let accepted = switchboard_store::in_lane(request.store_id, engine.store.accept(event, runs));
+    match accepted.await? {
         Acceptance::Accepted => {
             metrics::counter!("switchboard_events_accepted_total").increment(1);
             metrics::counter!("switchboard_runs_started_total").increment(aheads.len() as u64);

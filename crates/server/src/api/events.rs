@@ -182,15 +182,11 @@ pub async fn accept(
         message: None,
         schedule: None,
     };
-    // The event's writes queue in its store's lane at the writer (stores take turns there).
-    let outcome = switchboard_store::in_lane(
-        store_id,
-        triggers::start(
-            &state.engine,
-            request,
-            targets,
-            |event_id, run_ids| json!({"eventId": event_id, "runIds": run_ids}),
-        ),
+    let outcome = triggers::start(
+        &state.engine,
+        request,
+        targets,
+        |event_id, run_ids| json!({"eventId": event_id, "runIds": run_ids}),
     )
     .await?;
     metrics::histogram!("switchboard_event_ack_seconds").record(clock.elapsed().as_secs_f64());

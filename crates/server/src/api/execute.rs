@@ -87,14 +87,11 @@ async fn execute_workflow(
         message: None,
         schedule: None,
     };
-    let outcome = switchboard_store::in_lane(
-        &scope.store.id,
-        triggers::start(
-            &state.engine,
-            request,
-            vec![target],
-            |_, runs| json!({"runId": runs.first(), "status": "queued"}),
-        ),
+    let outcome = triggers::start(
+        &state.engine,
+        request,
+        vec![target],
+        |_, runs| json!({"runId": runs.first(), "status": "queued"}),
     )
     .await?;
     let run_id = match outcome {

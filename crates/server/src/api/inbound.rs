@@ -201,14 +201,11 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
         schedule: None,
     };
     let wamid = m.id.clone();
-    let outcome = switchboard_store::in_lane(
-        store_id,
-        triggers::start(
-            &state.engine,
-            request,
-            targets,
-            |event_id, run_ids| json!({"messageId": wamid, "eventId": event_id, "runIds": run_ids}),
-        ),
+    let outcome = triggers::start(
+        &state.engine,
+        request,
+        targets,
+        |event_id, run_ids| json!({"messageId": wamid, "eventId": event_id, "runIds": run_ids}),
     )
     .await?;
     Ok(match outcome {
