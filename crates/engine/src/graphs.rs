@@ -46,7 +46,7 @@ impl Graphs {
         else {
             return Ok(None);
         };
-        let compiled = switchboard_steps::compile(&record.definition, &self.options);
+        let compiled = switchboard_steps::compile_stored(&record.definition, &self.options);
         let Some(graph) = compiled.workflow else {
             tracing::error!(workflow_id, version, errors = ?compiled.report.errors, "a stored workflow version no longer compiles");
             return Ok(None);

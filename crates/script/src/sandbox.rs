@@ -336,6 +336,12 @@ pub fn run_code(
     })
 }
 
+thread_local! {
+    /// The runtime syntax checks compile in, kept between checks (a definition may hold
+    /// thousands of expressions); discarded after a limit was hit.
+    static CHECKER: RefCell<Option<Guarded>> = const { RefCell::new(None) };
+}
+
 /// Checks that an expression (or, with `is_code`, a `custom_code` body) compiles. The function is
 /// only created, never called.
 pub fn check_syntax(source: &str, is_code: bool) -> Result<(), ScriptError> {
@@ -344,12 +350,25 @@ pub fn check_syntax(source: &str, is_code: bool) -> Result<(), ScriptError> {
     } else {
         expression_function(source)
     };
-    let guarded = Guarded::new()?;
-    guarded.run(limits().expression_timeout, |ctx| {
-        ctx.eval::<Function, _>(wrapper)
-            .catch(ctx)
-            .map(drop)
-            .map_err(describe)
+    CHECKER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Guarded::new()?);
+        }
+        let guarded = slot.as_ref().expect("just created");
+        let result = guarded.run(limits().expression_timeout, |ctx| {
+            ctx.eval::<Function, _>(wrapper)
+                .catch(ctx)
+                .map(drop)
+                .map_err(describe)
+        });
+        if matches!(
+            result,
+            Err(ScriptError::Timeout(_) | ScriptError::Memory(_))
+        ) {
+            *slot = None;
+        }
+        result
     })
 }
 

@@ -187,6 +187,26 @@ pub fn retry_policy(spec: &StepSpec, own: Option<&Retry>) -> Retry {
     })
 }
 
+/// [`compile`] on a JS thread, in `store`'s turn: compiling checks the syntax of every script in
+/// the definition, which must not hold up the threads serving HTTP.
+pub async fn compile_apart(
+    store: &str,
+    def: serde_json::Value,
+    options: switchboard_core::workflow::Options,
+) -> Result<switchboard_core::workflow::Compiled<StepSpec>, switchboard_script::Lost> {
+    let lane = switchboard_script::Lane::Expressions;
+    switchboard_script::on_js_thread(store, lane, move || compile(&def, &options)).await
+}
+
+/// Compiles a definition that was checked whole when it was saved, without checking the syntax
+/// of its scripts again: no JavaScript is compiled, so the engine may do it on any thread.
+pub fn compile_stored(
+    def: &serde_json::Value,
+    options: &switchboard_core::workflow::Options,
+) -> switchboard_core::workflow::Compiled<StepSpec> {
+    switchboard_core::workflow::compile(def, &Catalog, options)
+}
+
 /// Compiles a definition with this catalog.
 /// JavaScript is syntax-checked in the sandbox here (core runs no JS).
 pub fn compile(

@@ -383,18 +383,18 @@ async fn check_all(
     now: i64,
 ) -> ApiResult<Vec<Saved>> {
     // Each workflow compiled once, with its ids remapped; then which of them are callable.
-    let compiled: Vec<(Value, _)> = app
-        .workflows
-        .iter()
-        .map(|w| {
-            let mut definition = remap_workflow_ids(&w.definition, global);
-            if let Value::Object(map) = &mut definition {
-                map.remove("id");
-            }
-            let compiled = switchboard_steps::compile(&definition, &state.validation);
-            (definition, compiled)
-        })
-        .collect();
+    let mut compiled: Vec<(Value, _)> = Vec::with_capacity(app.workflows.len());
+    for w in &app.workflows {
+        let mut definition = remap_workflow_ids(&w.definition, global);
+        if let Value::Object(map) = &mut definition {
+            map.remove("id");
+        }
+        let options = state.validation.clone();
+        let checked = switchboard_steps::compile_apart(&store.id, definition.clone(), options)
+            .await
+            .map_err(|lost| ApiError::internal(lost.to_string()))?;
+        compiled.push((definition, checked));
+    }
     let callable: HashMap<&str, bool> = app
         .workflows
         .iter()

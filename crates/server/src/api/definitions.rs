@@ -101,7 +101,10 @@ pub(super) async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> 
             "a workflow definition must be a JSON object",
         ));
     }
-    let compiled = switchboard_steps::compile(body, &state.validation);
+    let compiled =
+        switchboard_steps::compile_apart(&store.id, body.clone(), state.validation.clone())
+            .await
+            .map_err(|lost| ApiError::internal(lost.to_string()))?;
     let mut report = compiled.report;
     report
         .errors
