@@ -34,13 +34,13 @@ impl Ahead {
 }
 
 /// Runs a fresh run's leading steps that only compute, starting none after `deadline`; returns
-/// the run and the state to create it in.
+/// the run and the state to create it in. `store_root` is the `store` root of its templates.
 pub async fn run_ahead(
     engine: &Arc<Engine>,
     start: Start,
+    store_root: Arc<serde_json::Value>,
     deadline: Instant,
 ) -> (Ahead, Checkpoint) {
-    let store_root = engine.store_root(&start.store_id).await;
     let mut live = Live::fresh(store_root, start);
     let services = EngineServices {
         store: engine.store.as_ref(),

@@ -311,7 +311,7 @@ impl Engine {
     /// The `store` root of templates: `{id, name}`.
     /// The `store` root of templates. Loading it also hands the store's own JS budget to the JS
     /// threads, so it is in force before the store's scripts run (and renewed with the cache).
-    async fn store_root(&self, store_id: &str) -> Arc<Value> {
+    pub(crate) async fn store_root(&self, store_id: &str) -> Arc<Value> {
         let loaded = self
             .store_roots
             .get_or_load(store_id.to_owned(), async {

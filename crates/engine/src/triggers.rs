@@ -188,6 +188,8 @@ impl New<'_> {
     /// One run per target whose entry condition holds, with its leading steps run ahead.
     async fn runs(&self, engine: &Arc<Engine>, targets: Vec<Target>) -> (Vec<NewRun>, Vec<Ahead>) {
         let scope = Scope::of_trigger(self.trigger);
+        // Read before the budget starts: it may need the database.
+        let store_root = engine.store_root(self.store_id).await;
         let deadline = Instant::now() + engine.settings.ack_budget;
         let mut runs = Vec::with_capacity(targets.len());
         let mut aheads = Vec::with_capacity(targets.len());
@@ -208,7 +210,8 @@ impl New<'_> {
                 contact: self.contact.clone(),
                 first,
             };
-            let (ahead, state) = crate::ahead::run_ahead(engine, start, deadline).await;
+            let root = store_root.clone();
+            let (ahead, state) = crate::ahead::run_ahead(engine, start, root, deadline).await;
             runs.push(NewRun {
                 store_id: self.store_id.to_owned(),
                 workflow_id: target.workflow_id,
