@@ -75,7 +75,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let now = self.generation.load(Ordering::SeqCst);
         let map = self.map.lock().expect("cache");
         map.get(key)
@@ -84,12 +88,15 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// The cached value, or what `load` finds (cached when found). The generation is taken before
-    /// the load, so a value loaded while a change lands is never kept past that change.
-    pub async fn get_or_load<E, F>(&self, key: K, load: F) -> Result<Option<V>, E>
+    /// the load, so a value loaded while a change lands is never kept past that change. The key is
+    /// only copied to be kept.
+    pub async fn get_or_load<Q, E, F>(&self, key: &Q, load: F) -> Result<Option<V>, E>
     where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
         F: Future<Output = Result<Option<V>, E>>,
     {
-        if let Some(v) = self.get(&key) {
+        if let Some(v) = self.get(key) {
             return Ok(Some(v));
         }
         let generation = self.generation.load(Ordering::SeqCst);
@@ -104,12 +111,16 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
                 at: Instant::now(),
                 generation,
             };
-            map.insert(key, entry);
+            map.insert(key.to_owned(), entry);
         }
         Ok(loaded)
     }
 
-    pub fn remove(&self, key: &K) {
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.lock().expect("cache").remove(key);
     }
 

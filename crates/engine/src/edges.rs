@@ -47,6 +47,18 @@ pub(crate) async fn compute(
     }
 }
 
+/// Whether choosing the node's next step may run JavaScript (its edges or error edges hold some).
+pub(crate) fn has_scripts(node: &Node) -> bool {
+    use switchboard_core::workflow::OnError;
+    use switchboard_script::Scripts;
+    let mut out = Vec::new();
+    node.next.as_slice().scripts(&mut out);
+    if let OnError::Goto(edges) = &node.on_error {
+        edges.as_slice().scripts(&mut out);
+    }
+    !out.is_empty()
+}
+
 /// The first edge whose condition holds, evaluated with `ev`; its index goes into `taken`.
 fn first_holding(
     edges: &[Edge],

@@ -217,8 +217,9 @@ pub(super) async fn step(
     let Ok(run) = attempt(engine, live, node, &at, services, budget).await else {
         return Stepped::OutOfTime;
     };
-    // Out of time, the step must leave no trace: the context is kept to be put back.
-    let before = budget.map(|_| live.ctx.clone());
+    // Out of time, the step must leave no trace: the context is kept to be put back (only the
+    // JavaScript of its edges can make it wait).
+    let before = (budget.is_some() && edges::has_scripts(node)).then(|| live.ctx.clone());
     // A step's output is in scope for its own transitions (Kustomer's `/#steps.<own id>.…`).
     let applied_early = match &run.result {
         Ok(Outcome::Next(out)) => {

@@ -314,7 +314,7 @@ impl Engine {
     pub(crate) async fn store_root(&self, store_id: &str) -> Arc<Value> {
         let loaded = self
             .store_roots
-            .get_or_load(store_id.to_owned(), async {
+            .get_or_load(store_id, async {
                 let record = self.store.get_store(store_id).await?;
                 let name = record
                     .as_ref()
@@ -334,7 +334,7 @@ impl Engine {
 
     /// Forgets what this node cached of a store (its limits changed).
     pub fn forget_store(&self, store_id: &str) {
-        self.store_roots.remove(&store_id.to_owned());
+        self.store_roots.remove(store_id);
     }
 }
 

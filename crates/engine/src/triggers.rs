@@ -92,7 +92,7 @@ pub async fn targets(
     let key = (store_id.to_owned(), kind, trigger_key.to_owned());
     let versions = engine
         .trigger_targets
-        .get_or_load(key, async {
+        .get_or_load(&key, async {
             let versions = engine
                 .store
                 .workflows_for_trigger(store_id, kind, trigger_key)

@@ -154,13 +154,17 @@ impl Pooled {
     }
 }
 
-/// Runs `f` on this thread's pooled context, creating it if needed and discarding it after a
+/// Runs `f` on this thread's runtime in `slot`, creating it if needed and discarding it after a
 /// limit was hit (its heap may be exhausted or its state half-changed).
-fn with_pool<R>(f: impl FnOnce(&mut Pooled) -> Result<R, ScriptError>) -> Result<R, ScriptError> {
-    POOL.with(|cell| {
+fn in_slot<T: 'static, R>(
+    slot: &'static std::thread::LocalKey<RefCell<Option<T>>>,
+    create: impl FnOnce() -> Result<T, ScriptError>,
+    f: impl FnOnce(&mut T) -> Result<R, ScriptError>,
+) -> Result<R, ScriptError> {
+    slot.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot = Some(Pooled::new()?);
+            *slot = Some(create()?);
         }
         let result = f(slot.as_mut().expect("just created"));
         if matches!(
@@ -171,6 +175,11 @@ fn with_pool<R>(f: impl FnOnce(&mut Pooled) -> Result<R, ScriptError>) -> Result
         }
         result
     })
+}
+
+/// Runs `f` on this thread's pooled expression context.
+fn with_pool<R>(f: impl FnOnce(&mut Pooled) -> Result<R, ScriptError>) -> Result<R, ScriptError> {
+    in_slot(&POOL, Pooled::new, f)
 }
 
 fn expression_function(source: &str) -> String {
@@ -350,25 +359,13 @@ pub fn check_syntax(source: &str, is_code: bool) -> Result<(), ScriptError> {
     } else {
         expression_function(source)
     };
-    CHECKER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(Guarded::new()?);
-        }
-        let guarded = slot.as_ref().expect("just created");
-        let result = guarded.run(limits().expression_timeout, |ctx| {
+    in_slot(&CHECKER, Guarded::new, |guarded| {
+        guarded.run(limits().expression_timeout, |ctx| {
             ctx.eval::<Function, _>(wrapper)
                 .catch(ctx)
                 .map(drop)
                 .map_err(describe)
-        });
-        if matches!(
-            result,
-            Err(ScriptError::Timeout(_) | ScriptError::Memory(_))
-        ) {
-            *slot = None;
-        }
-        result
+        })
     })
 }
 

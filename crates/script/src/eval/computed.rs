@@ -29,7 +29,6 @@ impl Computed {
             return Computed::default();
         }
         let roots = RootTexts::of_all(sources, scope);
-        let names = unique.clone();
         let job = move || {
             unique
                 .into_iter()
@@ -42,9 +41,14 @@ impl Computed {
         match on_js_thread(store, Lane::Expressions, job).await {
             Ok(map) => Computed(map),
             Err(Lost) => Computed(
-                names
-                    .into_iter()
-                    .map(|s| (s, Err(ScriptError::Exception(Lost.to_string()))))
+                sources
+                    .iter()
+                    .map(|s| {
+                        (
+                            (*s).to_owned(),
+                            Err(ScriptError::Exception(Lost.to_string())),
+                        )
+                    })
                     .collect(),
             ),
         }

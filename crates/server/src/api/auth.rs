@@ -45,7 +45,7 @@ impl FromRequestParts<Shared> for Caller {
         let store_id = state
             .caches
             .tokens
-            .get_or_load(hash.clone(), async {
+            .get_or_load(&hash, async {
                 let token = state.store.token_by_hash(&hash).await?;
                 Ok::<_, ApiError>(token.map(|t| t.store_id))
             })
@@ -147,7 +147,7 @@ pub async fn store_record(state: &Shared, id: &str) -> Result<Option<StoreRecord
     state
         .caches
         .stores
-        .get_or_load(id.to_owned(), async {
+        .get_or_load(id, async {
             Ok::<_, ApiError>(state.store.get_store(id).await?)
         })
         .await

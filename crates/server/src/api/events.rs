@@ -150,12 +150,17 @@ pub fn admit(state: &Shared, store: &StoreRecord, starting: usize) -> ApiResult<
         .limits
         .events
         .admit(&store.id, store.limits.event_rate)?;
-    if starting > 0 {
-        let running = state.engine.runs_in_flight(&store.id) as i64;
-        let own = store.limits.max_runs_in_flight;
-        state.limits.runs_in_flight.allows(running, starting, own)?;
+    room_for_runs(state, store, starting)
+}
+
+/// Whether `starting` more runs fit under the store's ceiling of runs in flight on this node.
+pub fn room_for_runs(state: &Shared, store: &StoreRecord, starting: usize) -> ApiResult<()> {
+    if starting == 0 {
+        return Ok(());
     }
-    Ok(())
+    let running = state.engine.runs_in_flight(&store.id) as i64;
+    let own = store.limits.max_runs_in_flight;
+    state.limits.runs_in_flight.allows(running, starting, own)
 }
 
 /// Starts the runs of an event and answers as the contract says: 202 with the ids, or 200 with

@@ -69,9 +69,7 @@ async fn execute_workflow(
             &problems,
         ));
     }
-    let running = state.engine.runs_in_flight(&scope.store.id) as i64;
-    let own = scope.store.limits.max_runs_in_flight;
-    state.limits.runs_in_flight.allows(running, 1, own)?;
+    super::events::room_for_runs(&state, &scope.store, 1)?;
     let target = Target {
         workflow_id: id.clone(),
         version: workflow.version,

@@ -96,7 +96,7 @@ async fn inbound_keys(state: &Shared, store_id: &str) -> Result<Vec<Vec<u8>>, Ap
     let keys = state
         .caches
         .inbound_keys
-        .get_or_load(store_id.to_owned(), async {
+        .get_or_load(store_id, async {
             let Some(secrets) = secrets(state, store_id).await? else {
                 return Ok::<_, ApiError>(Some(Vec::new()));
             };

@@ -172,8 +172,8 @@ impl StoreLimits {
 
 /// A store's limits as the API shows them: each a whole number; in `limits`, only those the
 /// admin set for the store.
-#[derive(Serialize, Deserialize, ToSchema, Default, Debug, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Serialize, ToSchema, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct LimitsView {
     /// Events a second (`SWITCHBOARD_STORE_EVENT_RATE`).
     #[serde(skip_serializing_if = "Option::is_none")]
