@@ -12,6 +12,7 @@
 mod ahead;
 pub mod caches;
 pub mod channels;
+mod claims;
 pub mod clock;
 mod commit;
 pub mod deliveries;
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_store::{Lease, Leased, NodeRecord, RunRecord, RunStatus, Store};
+use switchboard_store::{Lease, Leased, NodeRecord, Store};
 use tokio::sync::{Notify, oneshot};
 
 pub use ahead::Ahead;
@@ -42,11 +43,6 @@ pub use graphs::{Graph, Graphs};
 
 use crate::clock::now_ms;
 
-/// Runs claimed per store round trip.
-const CLAIM_BATCH: u32 = 256;
-/// Claimed runs executing at once, at most: a burst of due timers is taken in slices, so memory
-/// stays bounded however many wake together. Fresh runs are not counted against it.
-const MAX_CLAIMED: usize = 1024;
 /// Nodes not seen for this long leave the node table.
 const FORGET_NODES_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -55,6 +51,10 @@ pub struct EngineSettings {
     pub time_scale: f64,
     pub lease_ms: u64,
     pub poll_ms: u64,
+    /// Claimed runs (woken timers, retries, orphans) executing at once, at most: a burst of due
+    /// timers is taken in slices, so memory stays bounded however many wake together. Fresh runs
+    /// are not counted against it.
+    pub max_claimed_runs: usize,
     /// A lone node on SQLite takes over every unfinished run at start.
     pub steal_at_start: bool,
     /// Where this node's API listens, as `GET /api/cluster` shows it.
@@ -80,10 +80,8 @@ pub struct Engine {
     in_flight: in_flight::InFlight,
     drained: Notify,
     stopping: AtomicBool,
-    /// Claimed runs executing now.
-    claimed: std::sync::atomic::AtomicUsize,
-    /// The last claim stopped at [`MAX_CLAIMED`]: claim again as soon as there is room.
-    backlog: AtomicBool,
+    /// Claimed runs executing now, per store.
+    slots: claims::Slots,
     /// Callers waiting for a run to settle (`execute?wait=`).
     watchers: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
     /// `{id, name}` of stores, for the `store` root of templates.
@@ -100,6 +98,7 @@ impl Engine {
         let generation = caches::Generation::new(&store);
         let store_roots = generation.cache();
         Arc::new(Engine {
+            slots: claims::Slots::new(settings.max_claimed_runs),
             graphs: Graphs::new(store.clone(), outbound.validation.clone()),
             trigger_targets: generation.cache(),
             generation,
@@ -111,8 +110,6 @@ impl Engine {
             in_flight: Default::default(),
             drained: Notify::new(),
             stopping: AtomicBool::new(false),
-            claimed: Default::default(),
-            backlog: AtomicBool::new(false),
             watchers: Mutex::new(HashMap::new()),
             store_roots,
             wake: Notify::new(),
@@ -147,26 +144,6 @@ impl Engine {
     /// Goes on with runs whose creation is committed.
     pub fn launch(self: &Arc<Self>, runs: Vec<Ahead>) {
         ahead::launch(self, runs);
-    }
-
-    /// Executes runs claimed from the store.
-    pub fn dispatch_claimed(self: &Arc<Self>, runs: Vec<RunRecord>) {
-        for run in runs {
-            if self.track(&run.id, &run.store_id) {
-                self.claimed.fetch_add(1, Ordering::Relaxed);
-                let engine = self.clone();
-                let store = run.store_id.clone();
-                tokio::spawn(switchboard_store::in_lane(&store, async move {
-                    let id = run.id.clone();
-                    executor::execute_claimed(&engine, run).await;
-                    engine.untrack(&id);
-                    let left = engine.claimed.fetch_sub(1, Ordering::Relaxed) - 1;
-                    if left < MAX_CLAIMED / 2 && engine.backlog.swap(false, Ordering::Relaxed) {
-                        engine.wake.notify_one();
-                    }
-                }));
-            }
-        }
     }
 
     fn track(&self, run_id: &str, store_id: &str) -> bool {
@@ -259,30 +236,6 @@ impl Engine {
             runs_in_flight: self.in_flight.len() as i64,
         };
         Ok(self.store.heartbeat(node, now - FORGET_NODES_MS).await?)
-    }
-
-    /// Claims due and orphaned runs until none are left or [`MAX_CLAIMED`] execute, and executes
-    /// them.
-    async fn claim(self: &Arc<Self>, steal: bool) -> anyhow::Result<()> {
-        loop {
-            let room = MAX_CLAIMED.saturating_sub(self.claimed.load(Ordering::Relaxed));
-            let limit = CLAIM_BATCH.min(room as u32);
-            if limit == 0 {
-                self.backlog.store(true, Ordering::Relaxed);
-                return Ok(());
-            }
-            let runs = self.store.claim_runs(self.lease(), limit, steal).await?;
-            let full = runs.len() as u32 == limit;
-            let waking = runs
-                .iter()
-                .filter(|r| r.status == RunStatus::Waiting)
-                .count();
-            metrics::gauge!("switchboard_runs_waiting").decrement(waking as f64);
-            self.dispatch_claimed(runs);
-            if !full {
-                return Ok(());
-            }
-        }
     }
 
     /// A receiver that fires when the run next settles (completes, fails, waits or is cancelled).

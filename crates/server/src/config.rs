@@ -69,6 +69,9 @@ pub struct Settings {
     pub lease_ms: u64,
     /// How often due runs (timers, orphans) are looked for, ms.
     pub poll_ms: u64,
+    /// Due runs (woken timers, retries, orphans) a node executes at once; while more are due,
+    /// one store holds at most half of them.
+    pub max_claimed_runs: usize,
     /// The wait after each failed delivery attempt (Svix's schedule), comma-separated durations
     /// with a unit (`ms`, `s`, `m`, `h`, `d`); attempts = waits + 1. Scaled by `time_scale`.
     pub delivery_retry_schedule: String,
@@ -112,6 +115,7 @@ impl Default for Settings {
             store_max_runs_in_flight: 10_000,
             lease_ms: 15_000,
             poll_ms: 200,
+            max_claimed_runs: 1024,
             delivery_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
             delivery_jitter: 0.2,
             delivery_timeout_ms: 15_000,
@@ -172,6 +176,9 @@ impl Settings {
         }
         if settings.lease_ms < 1000 || settings.poll_ms == 0 {
             bail!("lease_ms must be at least 1000 and poll_ms positive");
+        }
+        if settings.max_claimed_runs < 2 {
+            bail!("max_claimed_runs must be at least 2");
         }
         settings.delivery_policy()?;
         if !matches!(settings.log_format.as_str(), "text" | "json") {

@@ -158,6 +158,7 @@ async fn start_engine(
             time_scale: settings.time_scale,
             lease_ms: settings.lease_ms,
             poll_ms: settings.poll_ms,
+            max_claimed_runs: settings.max_claimed_runs,
             steal_at_start: boot.store.backend() == "sqlite",
             address: addr.to_string(),
             ack_budget: Duration::from_millis(settings.ack_budget_ms),

@@ -42,6 +42,7 @@ owned_as_is!(
     bool,
     Option<i64>,
     Vec<String>,
+    Vec<(String, u32)>,
     ResourceKind,
     Lease,
     Leased,

@@ -184,6 +184,18 @@ pub trait Runs: Send + Sync {
     /// With `steal`, leases of other owners are ignored (a lone node restarting on SQLite).
     async fn claim_runs(&self, lease: Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>>;
 
+    /// The stores that have waiting runs due at `now` and not leased (docs/architecture.md, "Due
+    /// runs"): found store by store, never by reading every due run.
+    async fn stores_with_waking_runs(&self, now: i64) -> Result<Vec<String>>;
+
+    /// Leases up to each store's quota of its due waiting runs (oldest first), so that a store
+    /// with many due runs cannot take every claim from the others.
+    async fn claim_waking_runs(
+        &self,
+        lease: Lease,
+        quotas: Vec<(String, u32)>,
+    ) -> Result<Vec<RunRecord>>;
+
     async fn get_run(&self, store_id: &str, id: &str) -> Result<Option<RunRecord>>;
 
     /// Newest first.

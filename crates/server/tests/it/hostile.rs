@@ -169,3 +169,78 @@ async fn settled_in(s: &TestServer, token: &str, run_id: &str) -> Value {
     }
     panic!("run {run_id} did not settle");
 }
+
+/// Timers that fell due together in one store do not hold back another store's: while one store's
+/// pile of woken runs (each calling a slow endpoint) is worked through a few slots at a time, the
+/// other store's run, due after all of them, is claimed at the next poll.
+#[tokio::test]
+async fn a_store_whose_timers_pile_up_takes_turns_with_another() {
+    const PILE: usize = 48;
+    let target = crate::target::Target::start().await;
+    let s = TestServer::start_with(
+        Backend::Sqlite,
+        &[
+            ("SWITCHBOARD_MAX_CLAIMED_RUNS", "8"),
+            ("SWITCHBOARD_POLL_MS", "50"),
+            // `delayMinutes: 1` takes 1 s.
+            ("SWITCHBOARD_TIME_SCALE", "60"),
+            ("SWITCHBOARD_OUTBOUND_ALLOW", "127.0.0.0/8"),
+            ("SWITCHBOARD_OUTBOUND_ALLOW_HTTP", "true"),
+        ],
+    )
+    .await;
+    let pile = json!({"name": "pile", "trigger": {"type": "webhook", "eventType": "pile"}, "steps": [
+        {"id": "wait", "type": "delay", "config": {"delayMinutes": 1}},
+        {"id": "call", "type": "webhook", "config": {"method": "POST", "url": target.url("/pause/300/pile")}}]});
+    create(&s, &pile).await;
+    let (status, calm) = send(
+        s.as_token(ADMIN, Method::POST, "/api/stores")
+            .json(&json!({"name": "calm"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{calm}");
+    let calm_token = calm["token"].as_str().unwrap().to_owned();
+    let calm_flow = json!({"name": "calm", "trigger": {"type": "webhook", "eventType": "calm"}, "steps": [
+        {"id": "wait", "type": "delay", "config": {"delayMinutes": 1}},
+        {"id": "done", "type": "store_context_data", "config": {"data": {"done": true}}}]});
+    let (status, body) = send(
+        s.as_token(&calm_token, Method::POST, "/api/workflows")
+            .json(&calm_flow),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    for _ in 0..PILE {
+        let (status, body) = send(
+            s.admin(Method::POST, "/api/events")
+                .json(&json!({"eventType": "pile"})),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let (status, body) = send(
+        s.as_token(&calm_token, Method::POST, "/api/events")
+            .json(&json!({"eventType": "calm"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let calm_run = settled_in(&s, &calm_token, body["runIds"][0].as_str().unwrap()).await;
+    assert_eq!(calm_run["status"], "completed", "{calm_run}");
+    // Claimed oldest first, the calm run would have waited for nearly the whole pile.
+    let called = target.received("/pause/300/pile").len();
+    eprintln!("{called} of the pile called first");
+    assert!(
+        called < PILE / 2,
+        "{called} of the pile's {PILE} runs went first"
+    );
+
+    // The pile is worked through all the same.
+    for _ in 0..600 {
+        let (_, runs) = send(s.admin(Method::GET, "/api/runs?status=completed&limit=100")).await;
+        if runs["data"].as_array().unwrap().len() == PILE {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the pile's runs did not all complete");
+}

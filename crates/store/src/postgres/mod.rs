@@ -39,6 +39,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../../../migrations/postgres/0007_store_limits.sql"),
     ),
+    (
+        8,
+        include_str!("../../../../migrations/postgres/0008_runs_waiting.sql"),
+    ),
 ];
 /// Connections of the batching writer: batches commit on them in turn (see [`writer`]). Four
 /// tripled a node's runs/s, but batches on different connections can deadlock on each other's

@@ -64,6 +64,29 @@ const CLAIM: Sql = sql_skip_locked!(
     concat!(") RETURNING ", run_columns!())
 );
 
+/// The stores with waiting runs due at `$1` and not leased: a skip from each store to the next
+/// along `runs_waiting`, so the cost follows the number of stores, not of due runs.
+const STORES_WAKING: Sql = sql!(
+    "WITH RECURSIVE waiting(store_id) AS ( \
+       SELECT (SELECT store_id FROM runs WHERE status = 'waiting' ORDER BY store_id LIMIT 1) \
+       UNION ALL \
+       SELECT (SELECT r.store_id FROM runs r WHERE r.status = 'waiting' AND r.store_id > w.store_id \
+               ORDER BY r.store_id LIMIT 1) \
+       FROM waiting w WHERE w.store_id IS NOT NULL) \
+     SELECT store_id FROM waiting w WHERE store_id IS NOT NULL AND EXISTS ( \
+       SELECT 1 FROM runs r WHERE r.status = 'waiting' AND r.store_id = w.store_id \
+       AND r.wake_at <= $1 AND (r.lease_until IS NULL OR r.lease_until < $1))"
+);
+/// One store's due waiting runs, oldest first: `$4` the store, `$5` how many.
+const CLAIM_WAKING: Sql = sql_skip_locked!(
+    concat!(
+        "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM runs \
+         WHERE status = 'waiting' AND store_id = $4 AND wake_at <= $3 \
+         AND (lease_until IS NULL OR lease_until < $3) ORDER BY wake_at LIMIT $5"
+    ),
+    concat!(") RETURNING ", run_columns!())
+);
+
 fn run(r: &impl Row) -> Result<RunRecord> {
     Ok(RunRecord {
         id: r.col(0)?,
@@ -137,4 +160,21 @@ async fn count_waiting(db: &mut impl Db) -> Result<i64> {
 async fn claim(db: &mut impl Db, lease: &Lease, limit: u32, steal: bool) -> Result<Vec<RunRecord>> {
     let claim = args![&lease.owner, lease.until, lease.now, limit, steal];
     db.fetch(&CLAIM, claim, |r| run(r)).await
+}
+
+async fn stores_waking(db: &mut impl Db, now: i64) -> Result<Vec<String>> {
+    db.fetch(&STORES_WAKING, args![now], |r| r.col(0)).await
+}
+
+async fn claim_waking(
+    db: &mut impl Db,
+    lease: &Lease,
+    quotas: &[(String, u32)],
+) -> Result<Vec<RunRecord>> {
+    let mut claimed = Vec::new();
+    for (store_id, limit) in quotas {
+        let claim = args![&lease.owner, lease.until, lease.now, store_id, *limit];
+        claimed.extend(db.fetch(&CLAIM_WAKING, claim, |r| run(r)).await?);
+    }
+    Ok(claimed)
 }

@@ -2,7 +2,7 @@
 
 use super::conversations;
 use super::write::{accept, cancel_run, checkpoint, retry_run};
-use super::{claim, count_waiting, get_run, list_runs, run_steps};
+use super::{claim, claim_waking, count_waiting, get_run, list_runs, run_steps, stores_waking};
 use crate::dispatch::on_both_backends;
 use crate::model::*;
 
@@ -11,6 +11,9 @@ on_both_backends!(crate::Runs {
     write fn checkpoint(cp: Checkpoint) -> bool => |db| checkpoint(db, &cp);
     write fn claim_runs(lease: Lease, limit: u32, steal: bool) -> Vec<RunRecord>
         => |db| claim(db, &lease, limit, steal);
+    read fn stores_with_waking_runs(now: i64) -> Vec<String> => |db| stores_waking(db, now);
+    write fn claim_waking_runs(lease: Lease, quotas: Vec<(String, u32)>) -> Vec<RunRecord>
+        => |db| claim_waking(db, &lease, &quotas);
     read fn get_run(store_id: &str, id: &str) -> Option<RunRecord> => |db| get_run(db, &store_id, &id);
     read fn list_runs(store_id: &str, filter: &RunFilter, page: &PageRequest) -> Page<RunRecord>
         => |db| list_runs(db, &store_id, &filter, &page);

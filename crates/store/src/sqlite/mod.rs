@@ -41,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../../../migrations/sqlite/0007_store_limits.sql"),
     ),
+    (
+        8,
+        include_str!("../../../../migrations/sqlite/0008_runs_waiting.sql"),
+    ),
 ];
 
 pub struct SqliteStore {

@@ -164,8 +164,17 @@ fn event(id: &str, store_id: &str, key: Option<&str>, now: i64) -> NewEvent {
 
 /// A running run leased to `node_a` (due now, for takeover), and a workflow for it.
 async fn running_run(s: &Arc<dyn Store>, store_id: &str, run_id: &str) {
-    if s.get_workflow(store_id, "wf_1").await.unwrap().is_none() {
-        s.create_workflow(workflow("wf_1", store_id, "W"))
+    // Workflow ids are unique across stores: `wf_1` in st_a, `wf_<store>` in the others.
+    let workflow_id = match store_id {
+        "st_a" => "wf_1".to_owned(),
+        other => format!("wf_{other}"),
+    };
+    if s.get_workflow(store_id, &workflow_id)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        s.create_workflow(workflow(&workflow_id, store_id, "W"))
             .await
             .unwrap();
     }
@@ -173,7 +182,7 @@ async fn running_run(s: &Arc<dyn Store>, store_id: &str, run_id: &str) {
     st.next_node = Some(0);
     st.wake_at = Some(10_000);
     st.lease_until = Some(20_000);
-    let mut run = new_run(store_id, "wf_1", st);
+    let mut run = new_run(store_id, &workflow_id, st);
     run.event_id = Some(format!("evt_{run_id}"));
     let e = event(&format!("evt_{run_id}"), store_id, None, 10_000);
     assert_eq!(s.accept(e, vec![run]).await.unwrap(), Acceptance::Accepted);

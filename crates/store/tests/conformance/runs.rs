@@ -7,6 +7,7 @@ conformance!(
     idempotency_keys_repeat_within_their_window,
     checkpoints_need_the_lease,
     claims_take_due_runs_without_a_live_lease,
+    waking_runs_are_claimed_store_by_store,
     cancel_and_retry_follow_the_status,
     runs_are_listed_newest_first_by_filter,
     conversations_merge_and_stay_in_their_store
@@ -288,6 +289,67 @@ pub async fn claims_take_due_runs_without_a_live_lease(s: Arc<dyn Store>) {
         .map(|r| r.id)
         .collect();
     assert_eq!(free, ["run_5"], "run_1 and run_4 are held until 59 000");
+}
+
+pub async fn waking_runs_are_claimed_store_by_store(s: Arc<dyn Store>) {
+    for store in ["st_a", "st_b", "st_c", "st_d"] {
+        with_store(&s, store).await;
+    }
+    let parked = [
+        ("st_a", "a1", 30_000),
+        ("st_a", "a2", 30_001),
+        ("st_a", "a3", 30_002),
+        ("st_a", "a4", 99_000),
+        ("st_b", "b1", 30_005),
+        ("st_c", "c1", 99_000),
+    ];
+    for (store, id, wake_at) in parked {
+        running_run(&s, store, id).await;
+        let mut waiting = state(id, "waiting", Vec::new());
+        waiting.wake_at = Some(wake_at);
+        assert!(s.checkpoint(waiting).await.unwrap());
+    }
+    running_run(&s, "st_d", "d1").await;
+    let waking = |now| {
+        let s = s.clone();
+        async move {
+            let mut stores = s.stores_with_waking_runs(now).await.unwrap();
+            stores.sort();
+            stores
+        }
+    };
+    assert_eq!(
+        waking(50_000).await,
+        ["st_a", "st_b"],
+        "stores with due waiting runs; not ones due later, nor running runs"
+    );
+    let ids = |runs: Vec<RunRecord>| {
+        let mut ids: Vec<String> = runs.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids
+    };
+    let quotas = vec![("st_a".to_owned(), 2), ("st_b".to_owned(), 5)];
+    let taken = s
+        .claim_waking_runs(lease("node_x", 50_000), quotas)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(taken),
+        ["a1", "a2", "b1"],
+        "oldest first, each to its quota"
+    );
+    assert_eq!(waking(50_001).await, ["st_a"], "leased runs are not waking");
+    let rest = s
+        .claim_waking_runs(lease("node_y", 50_001), vec![("st_a".to_owned(), 5)])
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), ["a3"], "a4 is not due yet");
+    assert!(waking(50_002).await.is_empty());
+    assert_eq!(
+        waking(56_000).await,
+        ["st_a", "st_b"],
+        "runs whose lease lapsed wake again"
+    );
 }
 
 pub async fn cancel_and_retry_follow_the_status(s: Arc<dyn Store>) {
