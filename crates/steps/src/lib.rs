@@ -194,8 +194,24 @@ pub async fn compile_apart(
     def: serde_json::Value,
     options: switchboard_core::workflow::Options,
 ) -> Result<switchboard_core::workflow::Compiled<StepSpec>, switchboard_script::Lost> {
-    let lane = switchboard_script::Lane::Expressions;
-    switchboard_script::on_js_thread(store, lane, move || compile(&def, &options)).await
+    apart(store, move || compile(&def, &options)).await
+}
+
+/// Runs a check that compiles JavaScript (a definition or a named resource being saved) on a JS
+/// thread, in `store`'s turn, never on the threads serving HTTP.
+pub async fn apart<T: Send + 'static>(
+    store: &str,
+    check: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, switchboard_script::Lost> {
+    switchboard_script::on_js_thread(store, switchboard_script::Lane::Expressions, check).await
+}
+
+/// Whether a named resource's JavaScript is syntax-checked: when it is saved (on a JS thread, see
+/// [`apart`]), not when a stored one, checked when it was saved, is loaded to be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Js {
+    Check,
+    Stored,
 }
 
 /// Compiles a definition that was checked whole when it was saved, without checking the syntax
@@ -240,12 +256,14 @@ pub fn check_scripts(
 }
 
 /// Checks a named settings resource of templates (a saved webhook, an email template): `name`,
-/// `description`, then the fields `read` takes, then the JavaScript they hold. Gives the name, what
-/// `read` made and the store references, or `None` with the problems; warnings either way.
+/// `description`, then the fields `read` takes, then (with [`Js::Check`]) the JavaScript they hold.
+/// Gives the name, what `read` made and the store references, or `None` with the problems;
+/// warnings either way.
 pub fn named<T>(
     body: &serde_json::Value,
     options: &switchboard_core::workflow::Options,
     what: &str,
+    js: Js,
     read: impl FnOnce(&mut Fields<'_, '_>) -> Option<T>,
 ) -> (
     Option<(String, T, Vec<switchboard_core::workflow::Reference>)>,
@@ -276,7 +294,7 @@ pub fn named<T>(
         scripts,
         ..
     } = ctx;
-    let scripts_ok = check_scripts(&scripts, &mut report);
+    let scripts_ok = js == Js::Stored || check_scripts(&scripts, &mut report);
     match read {
         Some((name, read)) if report.is_valid() && scripts_ok => {
             (Some((name, read, references)), report)

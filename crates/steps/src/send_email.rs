@@ -132,8 +132,9 @@ pub struct StoredTemplate {
 pub fn stored_template(
     body: &Value,
     options: &switchboard_core::workflow::Options,
+    js: crate::Js,
 ) -> (Option<(String, StoredTemplate)>, switchboard_core::Report) {
-    let (read, report) = crate::named(body, options, "the email template", |f| {
+    let (read, report) = crate::named(body, options, "the email template", js, |f| {
         let subject = f.template("subject", REQUIRED);
         let text = f.template("text", OPTIONAL);
         let html = f.template("html", OPTIONAL);

@@ -53,7 +53,11 @@ impl Outbound {
                 format!("no saved webhook with {what} '{key}' in this store (deleted?)"),
             )
         })?;
-        match webhook::saved(&record.body, &self.validation) {
+        match webhook::saved(
+            &record.body,
+            &self.validation,
+            switchboard_steps::Js::Stored,
+        ) {
             (Some(saved), _) => Ok(saved.request),
             (None, report) => Err(StepError::new(
                 "webhook_invalid",
@@ -110,7 +114,11 @@ impl Outbound {
                     format!("no email template named '{name}' in this store"),
                 )
             })?;
-        match stored_template(&record.body, &self.validation) {
+        match stored_template(
+            &record.body,
+            &self.validation,
+            switchboard_steps::Js::Stored,
+        ) {
             (Some((_, template)), _) => Ok(template),
             (None, report) => Err(StepError::new(
                 "email_template_invalid",

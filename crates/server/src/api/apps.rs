@@ -390,9 +390,8 @@ async fn check_all(
             map.remove("id");
         }
         let options = state.validation.clone();
-        let checked = switchboard_steps::compile_apart(&store.id, definition.clone(), options)
-            .await
-            .map_err(|lost| ApiError::internal(lost.to_string()))?;
+        let checked =
+            switchboard_steps::compile_apart(&store.id, definition.clone(), options).await?;
         compiled.push((definition, checked));
     }
     let callable: HashMap<&str, bool> = app

@@ -102,9 +102,7 @@ pub(super) async fn check(state: &Shared, store: &StoreRecord, body: &Value) -> 
         ));
     }
     let compiled =
-        switchboard_steps::compile_apart(&store.id, body.clone(), state.validation.clone())
-            .await
-            .map_err(|lost| ApiError::internal(lost.to_string()))?;
+        switchboard_steps::compile_apart(&store.id, body.clone(), state.validation.clone()).await?;
     let mut report = compiled.report;
     report
         .errors

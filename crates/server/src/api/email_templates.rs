@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
 use switchboard_core::Problem;
+use switchboard_steps::Js;
 use switchboard_steps::send_email::stored_template;
 use switchboard_store::ResourceKind;
 use utoipa::ToSchema;
@@ -41,12 +42,17 @@ impl Kind for EmailTemplates {
 
     async fn prepare(
         state: &Shared,
-        _store_id: &str,
+        store_id: &str,
         _id: &str,
         body: &Value,
         _stored: Option<&Value>,
     ) -> ApiResult<(String, Value, Vec<Problem>)> {
-        match stored_template(body, &state.validation) {
+        let (checked, options) = (body.clone(), state.validation.clone());
+        let checked = switchboard_steps::apart(store_id, move || {
+            stored_template(&checked, &options, Js::Check)
+        })
+        .await?;
+        match checked {
             (Some((name, _)), report) => Ok((name, body.clone(), report.warnings)),
             (None, report) => Err(invalid(Self::WHAT, &report)),
         }

@@ -138,6 +138,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A check on a JS thread that never answered (its thread failed).
+impl From<switchboard_script::Lost> for ApiError {
+    fn from(lost: switchboard_script::Lost) -> Self {
+        ApiError::internal(lost)
+    }
+}
+
 impl From<TriggerError> for ApiError {
     fn from(e: TriggerError) -> Self {
         match e {

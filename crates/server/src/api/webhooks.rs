@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use switchboard_core::Problem;
 use switchboard_core::run::phone_key;
 use switchboard_core::template::Scope as TemplateScope;
+use switchboard_steps::Js;
 use switchboard_steps::webhook::{self, Call};
 use switchboard_store::ResourceKind;
 use utoipa::{IntoParams, ToSchema};
@@ -52,7 +53,11 @@ impl Kind for Webhooks {
         body: &Value,
         _stored: Option<&Value>,
     ) -> ApiResult<(String, Value, Vec<Problem>)> {
-        let (saved, mut report) = webhook::saved(body, &state.validation);
+        let (checked, options) = (body.clone(), state.validation.clone());
+        let (saved, mut report) = switchboard_steps::apart(store_id, move || {
+            webhook::saved(&checked, &options, Js::Check)
+        })
+        .await?;
         let Some(saved) = saved else {
             return Err(invalid(Self::WHAT, &report));
         };
@@ -212,7 +217,7 @@ async fn test_webhook(
     let store_id = &scope.store.id;
     let record = resources::live::<Webhooks>(&state, store_id, &id).await?;
     let outbound = &state.engine.outbound;
-    let saved = match webhook::saved(&record.body, &state.validation) {
+    let saved = match webhook::saved(&record.body, &state.validation, Js::Stored) {
         (Some(saved), _) => saved,
         (None, report) => {
             return Err(ApiError::validation(

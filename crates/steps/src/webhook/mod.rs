@@ -195,8 +195,9 @@ pub struct Saved {
 pub fn saved(
     body: &Value,
     options: &switchboard_core::workflow::Options,
+    js: crate::Js,
 ) -> (Option<Saved>, switchboard_core::Report) {
-    let (read, report) = crate::named(body, options, "the webhook", request);
+    let (read, report) = crate::named(body, options, "the webhook", js, request);
     (read.map(|(name, request, references)| Saved { name, request, references }), report)
 }
 

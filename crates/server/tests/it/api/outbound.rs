@@ -361,6 +361,13 @@ async fn saved_webhooks_soft_delete_restore_and_test_send(s: TestServer) {
         .await;
     assert_eq!(status, 400, "{bad}");
     assert_eq!(pointers(&bad), ["/connectorId"]);
+    // JavaScript is checked when saved (on a JS thread), at its pointer.
+    let (status, bad) = send(s.admin(Method::POST, "/api/webhooks").json(&json!(
+        {"name": "bad", "url": "https://x.example", "headers": {"X-Sum": "{{ trigger.a + }}"}}
+    )))
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(pointers(&bad), ["/headers/X-Sum"], "{bad}");
 
     // Test-send: the real request from sample data, secrets masked in the echo.
     send(
