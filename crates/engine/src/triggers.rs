@@ -136,7 +136,7 @@ pub async fn start(
     let (runs, aheads) = first.runs(engine, targets).await;
     let run_ids: Vec<String> = aheads.iter().map(|r| r.run_id().to_owned()).collect();
     let response = respond(&event_id, &run_ids);
-    let request_hash = hex::encode(Sha256::digest(request.fingerprint));
+    let request_hash = request_hash(request.fingerprint);
     let window = match request.message {
         Some(_) => REDELIVERY_WINDOW_MS,
         None => IDEMPOTENCY_WINDOW_MS,
@@ -174,6 +174,37 @@ pub async fn start(
         } if first == request_hash => Ok(Outcome::Replayed(response)),
         Acceptance::Replayed { .. } => Err(TriggerError::KeyReused),
     }
+}
+
+/// The first answer to an earlier request with this idempotency key within its window, if there
+/// was one: asked when a store's limits refuse a request, so that a repeat of one already accepted
+/// still gets its first answer. A different request under the key: [`TriggerError::KeyReused`].
+pub async fn replay(
+    engine: &Engine,
+    store_id: &str,
+    key: Option<&str>,
+    fingerprint: &[u8],
+) -> Result<Option<Value>, TriggerError> {
+    let Some(key) = key else { return Ok(None) };
+    let since = now_ms() - IDEMPOTENCY_WINDOW_MS;
+    match engine.store.first_answer(store_id, key, since).await? {
+        Some(Acceptance::Replayed {
+            request_hash,
+            response,
+        }) => {
+            if request_hash == self::request_hash(fingerprint) {
+                Ok(Some(response))
+            } else {
+                Err(TriggerError::KeyReused)
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What tells a repeat from a different request under the same key.
+fn request_hash(fingerprint: &[u8]) -> String {
+    hex::encode(Sha256::digest(fingerprint))
 }
 
 /// What every run an event starts shares.

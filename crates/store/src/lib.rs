@@ -176,6 +176,15 @@ pub trait Runs: Send + Sync {
     /// gives back the first answer.
     async fn accept(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Acceptance>;
 
+    /// The first answer to an event accepted with idempotency key `key` since `since`, as
+    /// [`Acceptance::Replayed`]; `None` when there was none.
+    async fn first_answer(
+        &self,
+        store_id: &str,
+        key: &str,
+        since: i64,
+    ) -> Result<Option<Acceptance>>;
+
     /// Commits step records and the run's new position; `false` when the lease was lost (the run
     /// was cancelled or taken over), in which case nothing changed.
     async fn checkpoint(&self, checkpoint: Checkpoint) -> Result<bool>;

@@ -163,6 +163,21 @@ pub fn room_for_runs(state: &Shared, store: &StoreRecord, starting: usize) -> Ap
     state.limits.runs_in_flight.allows(running, starting, own)
 }
 
+/// A request the store's limits refused: a repeat of one already accepted gets its first answer
+/// all the same (200); anything else the refusal.
+pub async fn replay_or(
+    state: &Shared,
+    store_id: &str,
+    key: Option<&str>,
+    fingerprint: &[u8],
+    refused: ApiError,
+) -> ApiResult<Response> {
+    match triggers::replay(&state.engine, store_id, key, fingerprint).await? {
+        Some(first) => Ok((StatusCode::OK, Json(first)).into_response()),
+        None => Err(refused),
+    }
+}
+
 /// Starts the runs of an event and answers as the contract says: 202 with the ids, or 200 with
 /// the first answer for a repeated idempotency key.
 pub async fn accept(
@@ -176,8 +191,17 @@ pub async fn accept(
     let store_id = store.id.as_str();
     let clock = Instant::now();
     let targets = triggers::event_targets(&state.engine, store_id, &event_type).await?;
-    admit(state, store, targets.len())?;
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();
+    if let Err(refused) = admit(state, store, targets.len()) {
+        return replay_or(
+            state,
+            store_id,
+            idempotency_key.as_deref(),
+            &fingerprint,
+            refused,
+        )
+        .await;
+    }
     let request = Request {
         store_id,
         event_type: &event_type,

@@ -69,18 +69,23 @@ async fn execute_workflow(
             &problems,
         ));
     }
-    super::events::room_for_runs(&state, &scope.store, 1)?;
     let target = Target {
         workflow_id: id.clone(),
         version: workflow.version,
         graph,
     };
     let fingerprint = [b"execute:", id.as_bytes(), b"\n", &body].concat();
+    let key = idempotency_key(&headers)?;
+    if let Err(refused) = super::events::room_for_runs(&state, &scope.store, 1) {
+        let store_id = &scope.store.id;
+        return super::events::replay_or(&state, store_id, key.as_deref(), &fingerprint, refused)
+            .await;
+    }
     let request = Request {
         store_id: &scope.store.id,
         event_type: "execute",
         trigger,
-        idempotency_key: idempotency_key(&headers)?,
+        idempotency_key: key,
         fingerprint: &fingerprint,
         message: None,
         schedule: None,

@@ -1,7 +1,7 @@
 //! The `Runs` area on both backends.
 
 use super::conversations;
-use super::write::{accept, cancel_run, checkpoint, retry_run};
+use super::write::{accept, cancel_run, checkpoint, first_answer, retry_run};
 use super::{claim, claim_waking, count_waiting, get_run, list_runs, run_steps, stores_waking};
 use crate::dispatch::on_both_backends;
 use crate::model::*;
@@ -9,6 +9,8 @@ use crate::model::*;
 on_both_backends!(crate::Runs {
     write fn accept(event: NewEvent, new_runs: Vec<NewRun>) -> Acceptance => |db| accept(db, &event, &new_runs);
     write fn checkpoint(cp: Checkpoint) -> bool => |db| checkpoint(db, &cp);
+    read fn first_answer(store_id: &str, key: &str, since: i64) -> Option<Acceptance>
+        => |db| first_answer(db, &store_id, &key, since);
     write fn claim_runs(lease: Lease, limit: u32, steal: bool) -> Vec<RunRecord>
         => |db| claim(db, &lease, limit, steal);
     read fn stores_with_waking_runs(now: i64) -> Vec<String> => |db| stores_waking(db, now);

@@ -70,23 +70,8 @@ pub(super) async fn accept(
     runs: &[NewRun],
 ) -> Result<Acceptance> {
     if let Some(key) = &event.idempotency {
-        let seen = db
-            .fetch_one(&SEEN_KEY, args![&event.store_id, &key.key], |r| {
-                use crate::db::Row;
-                Ok((
-                    r.col::<Option<String>>(0)?,
-                    r.opt_json(1)?,
-                    r.col::<i64>(2)?,
-                ))
-            })
-            .await?;
-        match seen {
-            Some((hash, response, at)) if at >= key.since => {
-                return Ok(Acceptance::Replayed {
-                    request_hash: hash.unwrap_or_default(),
-                    response: response.unwrap_or(Value::Null),
-                });
-            }
+        match seen_key(db, &event.store_id, &key.key).await? {
+            Some((at, replayed)) if at >= key.since => return Ok(replayed),
             Some(_) => {
                 db.execute(&FORGET_KEY, args![&event.store_id, &key.key])
                     .await?;
@@ -120,6 +105,34 @@ pub(super) async fn accept(
         }
     }
     Ok(Acceptance::Accepted)
+}
+
+/// When an event with this idempotency key was accepted, and its first answer.
+async fn seen_key(
+    db: &mut impl Db,
+    store_id: &str,
+    key: &str,
+) -> Result<Option<(i64, Acceptance)>> {
+    db.fetch_one(&SEEN_KEY, args![store_id, key], |r| {
+        use crate::db::Row;
+        let replayed = Acceptance::Replayed {
+            request_hash: r.col::<Option<String>>(0)?.unwrap_or_default(),
+            response: r.opt_json(1)?.unwrap_or(Value::Null),
+        };
+        Ok((r.col::<i64>(2)?, replayed))
+    })
+    .await
+}
+
+/// The first answer to an event accepted with this idempotency key since `since`.
+pub(super) async fn first_answer(
+    db: &mut impl Db,
+    store_id: &str,
+    key: &str,
+    since: i64,
+) -> Result<Option<Acceptance>> {
+    let seen = seen_key(db, store_id, key).await?;
+    Ok(seen.and_then(|(at, replayed)| (at >= since).then_some(replayed)))
 }
 
 async fn insert_event(db: &mut impl Db, event: &NewEvent) -> Result<()> {

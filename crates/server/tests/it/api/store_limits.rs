@@ -120,17 +120,40 @@ async fn a_store_has_at_most_its_runs_in_flight(s: TestServer) {
         )
         .await
     };
+    let keyed = |n: u32| {
+        let token = &token;
+        let s = &s;
+        async move {
+            send(
+                s.as_token(token, Method::POST, "/api/events")
+                    .header("Idempotency-Key", "second")
+                    .json(&json!({"eventType": "slow", "n": n})),
+            )
+            .await
+        }
+    };
     let mut runs = Vec::new();
-    for _ in 0..2 {
-        let (status, body) = post().await;
-        assert_eq!(status, 202, "{body}");
-        runs.push(body["runIds"][0].as_str().unwrap().to_owned());
-    }
+    let (status, first) = post().await;
+    assert_eq!(status, 202, "{first}");
+    runs.push(first["runIds"][0].as_str().unwrap().to_owned());
+    let (status, second) = keyed(1).await;
+    assert_eq!(status, 202, "{second}");
+    runs.push(second["runIds"][0].as_str().unwrap().to_owned());
     let (status, body) = post().await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(
         body["error"]["details"],
         json!({"name": "max_runs_in_flight", "value": 2, "setting": "limits.maxRunsInFlight"})
+    );
+    // A repeat of an accepted event still gets its first answer at the ceiling; another request
+    // under the same key is still refused.
+    let (status, body) = keyed(1).await;
+    assert_eq!((status, &body), (200, &second));
+    let (status, body) = keyed(2).await;
+    assert_eq!(status, 409, "{body}");
+    assert_ne!(
+        body["error"]["details"]["name"], "max_runs_in_flight",
+        "{body}"
     );
     // Another store is not held back.
     let (status, body) = send(
