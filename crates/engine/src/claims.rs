@@ -4,8 +4,9 @@
 //! A node executes at most `max` claimed runs at once. A claim takes the oldest due runs, whatever
 //! their store, at most half the slots at a time. When more were due than it took, the node is
 //! *behind*: then each store with due waiting runs gets an equal share of the free slots, from its
-//! own oldest, and no store holds more than half of them; a small slice still goes to the oldest
-//! due runs of any kind (orphans among them), so nothing waits forever. A store whose thousands of
+//! own oldest (marked running, so the next look does not step over them), and no store holds
+//! more than half of them; a small slice still goes to the oldest due runs of any kind (orphans
+//! among them), so nothing waits forever. A store whose thousands of
 //! timers fell due together thus takes turns with the others instead of going first; the free
 //! half is there for a store whose run falls due at the next poll.
 
@@ -85,7 +86,7 @@ impl Slots {
         if !self.behind.load(Ordering::Relaxed) {
             return false;
         }
-        let refill = (self.max / 8).max(1);
+        let refill = (self.max / 4).max(1);
         self.freed.fetch_add(1, Ordering::Relaxed) + 1 >= refill
             && self.freed.swap(0, Ordering::Relaxed) >= refill
     }
@@ -122,6 +123,11 @@ impl Engine {
                     .claim_runs(self.lease(), limit as u32, steal)
                     .await?;
                 more |= runs.len() == limit;
+                woke(
+                    runs.iter()
+                        .filter(|r| r.status == RunStatus::Waiting)
+                        .count(),
+                );
                 self.dispatch_claimed(runs);
             }
             self.slots.set_behind(more);
@@ -170,17 +176,13 @@ impl Engine {
             .iter()
             .any(|(store, quota)| got.get(store.as_str()) == Some(quota));
         let taken = runs.len();
+        woke(taken);
         self.dispatch_claimed(runs);
         Ok((taken, capped || filled))
     }
 
     /// Executes runs claimed from the store.
     pub fn dispatch_claimed(self: &Arc<Self>, runs: Vec<RunRecord>) {
-        let waking = runs
-            .iter()
-            .filter(|r| r.status == RunStatus::Waiting)
-            .count();
-        metrics::gauge!("switchboard_runs_waiting").decrement(waking as f64);
         for run in runs {
             if self.track(&run.id, &run.store_id) {
                 self.slots.take(&run.store_id);
@@ -200,19 +202,24 @@ impl Engine {
     }
 }
 
+/// `n` waiting runs were claimed: they wait no more.
+fn woke(n: usize) {
+    metrics::gauge!("switchboard_runs_waiting").decrement(n as f64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn slots_count_per_store_and_ask_for_a_round_while_behind() {
-        let slots = Slots::new(16);
+        let slots = Slots::new(8);
         slots.take("a");
         slots.take("a");
         slots.take("b");
         assert_eq!(
             (slots.held_by("a"), slots.held_by("b"), slots.free()),
-            (2, 1, 13)
+            (2, 1, 5)
         );
         assert!(!slots.give_back("a"), "not behind: the poll is enough");
         slots.set_behind(true);
@@ -221,7 +228,7 @@ mod tests {
         assert!(slots.give_back("b"), "two freed: a round");
         assert_eq!(
             (slots.held_by("a"), slots.held_by("b"), slots.free()),
-            (1, 0, 15)
+            (1, 0, 7)
         );
     }
 }

@@ -77,10 +77,12 @@ const STORES_WAKING: Sql = sql!(
        SELECT 1 FROM runs r WHERE r.status = 'waiting' AND r.store_id = w.store_id \
        AND r.wake_at <= $1 AND (r.lease_until IS NULL OR r.lease_until < $1))"
 );
-/// One store's due waiting runs, oldest first: `$4` the store, `$5` how many.
+/// One store's due waiting runs, oldest first: `$4` the store, `$5` how many. They are running
+/// from now on, so they leave `runs_waiting` and the next look along it does not step over them.
 const CLAIM_WAKING: Sql = sql_skip_locked!(
     concat!(
-        "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM runs \
+        "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2 \
+         WHERE id IN (SELECT id FROM runs \
          WHERE status = 'waiting' AND store_id = $4 AND wake_at <= $3 \
          AND (lease_until IS NULL OR lease_until < $3) ORDER BY wake_at LIMIT $5"
     ),

@@ -333,23 +333,30 @@ pub async fn waking_runs_are_claimed_store_by_store(s: Arc<dyn Store>) {
         .claim_waking_runs(lease("node_x", 50_000), quotas)
         .await
         .unwrap();
+    assert!(taken.iter().all(|r| r.status == RunStatus::Running));
     assert_eq!(
         ids(taken),
         ["a1", "a2", "b1"],
         "oldest first, each to its quota"
     );
-    assert_eq!(waking(50_001).await, ["st_a"], "leased runs are not waking");
+    assert_eq!(
+        waking(50_001).await,
+        ["st_a"],
+        "claimed runs are not waking"
+    );
     let rest = s
         .claim_waking_runs(lease("node_y", 50_001), vec![("st_a".to_owned(), 5)])
         .await
         .unwrap();
     assert_eq!(ids(rest), ["a3"], "a4 is not due yet");
     assert!(waking(50_002).await.is_empty());
-    assert_eq!(
-        waking(56_000).await,
-        ["st_a", "st_b"],
-        "runs whose lease lapsed wake again"
-    );
+    // Claimed runs are running: if their node dies, they are taken over as orphans.
+    assert!(waking(56_000).await.is_empty());
+    let orphans = s
+        .claim_runs(lease("node_z", 56_000), 10, false)
+        .await
+        .unwrap();
+    assert_eq!(ids(orphans), ["a1", "a2", "a3", "b1", "d1"]);
 }
 
 pub async fn cancel_and_retry_follow_the_status(s: Arc<dyn Store>) {
