@@ -2,21 +2,22 @@
 //! every slot (docs/architecture.md, "Due runs").
 //!
 //! A node executes at most `max` claimed runs at once. A claim takes the oldest due runs, whatever
-//! their store, at most half the slots at a time. When more were due than it took, the node is
-//! *behind*: then each store with due waiting runs gets an equal share of the free slots, from its
-//! own oldest (marked running, so the next look does not step over them), and no store holds
-//! more than half of them; a small slice still goes to the oldest due runs of any kind (orphans
-//! among them), so nothing waits forever. A store whose thousands of
-//! timers fell due together thus takes turns with the others instead of going first; the free
-//! half is there for a store whose run falls due at the next poll.
+//! their store. When more were due than it took, the node is *behind*, and claims again as slots
+//! free up. Then, if several stores have due waiting runs, each gets an equal share of the free
+//! slots, from its own oldest (marked running, so the next look does not step over them), and
+//! none holds more than half of them; once a poll, a small slice still goes to the oldest due
+//! runs of any kind (orphans among them), so nothing waits forever. A store whose thousands of
+//! timers fell due together thus takes turns with the others instead of going first. A store
+//! alone is claimed oldest first, as fast as one statement allows.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use switchboard_store::{RunRecord, RunStatus};
 
 use crate::Engine;
+use crate::clock::now_ms;
 
 /// Runs claimed per store round trip, at most.
 const CLAIM_BATCH: usize = 256;
@@ -32,6 +33,9 @@ pub(crate) struct Slots {
     behind: AtomicBool,
     /// Claimed runs that finished since the last claim while behind.
     freed: AtomicUsize,
+    /// When the oldest due runs of any store were last looked for while behind (ms): once a poll
+    /// is enough for orphans, and the look steps over every run in flight.
+    oldest_at: AtomicI64,
 }
 
 impl Slots {
@@ -42,10 +46,11 @@ impl Slots {
             total: AtomicUsize::new(0),
             behind: AtomicBool::new(false),
             freed: AtomicUsize::new(0),
+            oldest_at: AtomicI64::new(0),
         }
     }
 
-    /// What one store may hold while others wait.
+    /// What one store may hold while others are due too.
     fn store_share(&self) -> usize {
         self.max / 2
     }
@@ -91,6 +96,16 @@ impl Slots {
             && self.freed.swap(0, Ordering::Relaxed) >= refill
     }
 
+    /// Whether it is time, while behind, to take a slice of the oldest due runs again.
+    fn oldest_turn(&self, now: i64, every_ms: i64) -> bool {
+        let last = self.oldest_at.load(Ordering::Relaxed);
+        now - last >= every_ms
+            && self
+                .oldest_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
     fn set_behind(&self, behind: bool) {
         self.freed.store(0, Ordering::Relaxed);
         self.behind.store(behind, Ordering::Relaxed);
@@ -98,55 +113,57 @@ impl Slots {
 }
 
 impl Engine {
-    /// Claims due runs and executes them: rounds of the oldest until none are left, or, once
-    /// behind, one fair round (the next comes as slots free up or at the next poll). With
-    /// `steal` (a lone node starting), everything left by the previous process, oldest first.
+    /// Claims due runs and executes them: the oldest, round after round, until none are left or
+    /// the slots are full; while behind with several stores due, one fair round instead (the next
+    /// comes as slots free up, or at the next poll). With `steal` (a lone node starting),
+    /// everything left by the previous process, oldest first.
     pub(crate) async fn claim(self: &Arc<Self>, steal: bool) -> anyhow::Result<()> {
         loop {
-            let behind = !steal && self.slots.behind.load(Ordering::Relaxed);
-            let mut free = self.slots.free();
+            let free = self.slots.free();
             if free == 0 {
                 self.slots.set_behind(true);
                 return Ok(());
             }
-            let mut more = false;
-            if behind {
-                let (taken, left) = self.claim_fairly(free).await?;
-                free = free.saturating_sub(taken);
-                more |= left;
+            if !steal && self.slots.behind.load(Ordering::Relaxed) {
+                let stores = self.store.stores_with_waking_runs(now_ms()).await?;
+                if stores.len() > 1 {
+                    let more = self.claim_fairly(stores, free).await?;
+                    self.slots.set_behind(more);
+                    return Ok(());
+                }
             }
-            let slice = if behind { OLDEST_SLICE } else { CLAIM_BATCH };
-            let limit = slice.min(free).min(self.slots.store_share());
-            if limit > 0 {
-                let runs = self
-                    .store
-                    .claim_runs(self.lease(), limit as u32, steal)
-                    .await?;
-                more |= runs.len() == limit;
-                woke(
-                    runs.iter()
-                        .filter(|r| r.status == RunStatus::Waiting)
-                        .count(),
-                );
-                self.dispatch_claimed(runs);
-            }
+            let more = self.claim_oldest(free.min(CLAIM_BATCH), steal).await?;
             self.slots.set_behind(more);
-            if !more || behind {
+            if !more {
                 return Ok(());
             }
         }
     }
 
-    /// Shares `free` slots between the stores with due waiting runs; how many runs it took, and
-    /// whether any store may have more due.
-    async fn claim_fairly(self: &Arc<Self>, free: usize) -> anyhow::Result<(usize, bool)> {
-        let stores = self
+    /// Claims up to `limit` of the oldest due runs of any store; whether there may be more.
+    async fn claim_oldest(self: &Arc<Self>, limit: usize, steal: bool) -> anyhow::Result<bool> {
+        let runs = self
             .store
-            .stores_with_waking_runs(crate::clock::now_ms())
+            .claim_runs(self.lease(), limit as u32, steal)
             .await?;
-        if stores.is_empty() {
-            return Ok((0, false));
-        }
+        let full = runs.len() == limit;
+        woke(
+            runs.iter()
+                .filter(|r| r.status == RunStatus::Waiting)
+                .count(),
+        );
+        self.dispatch_claimed(runs);
+        Ok(full)
+    }
+
+    /// Shares `free` slots between `stores`, those with due waiting runs, none taking more than
+    /// half the slots; once a poll, a slice of the oldest due runs of any kind too. Whether any
+    /// may have more due.
+    async fn claim_fairly(
+        self: &Arc<Self>,
+        stores: Vec<String>,
+        free: usize,
+    ) -> anyhow::Result<bool> {
         let share = free.div_ceil(stores.len());
         let mut capped = false;
         let quotas: Vec<(String, u32)> = stores
@@ -161,24 +178,29 @@ impl Engine {
                 (quota > 0).then_some((store, quota as u32))
             })
             .collect();
-        if quotas.is_empty() {
-            return Ok((0, capped));
+        let mut more = capped;
+        let mut free = free;
+        if !quotas.is_empty() {
+            let runs = self
+                .store
+                .claim_waking_runs(self.lease(), quotas.clone())
+                .await?;
+            let mut got: HashMap<&str, u32> = HashMap::new();
+            for run in &runs {
+                *got.entry(run.store_id.as_str()).or_default() += 1;
+            }
+            more |= quotas
+                .iter()
+                .any(|(store, quota)| got.get(store.as_str()) == Some(quota));
+            free = free.saturating_sub(runs.len());
+            woke(runs.len());
+            self.dispatch_claimed(runs);
         }
-        let runs = self
-            .store
-            .claim_waking_runs(self.lease(), quotas.clone())
-            .await?;
-        let mut got: HashMap<&str, u32> = HashMap::new();
-        for run in &runs {
-            *got.entry(run.store_id.as_str()).or_default() += 1;
+        let every = self.settings.poll_ms as i64;
+        if free > 0 && self.slots.oldest_turn(now_ms(), every) {
+            more |= self.claim_oldest(free.min(OLDEST_SLICE), false).await?;
         }
-        let filled = quotas
-            .iter()
-            .any(|(store, quota)| got.get(store.as_str()) == Some(quota));
-        let taken = runs.len();
-        woke(taken);
-        self.dispatch_claimed(runs);
-        Ok((taken, capped || filled))
+        Ok(more)
     }
 
     /// Executes runs claimed from the store.
