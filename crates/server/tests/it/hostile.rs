@@ -41,21 +41,9 @@ async fn a_hostile_store_does_not_stall_another() {
     let announce = json!({"id": "announce", "type": "emit_event", "config": {"event": "burning"}});
     create(&s, &burn("burn after", "burn.after", vec![announce])).await;
 
-    let (status, calm) = send(
-        s.as_token(ADMIN, Method::POST, "/api/stores")
-            .json(&json!({"name": "calm"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{calm}");
-    let calm_token = calm["token"].as_str().unwrap().to_owned();
     let calm_flow = json!({"name": "calm", "trigger": {"type": "webhook", "eventType": "calm.ping"},
         "steps": [{"id": "double", "type": "store_context_data", "config": {"data": {"doubled": "{{ trigger.n * 2 }}"}}}]});
-    let (status, body) = send(
-        s.as_token(&calm_token, Method::POST, "/api/workflows")
-            .json(&calm_flow),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    let calm_token = store_with(&s, "calm", &calm_flow).await;
 
     // Four hostile runs in flight at all times: each sender starts the next once its run ended.
     let stop = Arc::new(AtomicBool::new(false));
@@ -156,6 +144,18 @@ async fn a_hostile_store_does_not_stall_another() {
     }
 }
 
+/// A new store with one workflow; the store's token.
+async fn store_with(s: &TestServer, name: &str, workflow: &Value) -> String {
+    let (_, token) = crate::api::store_limits::new_store(s, name).await;
+    let (status, body) = send(
+        s.as_token(&token, Method::POST, "/api/workflows")
+            .json(workflow),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    token
+}
+
 /// Waits for a run of the store `token` acts on to settle.
 async fn settled_in(s: &TestServer, token: &str, run_id: &str) -> Value {
     for _ in 0..600 {
@@ -193,22 +193,10 @@ async fn a_store_whose_timers_pile_up_takes_turns_with_another() {
         {"id": "wait", "type": "delay", "config": {"delayMinutes": 1}},
         {"id": "call", "type": "webhook", "config": {"method": "POST", "url": target.url("/pause/300/pile")}}]});
     create(&s, &pile).await;
-    let (status, calm) = send(
-        s.as_token(ADMIN, Method::POST, "/api/stores")
-            .json(&json!({"name": "calm"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{calm}");
-    let calm_token = calm["token"].as_str().unwrap().to_owned();
     let calm_flow = json!({"name": "calm", "trigger": {"type": "webhook", "eventType": "calm"}, "steps": [
         {"id": "wait", "type": "delay", "config": {"delayMinutes": 1}},
         {"id": "done", "type": "store_context_data", "config": {"data": {"done": true}}}]});
-    let (status, body) = send(
-        s.as_token(&calm_token, Method::POST, "/api/workflows")
-            .json(&calm_flow),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    let calm_token = store_with(&s, "calm", &calm_flow).await;
 
     for _ in 0..PILE {
         let (status, body) = send(

@@ -14,7 +14,8 @@ both_backends!(
     a_store_has_at_most_its_runs_in_flight
 );
 
-async fn new_store(s: &TestServer, name: &str) -> (String, String) {
+/// A new store: its id and token.
+pub async fn new_store(s: &TestServer, name: &str) -> (String, String) {
     let (status, body) = send(
         s.as_token(ADMIN, Method::POST, "/api/stores")
             .json(&json!({"name": name})),
