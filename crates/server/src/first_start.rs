@@ -30,7 +30,8 @@ pub struct Boot {
     pub sealer: Sealer,
 }
 
-pub async fn prepare(settings: &Settings) -> anyhow::Result<Boot> {
+/// Opens the database and does the first-start work, for a server listening on `addr`.
+pub async fn prepare(settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<Boot> {
     let dir = &settings.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -67,7 +68,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Boot> {
 
     let admin_hash = settings.admin_token.as_deref().map(hash_token);
     if admin_hash.is_none() {
-        first_admin_token(&*store, dir, &settings.listen).await?;
+        first_admin_token(&*store, dir, addr).await?;
     }
     Ok(Boot {
         store,
@@ -77,7 +78,11 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Boot> {
 }
 
 /// Creates the admin token on the very first start (whichever node gets there first).
-async fn first_admin_token(store: &dyn Store, dir: &Path, listen: &str) -> anyhow::Result<()> {
+async fn first_admin_token(
+    store: &dyn Store,
+    dir: &Path,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     let id = ids::new_id(ids::TOKEN);
     if store.init_meta("admin_token_id", &id).await? != id {
         return Ok(());

@@ -28,8 +28,10 @@ pub async fn serve(flags: ServeFlags) -> anyhow::Result<()> {
         switchboard_engine::clock::start_clock_at(start);
         tracing::warn!(clock = %switchboard_engine::clock::rfc3339(start), "the server's clock starts at a set time (clock_start)");
     }
-    let boot = first_start::prepare(&settings).await?;
-    let server = Server::bind(&settings, boot).await?;
+    // The port first: a busy one fails before anything is written or announced.
+    let listener = listen(&settings).await?;
+    let boot = first_start::prepare(&settings, listener.local_addr()?).await?;
+    let server = Server::bind(&settings, boot, listener).await?;
     println!("listening on http://{}", server.addr);
     use std::io::Write;
     std::io::stdout().flush()?;
@@ -49,11 +51,20 @@ pub struct Server {
     engine: Arc<Engine>,
 }
 
+/// The listening socket, on the address the settings name.
+pub async fn listen(settings: &Settings) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))
+}
+
 impl Server {
-    pub async fn bind(settings: &Settings, boot: Boot) -> anyhow::Result<Server> {
-        let listener = TcpListener::bind(&settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    /// The server on `listener`, its engine started.
+    pub async fn bind(
+        settings: &Settings,
+        boot: Boot,
+        listener: TcpListener,
+    ) -> anyhow::Result<Server> {
         let addr = listener.local_addr()?;
         let (routes, doc) = crate::api::routes(settings.body_limit);
         let backend = boot.store.backend();

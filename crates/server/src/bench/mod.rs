@@ -182,12 +182,13 @@ impl Nodes {
         let mut running = Vec::new();
         let mut store = None;
         for _ in 0..count.max(1) {
-            let boot = crate::first_start::prepare(settings).await?;
+            let listener = crate::server::listen(settings).await?;
+            let boot = crate::first_start::prepare(settings, listener.local_addr()?).await?;
             if count > 1 && boot.store.backend() == "sqlite" {
                 bail!("--nodes needs --database-url postgres://…: a SQLite file serves one node");
             }
             store.get_or_insert_with(|| boot.store.clone());
-            let server = Server::bind(settings, boot).await?;
+            let server = Server::bind(settings, boot, listener).await?;
             bases.push(format!("http://{}", server.addr));
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let handle = tokio::spawn(server.run(async move {

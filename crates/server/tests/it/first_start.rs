@@ -103,3 +103,60 @@ async fn postgres_needs_the_master_key() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_busy_port_fails_before_anything_is_written() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+    ])
+    .arg(&data)
+    .env("SWITCHBOARD_LOG", "warn")
+    .env_remove("SWITCHBOARD_ADMIN_TOKEN");
+    let err = spawn(cmd).unwrap_err();
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert!(!err.contains("First start"), "{err}");
+    assert!(
+        !data.exists(),
+        "no data dir made for a server that cannot start"
+    );
+}
+
+#[tokio::test]
+async fn the_first_start_names_the_address_bound() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = serve_command(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut listening = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut listening)
+        .unwrap();
+    let base = listening
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let try_line = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.trim_start().starts_with("Try:"))
+        .unwrap();
+    stop(child);
+    assert!(
+        try_line.contains(&format!("{base}/api/workflows")),
+        "{try_line} (listening on {base})"
+    );
+    assert!(!base.ends_with(":0"), "{base}");
+}
