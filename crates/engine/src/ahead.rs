@@ -88,7 +88,7 @@ pub async fn run_ahead(
 /// their own task; the others are settled already.
 pub fn launch(engine: &Arc<Engine>, runs: Vec<Ahead>) {
     for Ahead { live, status } in runs {
-        committed(engine, &live.run_id, status);
+        committed(engine, &live, status);
         if status == RunStatus::Running && engine.track(&live.run_id, &live.store_id) {
             let engine = engine.clone();
             let store = live.store_id.clone();

@@ -147,11 +147,7 @@ impl Engine {
             .claim_runs(self.lease(), limit as u32, steal)
             .await?;
         let full = runs.len() == limit;
-        woke(
-            runs.iter()
-                .filter(|r| r.status == RunStatus::Waiting)
-                .count(),
-        );
+        woke(runs.iter().filter(|r| r.status == RunStatus::Waiting));
         self.dispatch_claimed(runs);
         Ok(full)
     }
@@ -193,7 +189,7 @@ impl Engine {
                 .iter()
                 .any(|(store, quota)| got.get(store.as_str()) == Some(quota));
             free = free.saturating_sub(runs.len());
-            woke(runs.len());
+            woke(runs.iter());
             self.dispatch_claimed(runs);
         }
         let every = self.settings.poll_ms as i64;
@@ -224,9 +220,16 @@ impl Engine {
     }
 }
 
-/// `n` waiting runs were claimed: they wait no more.
-fn woke(n: usize) {
-    metrics::gauge!("switchboard_runs_waiting").decrement(n as f64);
+/// These waiting runs were claimed: they wait no more, each this late.
+fn woke<'a>(runs: impl Iterator<Item = &'a RunRecord>) {
+    let now = now_ms();
+    let mut count = 0;
+    for run in runs {
+        count += 1;
+        let late_ms = run.wake_at.map_or(0, |at| (now - at).max(0));
+        metrics::histogram!("switchboard_timer_lateness_seconds").record(late_ms as f64 / 1000.0);
+    }
+    metrics::gauge!("switchboard_runs_waiting").decrement(f64::from(count));
 }
 
 #[cfg(test)]

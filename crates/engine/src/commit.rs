@@ -67,6 +67,7 @@ impl Live {
             map.insert("stepId".into(), Value::String(id));
         }
         let mut cp = self.checkpoint(engine, RunStatus::Failed, node.map(|n| n as i64));
+        self.failure = Some(error.clone());
         cp.error = Some(error);
         cp
     }
@@ -107,13 +108,13 @@ pub(super) fn bare_checkpoint(
 /// Commits a checkpoint; `false` when the run must stop here (its lease is gone — cancelled or
 /// taken over — or the store failed, in which case the lease runs out and the run is resumed
 /// from its last checkpoint).
-pub(super) async fn commit(engine: &Engine, cp: Checkpoint) -> bool {
+pub(super) async fn commit(engine: &Engine, live: &Live, cp: Checkpoint) -> bool {
     let run_id = cp.run_id.clone();
     let status = cp.status;
     let result = engine.store.checkpoint(cp).await;
     match result {
         Ok(true) => {
-            committed(engine, &run_id, status);
+            committed(engine, live, status);
             true
         }
         Ok(false) => {
@@ -129,14 +130,51 @@ pub(super) async fn commit(engine: &Engine, cp: Checkpoint) -> bool {
     }
 }
 
-/// What follows a committed change of status: metrics, and callers waiting for the run to settle.
-pub(super) fn committed(engine: &Engine, run_id: &str, status: RunStatus) {
+/// What follows a committed change of status: metrics, the log line of a failure, and callers
+/// waiting for the run to settle.
+pub(super) fn committed(engine: &Engine, live: &Live, status: RunStatus) {
     match status {
         RunStatus::Running => return,
         RunStatus::Completed => metrics::counter!("switchboard_runs_completed_total").increment(1),
-        RunStatus::Failed => metrics::counter!("switchboard_runs_failed_total").increment(1),
+        RunStatus::Failed => {
+            let error = live.failure.as_ref().unwrap_or(&Value::Null);
+            let run = Failed {
+                store_id: &live.store_id,
+                workflow_id: &live.workflow_id,
+                workflow_name: &live.graph.name,
+                run_id: &live.run_id,
+            };
+            run.log(error);
+        }
         RunStatus::Waiting => metrics::gauge!("switchboard_runs_waiting").increment(1.0),
         _ => {}
     }
-    engine.settled(run_id);
+    engine.settled(&live.run_id);
+}
+
+/// A run whose failure is committed: one line at `warn` and the counters, by error code.
+pub(super) struct Failed<'a> {
+    pub store_id: &'a str,
+    pub workflow_id: &'a str,
+    pub workflow_name: &'a str,
+    pub run_id: &'a str,
+}
+
+impl Failed<'_> {
+    pub fn log(&self, error: &Value) {
+        let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or("");
+        let code = text("code");
+        tracing::warn!(
+            store_id = self.store_id,
+            workflow_id = self.workflow_id,
+            workflow_name = self.workflow_name,
+            run_id = self.run_id,
+            step_id = text("stepId"),
+            code,
+            "run failed: {}",
+            text("message")
+        );
+        metrics::counter!("switchboard_runs_failed_total").increment(1);
+        metrics::counter!("switchboard_run_failures_total", "code" => code.to_owned()).increment(1);
+    }
 }

@@ -196,10 +196,13 @@ impl Worker {
         };
         metrics::counter!("switchboard_deliveries_total", "outcome" => outcome).increment(1);
         if !succeeded {
-            tracing::info!(
-                delivery_id = d.id,
+            tracing::warn!(
+                store_id = d.store_id,
                 subscription_id = d.subscription_id,
+                delivery_id = d.id,
+                event = d.event,
                 attempt,
+                status = answer.status,
                 error = answer.error.as_deref().unwrap_or(""),
                 retry_at = retry_at.map(rfc3339),
                 "delivery attempt failed"

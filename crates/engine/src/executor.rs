@@ -18,7 +18,7 @@ use switchboard_steps::{Services, StepEnv, StepRun, retry_policy};
 use switchboard_store::{RunRecord, StepRecord};
 
 use crate::clock::now_ms;
-use crate::commit::{bare_checkpoint, commit};
+use crate::commit::{Failed, bare_checkpoint, commit};
 use crate::edges::{self, Budget, OutOfTime};
 pub use crate::live::Start;
 use crate::live::{At, Live, Node, Position};
@@ -59,8 +59,18 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
             RunStatus::Failed,
             run.next_node,
         );
-        cp.error = Some(error.to_json());
-        engine.store.checkpoint(cp).await?;
+        let error = error.to_json();
+        cp.error = Some(error.clone());
+        if engine.store.checkpoint(cp).await? {
+            let failed = Failed {
+                store_id: &run.store_id,
+                workflow_id: &run.workflow_id,
+                workflow_name: "",
+                run_id: &run.id,
+            };
+            failed.log(&error);
+            engine.settled(&run.id);
+        }
         return Ok(None);
     };
     let records = engine.store.run_steps(&run.id).await?;
@@ -68,6 +78,7 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
         store_root: engine.store_root(&run.store_id).await,
         run_id: run.id.clone(),
         store_id: run.store_id.clone(),
+        workflow_id: run.workflow_id.clone(),
         trigger: run.trigger.clone(),
         contact: run.contact.clone(),
         ctx: RunContext::default(),
@@ -78,6 +89,7 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
             .next_node
             .map_or(Position::Done, |n| Position::Fresh(n as usize)),
         pending: Vec::new(),
+        failure: None,
         graph,
     };
     live.ctx = context_of(&live.graph, &records);
@@ -147,12 +159,12 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
         if engine.stopping() && !matches!(live.position, Position::Done) {
             // Hand the run back: committed as it stands, free for whoever runs next.
             let cp = live.handed_back(engine, position_node(live.position));
-            commit(engine, cp).await;
+            commit(engine, &live, cp).await;
             return;
         }
         if let Position::Done = live.position {
             let cp = live.completed(engine);
-            commit(engine, cp).await;
+            commit(engine, &live, cp).await;
             return;
         }
         match step(engine, &mut live, &services, None).await {
@@ -160,14 +172,14 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 if effects || live.pending.len() >= FLUSH_EVERY {
                     let next = position_node(live.position).unwrap_or_default() as usize;
                     let cp = live.running(engine, next);
-                    if !commit(engine, cp).await {
+                    if !commit(engine, &live, cp).await {
                         return;
                     }
                 }
             }
             Stepped::Wait { node, at } => {
                 let cp = live.waiting(engine, node, at);
-                commit(engine, cp).await;
+                commit(engine, &live, cp).await;
                 return;
             }
             Stepped::Complete => live.position = Position::Done,
@@ -177,7 +189,7 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
                 step_id,
             } => {
                 let cp = live.failed(engine, Some(node), error, step_id);
-                commit(engine, cp).await;
+                commit(engine, &live, cp).await;
                 return;
             }
             // Only the run-ahead has a deadline.

@@ -19,6 +19,7 @@ pub(crate) type Node = switchboard_core::workflow::Node<switchboard_steps::StepS
 pub struct Start {
     pub run_id: String,
     pub store_id: String,
+    pub workflow_id: String,
     pub graph: Arc<Graph>,
     pub trigger: Value,
     pub contact: Option<String>,
@@ -44,6 +45,7 @@ pub(crate) enum Position {
 pub(crate) struct Live {
     pub(crate) run_id: String,
     pub(crate) store_id: String,
+    pub(crate) workflow_id: String,
     pub(crate) graph: Arc<Graph>,
     pub(crate) trigger: Value,
     pub(crate) contact: Option<String>,
@@ -54,6 +56,8 @@ pub(crate) struct Live {
     pub(crate) node_visits: HashMap<usize, i64>,
     pub(crate) position: Position,
     pub(crate) pending: Vec<StepRecord>,
+    /// Why the run failed, once it did (for the log line when that is committed).
+    pub(crate) failure: Option<Value>,
 }
 
 impl Live {
@@ -63,6 +67,7 @@ impl Live {
             store_root,
             run_id: start.run_id,
             store_id: start.store_id,
+            workflow_id: start.workflow_id,
             graph: start.graph,
             trigger: start.trigger,
             contact: start.contact,
@@ -72,6 +77,7 @@ impl Live {
             node_visits: HashMap::new(),
             position: start.first.map_or(Position::Done, Position::Fresh),
             pending: Vec::new(),
+            failure: None,
         }
     }
 }

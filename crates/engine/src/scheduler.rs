@@ -18,7 +18,7 @@ use switchboard_store::{
     ScheduleKind, ScheduleRecord, ScheduleSettle, ScheduleStatus, Store, StoreError, WorkflowRecord,
 };
 
-use crate::clock::rfc3339;
+use crate::clock::{now_ms, rfc3339};
 use crate::triggers::{self, Outcome, Request, Target, TriggerError};
 use crate::{Engine, Graph, Graphs};
 
@@ -142,6 +142,9 @@ async fn fire(
         Ok(Outcome::Created { run_ids, .. }) => {
             metrics::counter!("switchboard_schedules_fired_total", "kind" => s.kind.as_str())
                 .increment(1);
+            let late_ms = (now_ms() - s.due_at).max(0);
+            metrics::histogram!("switchboard_schedule_lateness_seconds", "kind" => s.kind.as_str())
+                .record(late_ms as f64 / 1000.0);
             tracing::debug!(schedule_id = %s.id, ?run_ids, "schedule fired");
         }
         Ok(Outcome::Replayed(_)) => {}

@@ -236,6 +236,7 @@ impl New<'_> {
             let start = Start {
                 run_id: ids::new_id(ids::RUN),
                 store_id: self.store_id.to_owned(),
+                workflow_id: target.workflow_id.clone(),
                 graph: target.graph,
                 trigger: self.trigger.clone(),
                 contact: self.contact.clone(),

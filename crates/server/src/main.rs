@@ -8,6 +8,7 @@ mod caches;
 mod cli;
 mod config;
 mod first_start;
+mod observe;
 mod server;
 mod validate;
 

@@ -1,11 +1,10 @@
 //! The running server: startup, the `listening on` line, graceful shutdown.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_core::workflow::Options;
 use tokio::net::TcpListener;
 
@@ -72,7 +71,7 @@ impl Server {
         let validation = Options {
             allow_http: settings.outbound_allow_http,
         };
-        let metrics = metrics_handle();
+        let metrics = crate::observe::metrics_handle();
         let outbound = outbound(settings, &boot, &validation, addr)?;
         let engine = start_engine(settings, &boot, outbound, addr).await?;
         let caches = Caches::new(&engine.generation);
@@ -186,31 +185,6 @@ async fn start_engine(
     let poll = Duration::from_millis(settings.poll_ms);
     switchboard_engine::scheduler::spawn(engine.clone(), poll);
     Ok(engine)
-}
-
-/// The process-wide Prometheus recorder, with the contract's metrics registered from the start.
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .install_recorder()
-                .expect("install the metrics recorder");
-            for name in [
-                "switchboard_events_accepted_total",
-                "switchboard_runs_started_total",
-                "switchboard_runs_completed_total",
-                "switchboard_runs_failed_total",
-            ] {
-                metrics::counter!(name).absolute(0);
-            }
-            for outcome in ["succeeded", "retrying", "failed"] {
-                metrics::counter!("switchboard_deliveries_total", "outcome" => outcome).absolute(0);
-            }
-            metrics::gauge!("switchboard_runs_waiting").set(0.0);
-            handle
-        })
-        .clone()
 }
 
 fn init_tracing(settings: &Settings) {

@@ -137,6 +137,7 @@ async fn store_of(parts: &mut Parts, state: &Shared) -> Result<StoreRecord, ApiE
             ));
         }
     };
+    crate::observe::Noted::store(parts, &id);
     store_record(state, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("store"))

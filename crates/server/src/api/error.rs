@@ -21,6 +21,10 @@ pub struct ApiError {
     pub retry_after: Option<u16>,
 }
 
+/// The code of an error response, kept on it for the request's log line.
+#[derive(Debug, Clone, Copy)]
+pub struct Code(pub &'static str);
+
 /// How long a client waits before it tries a write again while the database is unavailable.
 const UNAVAILABLE_RETRY_AFTER_S: u16 = 5;
 
@@ -161,6 +165,7 @@ impl IntoResponse for ApiError {
             error["details"] = details;
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        response.extensions_mut().insert(Code(self.code));
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

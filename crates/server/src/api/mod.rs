@@ -76,10 +76,11 @@ impl Routes {
                 sync_caches,
             ))
             .merge(self.probes)
+            .route_layer(axum::middleware::from_fn(crate::observe::matched))
             .fallback(error::no_route)
             .method_not_allowed_fallback(error::wrong_method)
             .layer(DefaultBodyLimit::max(self.body_limit))
-            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(axum::middleware::from_fn(crate::observe::requests))
             .with_state(state)
     }
 }

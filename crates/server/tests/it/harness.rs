@@ -17,9 +17,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// The lines a server wrote to stderr (its log), across restarts.
+pub type Logs = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
+    /// What the server logged so far.
+    pub logs: Logs,
     child: Child,
     env: Vec<(String, String)>,
     /// Kept so the data dir lives as long as the server.
@@ -70,10 +75,12 @@ impl TestServer {
             env.push(("SWITCHBOARD_MASTER_KEY".into(), MASTER_KEY.into()));
         }
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let (child, base) = launch(dir.path(), &env);
+        let logs = Logs::default();
+        let (child, base) = launch(dir.path(), &env, &logs);
         TestServer {
             base,
             client: client(),
+            logs,
             child,
             env,
             dir,
@@ -93,7 +100,7 @@ impl TestServer {
     /// Stops the server (SIGKILL: nothing gets to finish) and starts it again on the same data.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base) = launch(self.dir.path(), &self.env);
+        let (child, base) = launch(self.dir.path(), &self.env, &self.logs);
         self.child = child;
         self.base = base;
     }
@@ -132,10 +139,10 @@ impl Drop for TestServer {
     }
 }
 
-fn launch(dir: &Path, env: &[(String, String)]) -> (Child, String) {
+fn launch(dir: &Path, env: &[(String, String)], logs: &Logs) -> (Child, String) {
     let mut cmd = serve_command(dir);
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
-    spawn(cmd).unwrap_or_else(|e| panic!("server did not start: {e}"))
+    spawn_logged(cmd, logs).unwrap_or_else(|e| panic!("server did not start: {e}"))
 }
 
 /// `switchboard serve` on port 0 with a data dir, environment cleared of `SWITCHBOARD_*`.
@@ -151,7 +158,12 @@ pub fn serve_command(data_dir: &Path) -> Command {
 }
 
 /// Spawns a server and waits for its `listening on http://ADDR` line. On failure, says what it printed.
-pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
+pub fn spawn(cmd: Command) -> Result<(Child, String), String> {
+    spawn_logged(cmd, &Logs::default())
+}
+
+/// [`spawn`], keeping the lines the server writes to stderr in `logs` too.
+pub fn spawn_logged(mut cmd: Command, logs: &Logs) -> Result<(Child, String), String> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -162,8 +174,9 @@ pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
     stdout.read_line(&mut line).map_err(|e| e.to_string())?;
     match line.trim().strip_prefix("listening on ") {
         Some(base) => {
-            forward(stdout, "");
-            forward(BufReader::new(child.stderr.take().unwrap()), "server: ");
+            forward(stdout, "", None);
+            let stderr = BufReader::new(child.stderr.take().unwrap());
+            forward(stderr, "server: ", Some(logs.clone()));
             Ok((child, base.to_owned()))
         }
         None => {
@@ -177,10 +190,13 @@ pub fn spawn(mut cmd: Command) -> Result<(Child, String), String> {
 
 /// Keeps reading a server's output so it never blocks on a full pipe. Lines go to the test's
 /// captured output (threads inherit it), shown when the test fails.
-fn forward(from: impl BufRead + Send + 'static, prefix: &'static str) {
+fn forward(from: impl BufRead + Send + 'static, prefix: &'static str, keep: Option<Logs>) {
     std::thread::spawn(move || {
         for line in from.lines().map_while(Result::ok) {
             eprintln!("{prefix}{line}");
+            if let Some(keep) = &keep {
+                keep.lock().unwrap().push(line);
+            }
         }
     });
 }

@@ -14,4 +14,5 @@ mod crash;
 pub mod faults;
 mod first_start;
 mod hostile;
+mod observe;
 mod unreachable;
