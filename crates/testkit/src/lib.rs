@@ -4,6 +4,7 @@
 //! requires). The cluster is shared by the tests of one process and stopped by a watchdog when that
 //! process ends, however it ends.
 
+pub mod python;
 mod smtp;
 
 pub use smtp::SmtpServer;

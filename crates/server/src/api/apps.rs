@@ -40,7 +40,7 @@ pub fn router() -> OpenApiRouter<Shared> {
 }
 
 /// Installs an app, or upgrades it to a newer version.
-#[utoipa::path(post, path = "/api/apps", tag = "apps", security(("bearer" = [])), request_body = Object,
+#[utoipa::path(post, path = "/api/apps", tag = "apps", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
     responses((status = 201, description = "installed: `{app, version, workflows: [{localId, id, name}]}`", body = Object),
         (status = 200, description = "upgraded", body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn install_app(
@@ -201,7 +201,7 @@ fn changes(
 }
 
 /// The installed apps.
-#[utoipa::path(get, path = "/api/apps", tag = "apps", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/apps", tag = "apps", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
     responses((status = 200, body = inline(List<Object>))))]
 async fn list_apps(
     scope: Scope,
@@ -216,7 +216,7 @@ async fn list_apps(
 }
 
 /// Uninstalls an app: its workflows are deleted (their history stays) in one transaction.
-#[utoipa::path(delete, path = "/api/apps/{app}", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/apps/{app}", tag = "apps", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, description = "`{app, deleted: true, workflows}`", body = Object), (status = 404, body = ErrorBody)))]
 async fn delete_app(
     scope: Scope,

@@ -81,7 +81,7 @@ fn view(state: &Shared, record: &ResourceRecord) -> Value {
 }
 
 /// The store's configured channels (secrets as `***`).
-#[utoipa::path(get, path = "/api/channels", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/channels", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = inline(List<Object>))))]
 async fn list_channels(scope: Scope, State(state): State<Shared>) -> ApiResult<Json<List<Value>>> {
     let mut data = Vec::new();
@@ -103,7 +103,7 @@ async fn configured(state: &Shared, store_id: &str, kind: &str) -> ApiResult<Res
 }
 
 /// One channel's settings (secrets as `***`).
-#[utoipa::path(get, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     params(("channel" = String, Path, description = "whatsapp, email or voice")),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_channel(
@@ -120,7 +120,7 @@ async fn get_channel(
 
 /// Sets a channel's settings, replacing what was there; a secret omitted or sent as `***` keeps
 /// its stored value.
-#[utoipa::path(put, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     params(("channel" = String, Path, description = "whatsapp, email or voice")), request_body = ChannelInput,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_channel(
@@ -133,7 +133,7 @@ async fn put_channel(
 }
 
 /// Merges an RFC 7396 patch into a channel's settings.
-#[utoipa::path(patch, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     params(("channel" = String, Path, description = "whatsapp, email or voice")), request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn patch_channel(
@@ -218,7 +218,7 @@ async fn save(
 }
 
 /// Removes a channel's settings and secrets; its steps then fail with `channel_not_configured`.
-#[utoipa::path(delete, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     params(("channel" = String, Path, description = "whatsapp, email or voice")),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
 async fn delete_channel(

@@ -120,7 +120,7 @@ struct ConnectorInput {
 }
 
 /// The store's connectors (secrets as `***`).
-#[utoipa::path(get, path = "/api/connectors", tag = "connectors", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/connectors", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
     responses((status = 200, body = inline(List<Object>))))]
 async fn list_connectors(
     scope: Scope,
@@ -131,7 +131,7 @@ async fn list_connectors(
 }
 
 /// Creates a connector.
-#[utoipa::path(post, path = "/api/connectors", tag = "connectors", security(("bearer" = [])), request_body = ConnectorInput,
+#[utoipa::path(post, path = "/api/connectors", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = ConnectorInput,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_connector(
     scope: Scope,
@@ -142,7 +142,7 @@ async fn create_connector(
 }
 
 /// A connector (secrets as `***`).
-#[utoipa::path(get, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_connector(
     scope: Scope,
@@ -153,7 +153,7 @@ async fn get_connector(
 }
 
 /// Replaces a connector; a secret omitted or sent as `***` keeps its stored value.
-#[utoipa::path(put, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [])), request_body = ConnectorInput,
+#[utoipa::path(put, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = ConnectorInput,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replace_connector(
     scope: Scope,
@@ -165,7 +165,7 @@ async fn replace_connector(
 }
 
 /// Merges an RFC 7396 patch into a connector.
-#[utoipa::path(patch, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [])), request_body = Object,
+#[utoipa::path(patch, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn patch_connector(
     scope: Scope,
@@ -177,7 +177,7 @@ async fn patch_connector(
 }
 
 /// Deletes a connector and its secrets; 409 while a saved webhook or workflow uses it.
-#[utoipa::path(delete, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_connector(
     scope: Scope,

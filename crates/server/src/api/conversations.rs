@@ -64,7 +64,7 @@ fn key(phone: &str) -> Result<String, ApiError> {
 }
 
 /// A conversation's state.
-#[utoipa::path(get, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = ConversationView), (status = 404, body = ErrorBody)))]
 async fn get_conversation(
     scope: Scope,
@@ -80,7 +80,7 @@ async fn get_conversation(
 }
 
 /// Merges `state` into the conversation (objects merge deeply, `null` deletes), creating it.
-#[utoipa::path(patch, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [])), request_body = StatePatch,
+#[utoipa::path(patch, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = StatePatch,
     responses((status = 200, body = ConversationView), (status = 400, body = ErrorBody)))]
 async fn patch_conversation(
     scope: Scope,
@@ -128,7 +128,7 @@ async fn patch_conversation(
 }
 
 /// Forgets a conversation.
-#[utoipa::path(delete, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
 async fn delete_conversation(
     scope: Scope,

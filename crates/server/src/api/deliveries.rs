@@ -72,7 +72,7 @@ fn delivery_view(d: &DeliveryRecord) -> Value {
 }
 
 /// A subscription's deliveries, newest first.
-#[utoipa::path(get, path = "/api/subscriptions/{id}/deliveries", tag = "subscriptions", security(("bearer" = [])), params(DeliveryQuery, ListParams),
+#[utoipa::path(get, path = "/api/subscriptions/{id}/deliveries", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(DeliveryQuery, ListParams),
     responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_deliveries(
     scope: Scope,
@@ -112,7 +112,7 @@ struct RecoverInput {
 
 /// Sends again every failed delivery of the subscription created in `[since, until)`: one
 /// attempt each, in the background. Deliveries that succeeded are not sent again.
-#[utoipa::path(post, path = "/api/subscriptions/{id}/recover", tag = "subscriptions", security(("bearer" = [])), request_body = RecoverInput,
+#[utoipa::path(post, path = "/api/subscriptions/{id}/recover", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = RecoverInput,
     responses((status = 200, description = "`{subscriptionId, recovered}`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn recover(
     scope: Scope,
@@ -166,7 +166,7 @@ fn refuse_disabled(s: &SubscriptionRecord) -> ApiResult<()> {
 }
 
 /// A delivery with the log of its attempts.
-#[utoipa::path(get, path = "/api/deliveries/{id}", tag = "subscriptions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/deliveries/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_delivery(
     scope: Scope,
@@ -198,7 +198,7 @@ async fn get_delivery(
 
 /// Sends a delivery again now: a pending one sooner, a finished one once more (a manual attempt,
 /// not followed by the retry schedule). The receiver sees the same `webhook-id`.
-#[utoipa::path(post, path = "/api/deliveries/{id}/retry", tag = "subscriptions", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/deliveries/{id}/retry", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry_delivery(
     scope: Scope,

@@ -74,7 +74,7 @@ struct EmailTemplateInput {
 }
 
 /// The store's email templates.
-#[utoipa::path(get, path = "/api/email-templates", tag = "channels", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/email-templates", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
     responses((status = 200, body = inline(List<Object>))))]
 async fn list_templates(
     scope: Scope,
@@ -85,7 +85,7 @@ async fn list_templates(
 }
 
 /// Creates an email template (its name is what `send_email` refers to).
-#[utoipa::path(post, path = "/api/email-templates", tag = "channels", security(("bearer" = [])), request_body = EmailTemplateInput,
+#[utoipa::path(post, path = "/api/email-templates", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = EmailTemplateInput,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_template(
     scope: Scope,
@@ -96,7 +96,7 @@ async fn create_template(
 }
 
 /// An email template.
-#[utoipa::path(get, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_template(
     scope: Scope,
@@ -107,7 +107,7 @@ async fn get_template(
 }
 
 /// Replaces an email template.
-#[utoipa::path(put, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [])), request_body = EmailTemplateInput,
+#[utoipa::path(put, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = EmailTemplateInput,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replace_template(
     scope: Scope,
@@ -119,7 +119,7 @@ async fn replace_template(
 }
 
 /// Merges an RFC 7396 patch into an email template.
-#[utoipa::path(patch, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [])), request_body = Object,
+#[utoipa::path(patch, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn patch_template(
     scope: Scope,
@@ -131,7 +131,7 @@ async fn patch_template(
 }
 
 /// Deletes an email template; steps that name it then fail with `email_template_not_found`.
-#[utoipa::path(delete, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
 async fn delete_template(
     scope: Scope,

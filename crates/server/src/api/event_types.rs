@@ -61,7 +61,7 @@ pub(super) async fn catalogue(
 }
 
 /// The events a subscription can ask for: Switchboard's own and those the store's workflows emit.
-#[utoipa::path(get, path = "/api/event-types", tag = "subscriptions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/event-types", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, description = "`{data: [{name, description, source, workflowIds}]}`", body = Object)))]
 async fn event_types(scope: Scope, State(state): State<Shared>) -> ApiResult<Json<Value>> {
     let known = catalogue(&state, &scope.store.id).await?;

@@ -62,7 +62,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
 }
 
 /// Accepts an event: one run per active workflow whose trigger is `{type: "webhook", eventType}`.
-#[utoipa::path(post, path = "/api/events", tag = "events", security(("bearer" = [])), request_body = EventBody,
+#[utoipa::path(post, path = "/api/events", tag = "events", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = EventBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key, scoped to the store, kept 24 h")),
     responses((status = 202, body = EventAccepted), (status = 200, description = "a repeat: the first answer", body = EventAccepted),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -99,7 +99,7 @@ async fn post_event(
 }
 
 /// The same, for senders that cannot put `eventType` in the body.
-#[utoipa::path(post, path = "/api/events/{eventType}", tag = "events", security(("bearer" = [])), request_body = Object,
+#[utoipa::path(post, path = "/api/events/{eventType}", tag = "events", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
     params(("eventType" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn post_typed_event(

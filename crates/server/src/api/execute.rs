@@ -37,7 +37,7 @@ struct ExecuteQuery {
 }
 
 /// Starts a run now; the body is the trigger data.
-#[utoipa::path(post, path = "/api/workflows/{id}/execute", tag = "workflows", security(("bearer" = [])), request_body = Object,
+#[utoipa::path(post, path = "/api/workflows/{id}/execute", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
     params(ExecuteQuery, ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, description = "`{runId, status}`", body = Object), (status = 200, description = "the settled run (with `wait`)", body = Object),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

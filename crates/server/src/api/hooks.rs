@@ -68,7 +68,7 @@ async fn secrets(state: &Shared, store_id: &str) -> Result<Option<InboundSecrets
 }
 
 /// Creates or rotates the store's inbound secret and shows it once.
-#[utoipa::path(post, path = "/api/inbound-secret", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/inbound-secret", operation_id = "rotate_inbound_secret", tag = "events", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = SecretShown)))]
 async fn rotate_secret(scope: Scope, State(state): State<Shared>) -> ApiResult<Json<SecretShown>> {
     let store_id = &scope.store.id;

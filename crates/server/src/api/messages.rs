@@ -38,7 +38,7 @@ pub fn view(m: &MessageRecord) -> Value {
 }
 
 /// Messages sent and received, oldest first, with their delivery status.
-#[utoipa::path(get, path = "/api/messages", tag = "channels", security(("bearer" = [])), params(MessageQuery, ListParams),
+#[utoipa::path(get, path = "/api/messages", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(MessageQuery, ListParams),
     responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody)))]
 async fn list_messages(
     scope: Scope,

@@ -7,6 +7,7 @@ pub mod body;
 mod channels;
 mod cluster;
 mod connectors;
+mod contract;
 mod conversations;
 mod definitions;
 mod deliveries;
@@ -31,8 +32,7 @@ mod workflows;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -43,22 +43,9 @@ use crate::app::Shared;
     info(title = "Switchboard", description = "Durable, event-driven workflows for customer engagement. \
         Store-scoped routes take `Authorization: Bearer <token>` and `StoreId: <store id>` \
         (a store token may omit StoreId; the admin token must send it)."),
-    modifiers(&BearerAuth),
     tags((name = "operations"), (name = "stores", description = "Tenants and their tokens (admin token)"), (name = "workflows"), (name = "events"), (name = "runs"), (name = "conversations"), (name = "connectors", description = "Credentials for outbound calls; secrets write-only"), (name = "webhooks", description = "Saved HTTP requests (seed 002)"), (name = "channels", description = "WhatsApp, email and voice: settings, email templates, messages, and the providers' signed callbacks"), (name = "schedules", description = "Scheduled calls of callable workflows and upcoming cron ticks"), (name = "apps", description = "Kustomer app definitions (seeds 001, 003): their workflows installed together"), (name = "subscriptions", description = "Outgoing events: subscriptions, their signed deliveries, the event catalogue (seed 004)"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
-}
 
 /// The routes, state still to be given: probes and metrics, which answer without the database,
 /// and the API, each request of which first brings the caches up to date ([`sync_caches`]).
@@ -115,6 +102,7 @@ pub fn routes(body_limit: usize) -> (Routes, utoipa::openapi::OpenApi) {
         .merge(cluster::router())
         .split_for_parts();
     doc.merge(api_doc);
+    contract::finish(&mut doc);
     let routes = Routes {
         probes,
         api,

@@ -63,7 +63,7 @@ struct RunQuery {
 }
 
 /// The store's runs, newest first.
-#[utoipa::path(get, path = "/api/runs", tag = "runs", security(("bearer" = [])), params(RunQuery, ListParams),
+#[utoipa::path(get, path = "/api/runs", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(RunQuery, ListParams),
     responses((status = 200, body = List<RunSummary>), (status = 400, body = ErrorBody)))]
 async fn list_runs(
     scope: Scope,
@@ -110,7 +110,7 @@ async fn list_runs(
 }
 
 /// A run with its context and every step visit (its shape is in `/openapi.json`).
-#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_run(
     scope: Scope,
@@ -180,7 +180,7 @@ pub async fn run_view(state: &AppState, run: RunRecord) -> Result<Value, ApiErro
 }
 
 /// Cancels a queued, running or waiting run.
-#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel_run(
     scope: Scope,
@@ -200,7 +200,7 @@ async fn cancel_run(
 }
 
 /// Resumes a failed run at its failed step.
-#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry_run(
     scope: Scope,

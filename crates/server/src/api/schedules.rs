@@ -38,7 +38,7 @@ struct ScheduleQuery {
 }
 
 /// Scheduled calls and cron ticks, in creation order; by default the pending ones.
-#[utoipa::path(get, path = "/api/schedules", tag = "schedules", security(("bearer" = [])), params(ScheduleQuery, ListParams),
+#[utoipa::path(get, path = "/api/schedules", tag = "schedules", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ScheduleQuery, ListParams),
     responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody)))]
 async fn list_schedules(
     scope: Scope,
@@ -75,7 +75,7 @@ async fn list_schedules(
 }
 
 /// One schedule.
-#[utoipa::path(get, path = "/api/schedules/{id}", tag = "schedules", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/schedules/{id}", tag = "schedules", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_schedule(
     scope: Scope,
@@ -87,7 +87,7 @@ async fn get_schedule(
 }
 
 /// Cancels a pending call, or skips a cron workflow's upcoming tick (the next one is scheduled).
-#[utoipa::path(delete, path = "/api/schedules/{id}", tag = "schedules", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/schedules/{id}", tag = "schedules", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, description = "the schedule after the change", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel_schedule(
     scope: Scope,

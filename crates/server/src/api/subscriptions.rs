@@ -237,7 +237,7 @@ pub(super) async fn find(
 }
 
 /// The store's subscriptions.
-#[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
     responses((status = 200, body = inline(List<Object>))))]
 async fn list_subscriptions(
     scope: Scope,
@@ -252,7 +252,7 @@ async fn list_subscriptions(
 }
 
 /// Creates a subscription; the answer holds its signing secret, shown this once.
-#[utoipa::path(post, path = "/api/subscriptions", tag = "subscriptions", security(("bearer" = [])), request_body = SubscriptionInput,
+#[utoipa::path(post, path = "/api/subscriptions", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = SubscriptionInput,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody)))]
 async fn create_subscription(
     scope: Scope,
@@ -288,7 +288,7 @@ async fn create_subscription(
 }
 
 /// A subscription (its secret as `***`).
-#[utoipa::path(get, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_subscription(
     scope: Scope,
@@ -304,7 +304,7 @@ async fn get_subscription(
 
 /// Replaces a subscription; `secret` omitted or `***` keeps the stored one. Turning a disabled
 /// subscription on again forgets its failures.
-#[utoipa::path(put, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [])), request_body = SubscriptionInput,
+#[utoipa::path(put, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = SubscriptionInput,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn replace_subscription(
     scope: Scope,
@@ -317,7 +317,7 @@ async fn replace_subscription(
 }
 
 /// Merges an RFC 7396 patch into a subscription (`{"active": true}` turns a disabled one on again).
-#[utoipa::path(patch, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [])), request_body = Object,
+#[utoipa::path(patch, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn patch_subscription(
     scope: Scope,
@@ -374,7 +374,7 @@ async fn save(
 
 /// Deletes a subscription: nothing more is sent to it (pending deliveries are cancelled); its
 /// delivery history stays.
-#[utoipa::path(delete, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
 async fn delete_subscription(
     scope: Scope,
@@ -393,7 +393,7 @@ async fn delete_subscription(
 
 /// Makes a new signing secret; the previous one keeps signing alongside it for 24 hours, so
 /// receivers can switch without missing a delivery.
-#[utoipa::path(post, path = "/api/subscriptions/{id}/rotate-secret", tag = "subscriptions", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/subscriptions/{id}/rotate-secret", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, description = "`{id, secret, previousSecretExpiresAt}`", body = Object), (status = 404, body = ErrorBody)))]
 async fn rotate_secret(
     scope: Scope,

@@ -105,7 +105,7 @@ struct DeletedQuery {
 }
 
 /// The store's saved webhooks.
-#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [])), params(DeletedQuery, ListParams),
+#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(DeletedQuery, ListParams),
     responses((status = 200, body = inline(List<Object>))))]
 async fn list_webhooks(
     scope: Scope,
@@ -118,7 +118,7 @@ async fn list_webhooks(
 
 /// Saves a webhook. An invalid URL, plain `http://` (unless allowed) or an unknown connector is a
 /// validation error with the field's pointer.
-#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = WebhookInput,
+#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = WebhookInput,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_webhook(
     scope: Scope,
@@ -128,7 +128,7 @@ async fn create_webhook(
     resources::create::<Webhooks>(&state, &scope.store.id, body).await
 }
 
-#[utoipa::path(get, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn get_webhook(
     scope: Scope,
@@ -138,7 +138,7 @@ async fn get_webhook(
     resources::get::<Webhooks>(&state, &scope.store.id, &id).await
 }
 
-#[utoipa::path(put, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), request_body = WebhookInput,
+#[utoipa::path(put, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = WebhookInput,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replace_webhook(
     scope: Scope,
@@ -150,7 +150,7 @@ async fn replace_webhook(
 }
 
 /// Merges an RFC 7396 patch into a webhook.
-#[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), request_body = Object,
+#[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn patch_webhook(
     scope: Scope,
@@ -162,7 +162,7 @@ async fn patch_webhook(
 }
 
 /// Soft delete: listed with `?deleted=true`, restorable; steps calling it fail meanwhile.
-#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
 async fn delete_webhook(
     scope: Scope,
@@ -173,7 +173,7 @@ async fn delete_webhook(
 }
 
 /// Brings back a deleted webhook (409 when a live one took its name meanwhile).
-#[utoipa::path(post, path = "/api/webhooks/{id}/restore", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/webhooks/{id}/restore", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn restore_webhook(
     scope: Scope,
@@ -200,7 +200,7 @@ struct TestInput {
 
 /// Sends the real request, built from the sample data, and answers with
 /// `{request, response, durationMs, output?, error?}` (secrets as `***`).
-#[utoipa::path(post, path = "/api/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [])), request_body = TestInput,
+#[utoipa::path(post, path = "/api/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = TestInput,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn test_webhook(
     scope: Scope,

@@ -121,7 +121,7 @@ struct ActivePatch {
 }
 
 /// Lists the store's workflows.
-#[utoipa::path(get, path = "/api/workflows", tag = "workflows", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
     responses((status = 200, body = List<WorkflowSummary>), (status = 401, body = ErrorBody)))]
 async fn list_workflows(
     scope: Scope,
@@ -147,7 +147,7 @@ async fn list_workflows(
 }
 
 /// Creates a workflow (version 1).
-#[utoipa::path(post, path = "/api/workflows", tag = "workflows", security(("bearer" = [])), request_body = WorkflowDefinition,
+#[utoipa::path(post, path = "/api/workflows", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = WorkflowDefinition,
     responses((status = 201, body = WorkflowView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_workflow(
     scope: Scope,
@@ -173,7 +173,7 @@ async fn create_workflow(
 }
 
 /// Checks a definition without storing anything.
-#[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows", security(("bearer" = [])), request_body = WorkflowDefinition,
+#[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = WorkflowDefinition,
     responses((status = 200, body = Validation), (status = 400, description = "malformed JSON", body = ErrorBody)))]
 async fn validate_workflow(
     scope: Scope,
@@ -191,7 +191,7 @@ async fn validate_workflow(
 }
 
 /// One workflow, at its current version.
-#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = WorkflowView), (status = 404, body = ErrorBody)))]
 async fn get_workflow(
     scope: Scope,
@@ -207,7 +207,7 @@ async fn get_workflow(
 }
 
 /// Replaces the definition: a new version; running runs keep theirs.
-#[utoipa::path(put, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])), request_body = WorkflowDefinition,
+#[utoipa::path(put, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = WorkflowDefinition,
     responses((status = 200, body = WorkflowView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replace_workflow(
     scope: Scope,
@@ -241,7 +241,7 @@ async fn replace_workflow(
 }
 
 /// Turns a workflow on or off (no new version).
-#[utoipa::path(patch, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])), request_body = ActivePatch,
+#[utoipa::path(patch, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = ActivePatch,
     responses((status = 200, body = WorkflowView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn patch_workflow(
     scope: Scope,
@@ -292,7 +292,7 @@ async fn patch_workflow(
 }
 
 /// Deletes a workflow; its history stays.
-#[utoipa::path(delete, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
 async fn delete_workflow(
     scope: Scope,
@@ -312,7 +312,7 @@ async fn delete_workflow(
 }
 
 /// The workflow's versions, oldest first.
-#[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
     responses((status = 200, body = List<VersionView>), (status = 404, body = ErrorBody)))]
 async fn list_versions(
     scope: Scope,
@@ -329,7 +329,7 @@ async fn list_versions(
 }
 
 /// One version's definition.
-#[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
 async fn get_version(
     scope: Scope,

@@ -110,3 +110,70 @@ async fn unknown_routes_and_methods_answer_json(s: TestServer) {
         (405, Some("method_not_allowed"))
     );
 }
+
+/// The document passes an OpenAPI 3.1 validator (openapi-spec-validator), and what every
+/// operation shares is in it: unique operationIds, a description on every response, 401 where a
+/// token is needed, `StoreId` declared where a store is acted on.
+#[tokio::test]
+async fn openapi_is_a_valid_3_1_document() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (status, doc) = send(s.client.get(s.url("/openapi.json"))).await;
+    assert_eq!(status, 200);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), doc.to_string()).unwrap();
+    let python = testkit::python::with(
+        "openapi_spec_validator",
+        "openapi-spec-validator>=0.7.1,<0.8",
+    );
+    let check = "import json, sys\n\
+        from openapi_spec_validator import OpenAPIV31SpecValidator\n\
+        errors = list(OpenAPIV31SpecValidator(json.load(open(sys.argv[1]))).iter_errors())\n\
+        for e in errors[:20]: print(e.message[:300])\n\
+        sys.exit(1 if errors else 0)";
+    let out = std::process::Command::new(&python)
+        .args(["-c", check])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+            }
+            let Some(security) = op["security"].as_array() else {
+                continue;
+            };
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path}: no 401"
+            );
+            if path.starts_with("/api/")
+                && !path.starts_with("/api/stores")
+                && path != "/api/cluster"
+            {
+                assert!(
+                    security.iter().any(|s| s.get("storeId").is_some()),
+                    "{method} {path}: StoreId not declared"
+                );
+            }
+        }
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["storeId"]["in"], "header", "{schemes}");
+    assert_eq!(schemes["storeId"]["name"], "StoreId", "{schemes}");
+}
