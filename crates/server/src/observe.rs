@@ -132,30 +132,33 @@ fn install() -> PrometheusHandle {
     handle
 }
 
-/// What the handlers learn of a request that its log line names: the store it acted on.
+/// What is learnt inside the router of a request that its log line names: the route it matched
+/// and the store it acted on.
 #[derive(Clone, Default)]
-pub struct Noted(Arc<Mutex<Option<String>>>);
+pub struct Noted(Arc<Mutex<Note>>);
+
+#[derive(Default)]
+struct Note {
+    route: Option<String>,
+    store_id: Option<String>,
+}
 
 impl Noted {
     /// The request acts on this store (called where the caller's store is resolved).
     pub fn store(parts: &axum::http::request::Parts, store_id: &str) {
         if let Some(noted) = parts.extensions.get::<Noted>() {
-            *noted.0.lock().expect("noted") = Some(store_id.to_owned());
+            noted.0.lock().expect("noted").store_id = Some(store_id.to_owned());
         }
     }
 }
 
-/// The route a request matched (set inside the router, where it is known).
-#[derive(Clone, Default)]
-struct Route(Arc<Mutex<Option<String>>>);
-
-/// Records the route template the request matched, for [`requests`].
+/// Notes the route template the request matched, for [`requests`].
 pub async fn matched(request: Request, next: Next) -> Response {
     if let (Some(slot), Some(path)) = (
-        request.extensions().get::<Route>(),
+        request.extensions().get::<Noted>(),
         request.extensions().get::<MatchedPath>(),
     ) {
-        *slot.0.lock().expect("route") = Some(path.as_str().to_owned());
+        slot.0.lock().expect("noted").route = Some(path.as_str().to_owned());
     }
     next.run(request).await
 }
@@ -165,18 +168,16 @@ pub async fn matched(request: Request, next: Next) -> Response {
 pub async fn requests(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let (route, noted) = (Route::default(), Noted::default());
-    request.extensions_mut().insert(route.clone());
+    let noted = Noted::default();
     request.extensions_mut().insert(noted.clone());
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let route = route.0.lock().expect("route").take();
+    let Note { route, store_id } = std::mem::take(&mut *noted.0.lock().expect("noted"));
     let route = route.as_deref().unwrap_or("unmatched");
     metrics::histogram!("switchboard_http_request_duration_seconds",
         "method" => method.to_string(), "route" => route.to_owned(), "status" => status.to_string())
     .record(elapsed.as_secs_f64());
-    let store_id = noted.0.lock().expect("noted").take();
     let code = response.extensions().get::<crate::api::error::Code>();
     tracing::debug!(
         method = %method,
