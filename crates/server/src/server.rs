@@ -80,7 +80,7 @@ impl Server {
             admin_hash: boot.admin_hash,
             validation,
             metrics,
-            openapi: doc.to_json().context("serialise the OpenAPI document")?,
+            openapi: doc,
             engine: engine.clone(),
             caches,
             sealer: boot.sealer,

@@ -1,7 +1,8 @@
-//! The Python tools tests drive (aiosmtpd, openapi-spec-validator): `SWITCHBOARD_TEST_PYTHON`
-//! when set, else the machine's `python3` when it has the module (e.g. Debian's
-//! python3-aiosmtpd), else one virtualenv under `target/` into which each tool is installed with
-//! pip on first use. Tests never skip for want of a tool: they fail saying why.
+//! The Python tools tests drive (aiosmtpd, openapi-spec-validator, Schemathesis,
+//! openapi-python-client): `SWITCHBOARD_TEST_PYTHON` when set, else the machine's `python3` when
+//! it has the module (e.g. Debian's python3-aiosmtpd), else one virtualenv under `target/` into
+//! which each tool is installed with pip on first use. Tests never skip for want of a tool: they
+//! fail saying why.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

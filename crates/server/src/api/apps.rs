@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use regex::Regex;
 use serde_json::{Value, json};
@@ -25,7 +25,9 @@ use super::auth::Scope;
 use super::body::JsonBody;
 use super::definitions::{Saved, saved, unresolved};
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::list::{List, ListParams, Paging};
+use super::views::{AppRemoved, AppView};
 use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 
@@ -41,8 +43,8 @@ pub fn router() -> OpenApiRouter<Shared> {
 
 /// Installs an app, or upgrades it to a newer version.
 #[utoipa::path(post, path = "/api/apps", tag = "apps", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
-    responses((status = 201, description = "installed: `{app, version, workflows: [{localId, id, name}]}`", body = Object),
-        (status = 200, description = "upgraded", body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "installed", body = AppView),
+        (status = 200, description = "upgraded", body = AppView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn install_app(
     scope: Scope,
     State(state): State<Shared>,
@@ -202,7 +204,7 @@ fn changes(
 
 /// The installed apps.
 #[utoipa::path(get, path = "/api/apps", tag = "apps", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
-    responses((status = 200, body = inline(List<Object>))))]
+    responses((status = 200, body = List<AppView>)))]
 async fn list_apps(
     scope: Scope,
     State(state): State<Shared>,
@@ -217,7 +219,7 @@ async fn list_apps(
 
 /// Uninstalls an app: its workflows are deleted (their history stays) in one transaction.
 #[utoipa::path(delete, path = "/api/apps/{app}", tag = "apps", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, description = "`{app, deleted: true, workflows}`", body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AppRemoved), (status = 404, body = ErrorBody)))]
 async fn delete_app(
     scope: Scope,
     State(state): State<Shared>,

@@ -3,7 +3,7 @@
 //! `***` keeps it. Each view also says where the provider must send its webhooks.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::{Map, Value};
 use switchboard_core::ids;
 use switchboard_store::{ResourceKind, ResourceRecord};
@@ -14,9 +14,11 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::list::List;
 use super::resources::invalid;
 use super::stores::Deleted;
+use super::views::ChannelView;
 use crate::app::Shared;
 use switchboard_engine::channels::{self, KINDS};
 use switchboard_engine::clock::{now_ms, rfc3339};
@@ -32,17 +34,69 @@ pub fn router() -> OpenApiRouter<Shared> {
         ))
 }
 
-/// Documents the request bodies; handlers read them as JSON values to check them totally.
+/// A channel's settings, flat: those of the channel the path names. Secrets are write-only; on a
+/// replacement a secret omitted or sent as `***` keeps its stored value. Documents the request
+/// body; handlers read it as a JSON value to check it totally.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ChannelInput {
+    WhatsApp(WhatsAppSettings),
+    Email(EmailSettings),
+    Voice(VoiceSettings),
+}
+
+/// Which channel.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ChannelKind {
+    Whatsapp,
+    Email,
+    Voice,
+}
+
+/// WhatsApp Cloud API (Meta).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct WhatsAppSettings {
+    phone_number_id: String,
+    access_token: String,
+    /// The Meta app's secret, which signs its webhooks.
+    app_secret: String,
+    /// What Meta's subscription handshake must echo.
+    verify_token: String,
+    /// Graph API version, e.g. `v21.0`.
+    api_version: Option<String>,
+    base_url: Option<String>,
+}
+
+/// Email over SMTP.
 #[derive(ToSchema)]
 #[allow(dead_code)]
-#[schema(
-    description = "WhatsApp: `{phoneNumberId, accessToken, appSecret, verifyToken, apiVersion?, baseUrl?}`; \
-    email: `{host, port, security: none|starttls|tls, username?, password?, from}`; \
-    voice: `{accountSid, authToken, from, baseUrl?}`. Secrets are write-only."
-)]
-struct ChannelInput {
-    #[schema(value_type = Object)]
-    settings: Value,
+struct EmailSettings {
+    host: String,
+    #[schema(minimum = 1, maximum = 65535)]
+    port: u16,
+    /// `starttls` (default), `tls` or `none`.
+    security: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    /// The sender's address.
+    from: String,
+}
+
+/// Voice calls (Twilio).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct VoiceSettings {
+    account_sid: String,
+    auth_token: String,
+    /// The calling number.
+    from: String,
+    base_url: Option<String>,
 }
 
 fn known(kind: &str) -> ApiResult<&'static str> {
@@ -82,7 +136,7 @@ fn view(state: &Shared, record: &ResourceRecord) -> Value {
 
 /// The store's configured channels (secrets as `***`).
 #[utoipa::path(get, path = "/api/channels", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = inline(List<Object>))))]
+    responses((status = 200, body = List<ChannelView>)))]
 async fn list_channels(scope: Scope, State(state): State<Shared>) -> ApiResult<Json<List<Value>>> {
     let mut data = Vec::new();
     for kind in KINDS {
@@ -104,8 +158,8 @@ async fn configured(state: &Shared, store_id: &str, kind: &str) -> ApiResult<Res
 
 /// One channel's settings (secrets as `***`).
 #[utoipa::path(get, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    params(("channel" = String, Path, description = "whatsapp, email or voice")),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    params(("channel" = inline(ChannelKind), Path)),
+    responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
 async fn get_channel(
     scope: Scope,
     State(state): State<Shared>,
@@ -121,8 +175,8 @@ async fn get_channel(
 /// Sets a channel's settings, replacing what was there; a secret omitted or sent as `***` keeps
 /// its stored value.
 #[utoipa::path(put, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    params(("channel" = String, Path, description = "whatsapp, email or voice")), request_body = ChannelInput,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("channel" = inline(ChannelKind), Path)), request_body = ChannelInput,
+    responses((status = 200, body = ChannelView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_channel(
     scope: Scope,
     State(state): State<Shared>,
@@ -134,8 +188,8 @@ async fn put_channel(
 
 /// Merges an RFC 7396 patch into a channel's settings.
 #[utoipa::path(patch, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    params(("channel" = String, Path, description = "whatsapp, email or voice")), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("channel" = inline(ChannelKind), Path)), request_body = Object,
+    responses((status = 200, body = ChannelView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn patch_channel(
     scope: Scope,
     State(state): State<Shared>,
@@ -219,7 +273,7 @@ async fn save(
 
 /// Removes a channel's settings and secrets; its steps then fail with `channel_not_configured`.
 #[utoipa::path(delete, path = "/api/channels/{channel}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    params(("channel" = String, Path, description = "whatsapp, email or voice")),
+    params(("channel" = inline(ChannelKind), Path)),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
 async fn delete_channel(
     scope: Scope,

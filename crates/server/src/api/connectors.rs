@@ -2,7 +2,7 @@
 //! write-only: sealed at rest, read back as `***`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 use switchboard_core::Problem;
@@ -14,9 +14,11 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiResult, ErrorBody};
+use super::extract::Path;
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
+use super::views::ConnectorView;
 use crate::app::Shared;
 use switchboard_engine::outbound::connectors;
 
@@ -121,7 +123,7 @@ struct ConnectorInput {
 
 /// The store's connectors (secrets as `***`).
 #[utoipa::path(get, path = "/api/connectors", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
-    responses((status = 200, body = inline(List<Object>))))]
+    responses((status = 200, body = List<ConnectorView>)))]
 async fn list_connectors(
     scope: Scope,
     State(state): State<Shared>,
@@ -132,7 +134,7 @@ async fn list_connectors(
 
 /// Creates a connector.
 #[utoipa::path(post, path = "/api/connectors", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = ConnectorInput,
-    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = ConnectorView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_connector(
     scope: Scope,
     State(state): State<Shared>,
@@ -143,7 +145,7 @@ async fn create_connector(
 
 /// A connector (secrets as `***`).
 #[utoipa::path(get, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody)))]
 async fn get_connector(
     scope: Scope,
     State(state): State<Shared>,
@@ -154,7 +156,7 @@ async fn get_connector(
 
 /// Replaces a connector; a secret omitted or sent as `***` keeps its stored value.
 #[utoipa::path(put, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = ConnectorInput,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ConnectorView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replace_connector(
     scope: Scope,
     State(state): State<Shared>,
@@ -166,7 +168,7 @@ async fn replace_connector(
 
 /// Merges an RFC 7396 patch into a connector.
 #[utoipa::path(patch, path = "/api/connectors/{id}", tag = "connectors", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ConnectorView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn patch_connector(
     scope: Scope,
     State(state): State<Shared>,

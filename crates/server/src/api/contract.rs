@@ -54,7 +54,18 @@ fn finish_operation(method: &str, operation: &mut Operation) {
     let store_scoped = schemes.iter().any(|s| s == "storeId");
     let writes = method != "get";
     let has_body = operation.request_body.is_some();
+    let has_query = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| serde_json::to_value(p).is_ok_and(|p| p["in"] == "query"));
     let mut errors: Vec<(&str, &str)> = Vec::new();
+    if has_query && !has_body {
+        errors.push((
+            "400",
+            "A parameter is not valid: `error.message` names it and says why",
+        ));
+    }
     if has_body {
         errors.push((
             "400",
@@ -126,5 +137,43 @@ fn default_description(status: &str) -> &'static str {
         "429" => "Too many requests (`Retry-After`)",
         "503" => "Unavailable now (`Retry-After`)",
         _ => "The answer",
+    }
+}
+
+/// A body that may be left out is not one that may be `null`: utoipa marks `Option<T>` bodies
+/// nullable as well as optional, and no handler takes a `null` body. Works on the serialised
+/// document.
+pub fn optional_bodies(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(body) = operation.get_mut("requestBody") else {
+            continue;
+        };
+        if body["required"] == json!(true) {
+            continue;
+        }
+        let Some(content) = body["content"].as_object_mut() else {
+            continue;
+        };
+        for media in content.values_mut() {
+            let schema = &mut media["schema"];
+            if let Some([inner, null]) = schema["oneOf"].as_array().map(Vec::as_slice)
+                && *null == json!({"type": "null"})
+            {
+                *schema = inner.clone();
+            } else if let Some(types) = schema["type"].as_array() {
+                let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                schema["type"] = match kept.as_slice() {
+                    [one] => one.clone(),
+                    _ => Value::Array(kept),
+                };
+            }
+        }
     }
 }

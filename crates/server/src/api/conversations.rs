@@ -1,7 +1,7 @@
 //! Conversation state per phone number (for AI agents); keyed by the number's digits alone.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_core::run::phone_key;
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::stores::Deleted;
 use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
@@ -65,7 +66,7 @@ fn key(phone: &str) -> Result<String, ApiError> {
 
 /// A conversation's state.
 #[utoipa::path(get, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = ConversationView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConversationView), (status = 400, description = "not a phone number", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_conversation(
     scope: Scope,
     State(state): State<Shared>,
@@ -129,7 +130,7 @@ async fn patch_conversation(
 
 /// Forgets a conversation.
 #[utoipa::path(delete, path = "/api/conversations/{phoneNumber}", tag = "conversations", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Deleted), (status = 400, description = "not a phone number", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_conversation(
     scope: Scope,
     State(state): State<Shared>,

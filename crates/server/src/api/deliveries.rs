@@ -2,7 +2,7 @@
 //! subscription, each attempt's log, and sending again by hand.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_core::workflow::{Context, Fields, OPTIONAL, REQUIRED};
@@ -14,9 +14,11 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
 use super::list::{List, ListParams, Paging};
 use super::resources::invalid;
 use super::subscriptions::find;
+use super::views::{DeliveryView, Recovered};
 use crate::app::{AppState, Shared};
 use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339_millis};
 
@@ -73,7 +75,7 @@ fn delivery_view(d: &DeliveryRecord) -> Value {
 
 /// A subscription's deliveries, newest first.
 #[utoipa::path(get, path = "/api/subscriptions/{id}/deliveries", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(DeliveryQuery, ListParams),
-    responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = List<DeliveryView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_deliveries(
     scope: Scope,
     State(state): State<Shared>,
@@ -113,7 +115,7 @@ struct RecoverInput {
 /// Sends again every failed delivery of the subscription created in `[since, until)`: one
 /// attempt each, in the background. Deliveries that succeeded are not sent again.
 #[utoipa::path(post, path = "/api/subscriptions/{id}/recover", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = RecoverInput,
-    responses((status = 200, description = "`{subscriptionId, recovered}`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Recovered), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn recover(
     scope: Scope,
     State(state): State<Shared>,
@@ -167,7 +169,7 @@ fn refuse_disabled(s: &SubscriptionRecord) -> ApiResult<()> {
 
 /// A delivery with the log of its attempts.
 #[utoipa::path(get, path = "/api/deliveries/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DeliveryView), (status = 404, body = ErrorBody)))]
 async fn get_delivery(
     scope: Scope,
     State(state): State<Shared>,
@@ -199,7 +201,7 @@ async fn get_delivery(
 /// Sends a delivery again now: a pending one sooner, a finished one once more (a manual attempt,
 /// not followed by the retry schedule). The receiver sees the same `webhook-id`.
 #[utoipa::path(post, path = "/api/deliveries/{id}/retry", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry_delivery(
     scope: Scope,
     State(state): State<Shared>,

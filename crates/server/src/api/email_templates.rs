@@ -2,7 +2,7 @@
 //! `html` are templates over a step's roots, with the step's `variables` as `variables`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 use switchboard_core::Problem;
@@ -16,9 +16,11 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiResult, ErrorBody};
+use super::extract::Path;
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
+use super::views::EmailTemplateView;
 use crate::app::Shared;
 
 pub fn router() -> OpenApiRouter<Shared> {
@@ -75,7 +77,7 @@ struct EmailTemplateInput {
 
 /// The store's email templates.
 #[utoipa::path(get, path = "/api/email-templates", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
-    responses((status = 200, body = inline(List<Object>))))]
+    responses((status = 200, body = List<EmailTemplateView>)))]
 async fn list_templates(
     scope: Scope,
     State(state): State<Shared>,
@@ -86,7 +88,7 @@ async fn list_templates(
 
 /// Creates an email template (its name is what `send_email` refers to).
 #[utoipa::path(post, path = "/api/email-templates", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = EmailTemplateInput,
-    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = EmailTemplateView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_template(
     scope: Scope,
     State(state): State<Shared>,
@@ -97,7 +99,7 @@ async fn create_template(
 
 /// An email template.
 #[utoipa::path(get, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EmailTemplateView), (status = 404, body = ErrorBody)))]
 async fn get_template(
     scope: Scope,
     State(state): State<Shared>,
@@ -108,7 +110,7 @@ async fn get_template(
 
 /// Replaces an email template.
 #[utoipa::path(put, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = EmailTemplateInput,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = EmailTemplateView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replace_template(
     scope: Scope,
     State(state): State<Shared>,
@@ -120,7 +122,7 @@ async fn replace_template(
 
 /// Merges an RFC 7396 patch into an email template.
 #[utoipa::path(patch, path = "/api/email-templates/{id}", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = EmailTemplateView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn patch_template(
     scope: Scope,
     State(state): State<Shared>,

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::error::ApiResult;
 use super::list::List;
+use super::views::EventTypeView;
 use crate::app::{AppState, Shared};
 
 pub fn router() -> OpenApiRouter<Shared> {
@@ -62,7 +63,7 @@ pub(super) async fn catalogue(
 
 /// The events a subscription can ask for: Switchboard's own and those the store's workflows emit.
 #[utoipa::path(get, path = "/api/event-types", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, description = "`{data: [{name, description, source, workflowIds}]}`", body = Object)))]
+    responses((status = 200, body = List<EventTypeView>)))]
 async fn event_types(scope: Scope, State(state): State<Shared>) -> ApiResult<Json<Value>> {
     let known = catalogue(&state, &scope.store.id).await?;
     let data: Vec<Value> = known

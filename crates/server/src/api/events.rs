@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 use super::auth::EventScope;
 use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use crate::app::Shared;
 use switchboard_engine::triggers::{self, Outcome, Request};
 
@@ -99,7 +100,7 @@ async fn post_event(
 }
 
 /// The same, for senders that cannot put `eventType` in the body.
-#[utoipa::path(post, path = "/api/events/{eventType}", tag = "events", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
+#[utoipa::path(post, path = "/api/events/{eventType}", tag = "events", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Option<Object>,
     params(("eventType" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn post_typed_event(

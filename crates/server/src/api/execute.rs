@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use switchboard_store::RunStatus;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,7 +18,8 @@ use super::auth::Scope;
 use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::events::idempotency_key;
-use super::runs::run_view;
+use super::extract::{Path, Query};
+use super::runs::{RunView, run_view};
 use crate::app::Shared;
 use switchboard_engine::triggers::{self, Outcome, Request, Target};
 
@@ -33,14 +34,34 @@ pub fn router() -> OpenApiRouter<Shared> {
 #[into_params(parameter_in = Query)]
 struct ExecuteQuery {
     /// Wait up to this many seconds (at most 60) for the run to complete, fail, be cancelled or wait.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 60)]
     wait: Option<String>,
 }
 
+/// A run not settled (yet): queued, or still running when `wait` ran out.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RunStarted {
+    run_id: String,
+    /// `queued`, `running` (or, for a repeated request, what it was then).
+    status: String,
+}
+
+/// A 200 answer: the settled run (with `wait`), or the first answer to a repeated request.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ExecuteAnswer {
+    Run(Box<RunView>),
+    Repeat(RunStarted),
+}
+
 /// Starts a run now; the body is the trigger data.
-#[utoipa::path(post, path = "/api/workflows/{id}/execute", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
+#[utoipa::path(post, path = "/api/workflows/{id}/execute", tag = "workflows", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Option<Object>,
     params(ExecuteQuery, ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 202, description = "`{runId, status}`", body = Object), (status = 200, description = "the settled run (with `wait`)", body = Object),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 202, description = "the run is queued (or still going when `wait` ran out)", body = RunStarted), (status = 200, description = "the settled run (with `wait`), or a repeated request's first answer", body = ExecuteAnswer),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the `Idempotency-Key` was used for another request, or the trigger's conditions did not hold", body = ErrorBody)))]
 async fn execute_workflow(
     scope: Scope,
     State(state): State<Shared>,
@@ -113,7 +134,10 @@ async fn execute_workflow(
         Some(seconds) => settled_run(&state, &scope.store.id, &run_id, seconds).await,
         None => Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"runId": run_id, "status": "queued"})),
+            Json(RunStarted {
+                run_id,
+                status: "queued".into(),
+            }),
         )
             .into_response()),
     }
@@ -175,7 +199,10 @@ async fn settled_run(
     } else {
         Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"runId": run.id, "status": run.status})),
+            Json(RunStarted {
+                run_id: run.id,
+                status: run.status.as_str().into(),
+            }),
         )
             .into_response())
     }

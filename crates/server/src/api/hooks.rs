@@ -4,7 +4,7 @@
 //! keeps verifying for a day, so senders can switch without losing events.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use super::auth::Scope;
 use super::body::RawJson;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::events::{EventAccepted, accept, typed_payload};
+use super::extract::Path;
 use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 use switchboard_engine::signatures::{self, Signed};

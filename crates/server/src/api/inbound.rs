@@ -7,7 +7,7 @@
 //! - `POST /channels/voice/{storeId}/status`: Twilio's call progress, signed with `X-Twilio-Signature`.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -23,6 +23,8 @@ use utoipa_axum::routes;
 
 use super::body::RawBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
+use super::views::{CallStatus, WhatsAppReceived};
 use crate::app::Shared;
 use switchboard_engine::channels::{self, open_voice, open_whatsapp};
 use switchboard_engine::clock::{now_ms, rfc3339_millis};
@@ -95,7 +97,7 @@ async fn whatsapp_handshake(
 #[utoipa::path(post, path = "/channels/whatsapp/{storeId}", tag = "channels", params(("storeId" = String, Path),
         ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the body under the App Secret")),
     request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WhatsAppReceived), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn whatsapp_webhook(
     State(state): State<Shared>,
     Path(store_id): Path<String>,
@@ -260,7 +262,7 @@ async fn status(
 #[utoipa::path(post, path = "/channels/voice/{storeId}/status", tag = "channels", params(("storeId" = String, Path),
         ("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 of the URL and the sorted form fields")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CallStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn voice_status(
     State(state): State<Shared>,
     Path(store_id): Path<String>,

@@ -1,7 +1,7 @@
 //! List pagination: `?limit=` (default 50, at most 500) and an opaque `?cursor=`; responses are
 //! `{"data": [...], "nextCursor": "…" | null}`.
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,11 +10,13 @@ use switchboard_store::{Page, PageRequest};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
+use super::extract::Query;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Items per page, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -27,9 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(params) = Query::<ListParams>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::invalid_field("", format!("invalid query string: {e}")))?;
+        let Query(params) = Query::<ListParams>::from_request_parts(parts, state).await?;
         let limit = match params.limit.as_deref() {
             None => 50,
             Some(l) => l.parse::<u32>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {

@@ -2,7 +2,7 @@
 //! delivery status, for one conversation (`?phoneNumber=`), one email address, or the whole store.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
 use switchboard_core::run::phone_key;
@@ -13,7 +13,9 @@ use utoipa_axum::routes;
 
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Query;
 use super::list::{List, ListParams, Paging};
+use super::views::MessageView;
 use crate::app::Shared;
 
 pub fn router() -> OpenApiRouter<Shared> {
@@ -39,7 +41,7 @@ pub fn view(m: &MessageRecord) -> Value {
 
 /// Messages sent and received, oldest first, with their delivery status.
 #[utoipa::path(get, path = "/api/messages", tag = "channels", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(MessageQuery, ListParams),
-    responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = List<MessageView>), (status = 400, body = ErrorBody)))]
 async fn list_messages(
     scope: Scope,
     State(state): State<Shared>,

@@ -16,6 +16,7 @@ pub mod error;
 mod event_types;
 mod events;
 mod execute;
+mod extract;
 mod hooks;
 mod inbound;
 pub mod limits;
@@ -27,7 +28,9 @@ mod runs;
 mod schedules;
 mod stores;
 mod subscriptions;
+mod views;
 mod webhooks;
+mod workflow_schema;
 mod workflows;
 
 use axum::Router;
@@ -72,8 +75,8 @@ impl Routes {
     }
 }
 
-/// The routes and the OpenAPI document describing them.
-pub fn routes(body_limit: usize) -> (Routes, utoipa::openapi::OpenApi) {
+/// The routes and the OpenAPI document describing them (as JSON).
+pub fn routes(body_limit: usize) -> (Routes, String) {
     let (probes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -103,12 +106,15 @@ pub fn routes(body_limit: usize) -> (Routes, utoipa::openapi::OpenApi) {
         .split_for_parts();
     doc.merge(api_doc);
     contract::finish(&mut doc);
+    let mut doc = serde_json::to_value(&doc).expect("the OpenAPI document is JSON");
+    contract::optional_bodies(&mut doc);
+    workflow_schema::register(&mut doc);
     let routes = Routes {
         probes,
         api,
         body_limit,
     };
-    (routes, doc)
+    (routes, doc.to_string())
 }
 
 /// Runs before every API request: caches reflect every change committed before it, on any node

@@ -1,10 +1,10 @@
 //! Run history: list with filters, detail with every step visit, cancel and retry.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_core::run::RunStatus;
+use switchboard_core::run::{RunStatus, StepStatus};
 use switchboard_store::{RunFilter, RunRecord};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
 use super::list::{List, ListParams, Paging};
 use crate::app::{AppState, Shared};
 use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339};
@@ -111,12 +112,12 @@ async fn list_runs(
 
 /// A run with its context and every step visit (its shape is in `/openapi.json`).
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
 async fn get_run(
     scope: Scope,
     State(state): State<Shared>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RunView>> {
     let run = state
         .store
         .get_run(&scope.store.id, &id)
@@ -125,8 +126,76 @@ async fn get_run(
     Ok(Json(run_view(&state, run).await?))
 }
 
+/// A run with its context and every step visit.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    id: String,
+    workflow_id: String,
+    workflow_version: i64,
+    /// The event that started the run (none for a scheduled call).
+    event_id: Option<String>,
+    /// `queued|running|waiting|completed|failed|cancelled`
+    #[schema(value_type = String)]
+    status: RunStatus,
+    /// The data the run started with, plus `timestamp`.
+    #[schema(value_type = Object)]
+    trigger: Value,
+    context: RunContext,
+    /// `{code, message, stepId?, …}` when the run failed.
+    #[schema(value_type = Option<Object>)]
+    error: Option<Value>,
+    steps: Vec<StepView>,
+    created_at: String,
+    updated_at: String,
+    finished_at: Option<String>,
+}
+
+/// What the run's expressions see.
+#[derive(Serialize, ToSchema)]
+pub struct RunContext {
+    #[schema(value_type = Object)]
+    trigger: Value,
+    /// The conversation state as the run sees it.
+    #[schema(value_type = Object)]
+    state: Value,
+    /// Step outputs saved under their `outputVar`.
+    #[schema(value_type = Object)]
+    variables: Value,
+}
+
+/// One visit of a step.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepView {
+    step_id: String,
+    name: Option<String>,
+    /// The step type (none when the workflow version is gone).
+    r#type: Option<String>,
+    /// `running|waiting|completed|failed`
+    #[schema(value_type = String)]
+    status: StepStatus,
+    /// Which visit of this step, from 1.
+    visit: i64,
+    attempts: i64,
+    started_at: String,
+    finished_at: Option<String>,
+    /// The config as evaluated for this visit.
+    input: Option<Value>,
+    output: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    error: Option<Value>,
+    /// HTTP steps: the request sent and the response (secrets as `***`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    http: Option<Value>,
+    /// Script steps: what the script logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logs: Option<Value>,
+}
+
 /// The full run, as `GET /api/runs/{id}` and `execute?wait=` show it.
-pub async fn run_view(state: &AppState, run: RunRecord) -> Result<Value, ApiError> {
+pub async fn run_view(state: &AppState, run: RunRecord) -> Result<RunView, ApiError> {
     let records = state.store.run_steps(&run.id).await?;
     let graph = state
         .engine
@@ -137,46 +206,45 @@ pub async fn run_view(state: &AppState, run: RunRecord) -> Result<Value, ApiErro
         .as_deref()
         .map(|g| context_of(g, &records))
         .unwrap_or_default();
-    let steps: Vec<Value> = records
+    let steps = records
         .into_iter()
         .map(|r| {
             let node = graph.as_deref().and_then(|g| g.nodes.get(r.node as usize));
-            let mut step = json!({
-                "stepId": r.step_id,
-                "name": node.and_then(|n| n.name.clone()),
-                "type": node.map(|n| n.step_type.clone()),
-                "status": r.status,
-                "visit": r.visit,
-                "attempts": r.attempts,
-                "startedAt": rfc3339(r.started_at),
-                "finishedAt": r.finished_at.map(rfc3339),
-                "input": r.input,
-                "output": r.output,
-                "error": r.error,
-            });
-            if let Some(http) = r.http {
-                step["http"] = http;
+            StepView {
+                step_id: r.step_id,
+                name: node.and_then(|n| n.name.clone()),
+                r#type: node.map(|n| n.step_type.clone()),
+                status: r.status,
+                visit: r.visit,
+                attempts: r.attempts,
+                started_at: rfc3339(r.started_at),
+                finished_at: r.finished_at.map(rfc3339),
+                input: r.input,
+                output: r.output,
+                error: r.error,
+                http: r.http,
+                logs: r.logs,
             }
-            if let Some(logs) = r.logs {
-                step["logs"] = logs;
-            }
-            step
         })
         .collect();
-    Ok(json!({
-        "id": run.id,
-        "workflowId": run.workflow_id,
-        "workflowVersion": run.workflow_version,
-        "eventId": run.event_id,
-        "status": run.status,
-        "trigger": run.trigger,
-        "context": {"trigger": run.trigger, "state": context.state, "variables": context.variables},
-        "error": run.error,
-        "steps": steps,
-        "createdAt": rfc3339(run.created_at),
-        "updatedAt": rfc3339(run.updated_at),
-        "finishedAt": run.finished_at.map(rfc3339),
-    }))
+    Ok(RunView {
+        id: run.id,
+        workflow_id: run.workflow_id,
+        workflow_version: run.workflow_version,
+        event_id: run.event_id,
+        status: run.status,
+        context: RunContext {
+            trigger: run.trigger.clone(),
+            state: json!(context.state),
+            variables: json!(context.variables),
+        },
+        trigger: run.trigger,
+        error: run.error,
+        steps,
+        created_at: rfc3339(run.created_at),
+        updated_at: rfc3339(run.updated_at),
+        finished_at: run.finished_at.map(rfc3339),
+    })
 }
 
 /// Cancels a queued, running or waiting run.

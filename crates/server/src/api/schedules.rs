@@ -2,7 +2,7 @@
 //! be cancelled (a call is dropped; a cron workflow skips that tick and goes on with the next).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_core::workflow::Trigger;
@@ -15,7 +15,9 @@ use utoipa_axum::routes;
 
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
 use super::list::{List, ListParams, Paging};
+use super::views::ScheduleView;
 use crate::app::{AppState, Shared};
 use switchboard_engine::clock::{now_ms, rfc3339, rfc3339_millis};
 
@@ -39,7 +41,7 @@ struct ScheduleQuery {
 
 /// Scheduled calls and cron ticks, in creation order; by default the pending ones.
 #[utoipa::path(get, path = "/api/schedules", tag = "schedules", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ScheduleQuery, ListParams),
-    responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = List<ScheduleView>), (status = 400, body = ErrorBody)))]
 async fn list_schedules(
     scope: Scope,
     State(state): State<Shared>,
@@ -76,7 +78,7 @@ async fn list_schedules(
 
 /// One schedule.
 #[utoipa::path(get, path = "/api/schedules/{id}", tag = "schedules", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 async fn get_schedule(
     scope: Scope,
     State(state): State<Shared>,
@@ -88,7 +90,7 @@ async fn get_schedule(
 
 /// Cancels a pending call, or skips a cron workflow's upcoming tick (the next one is scheduled).
 #[utoipa::path(delete, path = "/api/schedules/{id}", tag = "schedules", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, description = "the schedule after the change", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "the schedule after the change", body = ScheduleView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel_schedule(
     scope: Scope,
     State(state): State<Shared>,

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use switchboard_core::{ids, workflow::check_name};
@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::body::{JsonBody, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::limits::{LimitsPatch, LimitsView, StoreLimits};
 use super::list::{List, ListParams, Paging};
 use crate::app::Shared;
@@ -196,7 +197,7 @@ async fn patch_store(
 }
 
 /// Creates another token for a store.
-#[utoipa::path(post, path = "/api/stores/{id}/tokens", tag = "stores", security(("bearer" = [])), request_body = NewTokenBody,
+#[utoipa::path(post, path = "/api/stores/{id}/tokens", tag = "stores", security(("bearer" = [])), request_body = Option<NewTokenBody>,
     responses((status = 201, body = TokenView), (status = 404, body = ErrorBody)))]
 async fn create_token(
     _: Admin,

@@ -3,7 +3,7 @@
 //! was sent to them is in [`super::deliveries`], the events there are in [`super::event_types`].
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchboard_core::Report;
@@ -18,9 +18,11 @@ use super::auth::Scope;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::event_types::catalogue;
+use super::extract::Path;
 use super::list::{List, ListParams, Paging};
 use super::resources::invalid;
 use super::stores::Deleted;
+use super::views::{RotatedSecret, SubscriptionView};
 use crate::app::{AppState, Shared};
 use switchboard_engine::clock::{now_ms, rfc3339};
 use switchboard_engine::deliveries::secret_binding;
@@ -238,7 +240,7 @@ pub(super) async fn find(
 
 /// The store's subscriptions.
 #[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(ListParams),
-    responses((status = 200, body = inline(List<Object>))))]
+    responses((status = 200, body = List<SubscriptionView>)))]
 async fn list_subscriptions(
     scope: Scope,
     State(state): State<Shared>,
@@ -253,7 +255,7 @@ async fn list_subscriptions(
 
 /// Creates a subscription; the answer holds its signing secret, shown this once.
 #[utoipa::path(post, path = "/api/subscriptions", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = SubscriptionInput,
-    responses((status = 201, body = Object), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = SubscriptionView), (status = 400, body = ErrorBody)))]
 async fn create_subscription(
     scope: Scope,
     State(state): State<Shared>,
@@ -289,7 +291,7 @@ async fn create_subscription(
 
 /// A subscription (its secret as `***`).
 #[utoipa::path(get, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SubscriptionView), (status = 404, body = ErrorBody)))]
 async fn get_subscription(
     scope: Scope,
     State(state): State<Shared>,
@@ -305,7 +307,7 @@ async fn get_subscription(
 /// Replaces a subscription; `secret` omitted or `***` keeps the stored one. Turning a disabled
 /// subscription on again forgets its failures.
 #[utoipa::path(put, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = SubscriptionInput,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn replace_subscription(
     scope: Scope,
     State(state): State<Shared>,
@@ -318,7 +320,7 @@ async fn replace_subscription(
 
 /// Merges an RFC 7396 patch into a subscription (`{"active": true}` turns a disabled one on again).
 #[utoipa::path(patch, path = "/api/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn patch_subscription(
     scope: Scope,
     State(state): State<Shared>,
@@ -394,7 +396,7 @@ async fn delete_subscription(
 /// Makes a new signing secret; the previous one keeps signing alongside it for 24 hours, so
 /// receivers can switch without missing a delivery.
 #[utoipa::path(post, path = "/api/subscriptions/{id}/rotate-secret", tag = "subscriptions", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, description = "`{id, secret, previousSecretExpiresAt}`", body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RotatedSecret), (status = 404, body = ErrorBody)))]
 async fn rotate_secret(
     scope: Scope,
     State(state): State<Shared>,

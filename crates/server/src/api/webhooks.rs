@@ -3,7 +3,7 @@
 //! request built from sample trigger data and shows what went out and what came back.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,9 +20,11 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::body::{JsonBody, RawJson};
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
 use super::list::{List, ListParams, Paging};
 use super::resources::{self, Kind, invalid};
 use super::stores::Deleted;
+use super::views::{WebhookTestResult, WebhookView};
 use crate::app::Shared;
 
 pub fn router() -> OpenApiRouter<Shared> {
@@ -106,7 +108,7 @@ struct DeletedQuery {
 
 /// The store's saved webhooks.
 #[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(DeletedQuery, ListParams),
-    responses((status = 200, body = inline(List<Object>))))]
+    responses((status = 200, body = List<WebhookView>)))]
 async fn list_webhooks(
     scope: Scope,
     State(state): State<Shared>,
@@ -119,7 +121,7 @@ async fn list_webhooks(
 /// Saves a webhook. An invalid URL, plain `http://` (unless allowed) or an unknown connector is a
 /// validation error with the field's pointer.
 #[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = WebhookInput,
-    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = WebhookView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_webhook(
     scope: Scope,
     State(state): State<Shared>,
@@ -129,7 +131,7 @@ async fn create_webhook(
 }
 
 #[utoipa::path(get, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)))]
 async fn get_webhook(
     scope: Scope,
     State(state): State<Shared>,
@@ -139,7 +141,7 @@ async fn get_webhook(
 }
 
 #[utoipa::path(put, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = WebhookInput,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = WebhookView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replace_webhook(
     scope: Scope,
     State(state): State<Shared>,
@@ -151,7 +153,7 @@ async fn replace_webhook(
 
 /// Merges an RFC 7396 patch into a webhook.
 #[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = WebhookView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn patch_webhook(
     scope: Scope,
     State(state): State<Shared>,
@@ -174,7 +176,7 @@ async fn delete_webhook(
 
 /// Brings back a deleted webhook (409 when a live one took its name meanwhile).
 #[utoipa::path(post, path = "/api/webhooks/{id}/restore", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn restore_webhook(
     scope: Scope,
     State(state): State<Shared>,
@@ -200,8 +202,8 @@ struct TestInput {
 
 /// Sends the real request, built from the sample data, and answers with
 /// `{request, response, durationMs, output?, error?}` (secrets as `***`).
-#[utoipa::path(post, path = "/api/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = TestInput,
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [], "storeId" = []), ("bearer" = [])), request_body = Option<TestInput>,
+    responses((status = 200, body = WebhookTestResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn test_webhook(
     scope: Scope,
     State(state): State<Shared>,

@@ -2,7 +2,7 @@
 //! Kustomer, detected by shape), validated totally, and stored as posted.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -16,8 +16,11 @@ use super::auth::Scope;
 use super::body::JsonBody;
 use super::definitions::{accept, check, first_tick};
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::list::{List, ListParams, Paging};
 use super::stores::Deleted;
+use super::views::ProblemView;
+use super::workflow_schema;
 use crate::app::Shared;
 use switchboard_engine::clock::{now_ms, rfc3339};
 
@@ -46,12 +49,23 @@ struct WorkflowDefinition {
     /// Default `true`.
     active: Option<bool>,
     /// `{type, …}` (native) or `{eventName, transitions}` (Kustomer).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = trigger_schema)]
     trigger: Value,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = steps_schema)]
     steps: Vec<Value>,
     context_variables: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     max_steps: Option<u64>,
+}
+
+fn trigger_schema() -> utoipa::openapi::Ref {
+    workflow_schema::trigger_ref()
+}
+
+fn steps_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(workflow_schema::step_ref())
+        .build()
 }
 
 /// A stored workflow: `id`, its definition as posted, and the server's fields.
@@ -69,16 +83,10 @@ struct WorkflowView {
     updated_at: String,
     /// Unknown fields kept but unused, and other remarks.
     warnings: Vec<ProblemView>,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = trigger_schema)]
     trigger: Value,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = steps_schema)]
     steps: Vec<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct ProblemView {
-    pointer: String,
-    message: String,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -10,6 +10,7 @@ mod target;
 pub mod api;
 mod cli;
 mod cluster;
+mod contract;
 mod crash;
 pub mod faults;
 mod first_start;
