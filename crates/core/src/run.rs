@@ -118,6 +118,16 @@ pub fn contact_of(trigger: &Value) -> Option<String> {
         .filter(|k| !k.is_empty())
 }
 
+/// The email address a trigger names (`email`), trimmed and in lower case: how runs are found
+/// by a contact's email.
+pub fn email_of(trigger: &Value) -> Option<String> {
+    trigger
+        .get("email")
+        .and_then(Value::as_str)
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| e.contains('@'))
+}
+
 /// RFC 7396 JSON merge patch: objects merge deeply, `null` deletes a key.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {

@@ -97,6 +97,8 @@ statuses!(
         Waiting => "waiting",
         Completed => "completed",
         Failed => "failed",
+        /// The run was cancelled while the visit was open.
+        Cancelled => "cancelled",
     }
 );
 

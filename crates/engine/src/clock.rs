@@ -24,13 +24,6 @@ pub fn start_clock_at(start: i64) {
 
 pub use switchboard_store::outbox::rfc3339;
 
-/// RFC 3339 UTC with milliseconds, for times that order events (`timestamp` of a trigger).
-pub fn rfc3339_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// Parses an RFC 3339 time into ms since the epoch.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(s)

@@ -79,6 +79,7 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
         run_id: run.id.clone(),
         store_id: run.store_id.clone(),
         workflow_id: run.workflow_id.clone(),
+        workflow_version: run.workflow_version,
         trigger: run.trigger.clone(),
         contact: run.contact.clone(),
         ctx: RunContext::default(),
@@ -94,10 +95,16 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
     };
     live.ctx = context_of(&live.graph, &records);
     for r in &records {
-        let count = live.node_visits.entry(r.node as usize).or_default();
-        *count = (*count).max(r.visit);
+        // By step id: after a retry on another version, node numbers may differ.
+        if let Some(node) = live.graph.nodes.iter().position(|n| n.id == r.step_id) {
+            let count = live.node_visits.entry(node).or_default();
+            *count = (*count).max(r.visit);
+        }
     }
-    if let Some(last) = records.last().filter(|r| r.status == StepStatus::Waiting) {
+    if let Some(last) = records
+        .last()
+        .filter(|r| r.status == StepStatus::Waiting && r.superseded_at.is_none())
+    {
         live.position = Position::Resume {
             node: last.node as usize,
             seq: last.seq,
@@ -112,8 +119,10 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
 /// A run's context rebuilt from its step records: every recorded output applied in visit order.
 pub fn context_of(graph: &Graph, records: &[StepRecord]) -> RunContext {
     let mut ctx = RunContext::default();
-    for r in records {
-        if let (Some(output), Some(n)) = (&r.output, graph.nodes.get(r.node as usize)) {
+    for r in records.iter().filter(|r| r.superseded_at.is_none()) {
+        // By step id, in `graph`: a run retried on a later version keeps what its steps output.
+        let node = graph.nodes.iter().find(|n| n.id == r.step_id);
+        if let (Some(output), Some(n)) = (&r.output, node) {
             ctx.apply(
                 &n.id,
                 n.output_var.as_deref(),
@@ -272,6 +281,8 @@ pub(super) async fn step(
         logs: (!run.logs.is_empty()).then(|| json!(run.logs)),
         started_at: at.started,
         finished_at: finished,
+        workflow_version: Some(live.workflow_version),
+        superseded_at: None,
     });
     match adv.then {
         Then::Step(target) => {

@@ -137,6 +137,11 @@ async fn fire(
         fingerprint: b"",
         message: None,
         schedule: Some(settled),
+        trigger_type: match s.kind {
+            ScheduleKind::Cron => "schedule",
+            _ => "callable",
+        },
+        replay_of: None,
     };
     match triggers::start(engine, request, vec![target], |_, _| Value::Null).await {
         Ok(Outcome::Created { run_ids, .. }) => {

@@ -9,11 +9,11 @@ use std::time::Instant;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_core::ids;
-use switchboard_core::run::contact_of;
+use switchboard_core::run::{contact_of, email_of};
 use switchboard_core::template::Scope;
 use switchboard_store::{Acceptance, Idempotency, NewEvent, NewRun, ScheduleSettle, StoreError};
 
-use crate::clock::{now_ms, rfc3339_millis};
+use crate::clock::{now_ms, rfc3339};
 use crate::{Ahead, Engine, Graph, Start};
 
 /// How long an `Idempotency-Key` is remembered.
@@ -63,13 +63,17 @@ pub struct Request<'a> {
     /// The schedule this event fires, settled in the same transaction (its `run_id` is filled
     /// in here).
     pub schedule: Option<ScheduleSettle>,
+    /// How the runs start: `webhook`, `customer_message`, `schedule`, `callable`, `manual`.
+    pub trigger_type: &'a str,
+    /// The run the new runs replay.
+    pub replay_of: Option<String>,
 }
 
 /// Adds `timestamp` (RFC 3339 UTC, now) unless the data has one.
 pub fn stamp(trigger: &mut Value, now: i64) {
     if let Value::Object(map) = trigger {
         map.entry("timestamp")
-            .or_insert_with(|| Value::String(rfc3339_millis(now)));
+            .or_insert_with(|| Value::String(rfc3339(now)));
     }
 }
 
@@ -132,6 +136,8 @@ pub async fn start(
         event_id: &event_id,
         trigger: &trigger,
         contact: &contact,
+        trigger_type: request.trigger_type,
+        replay_of: &request.replay_of,
     };
     let (runs, aheads) = first.runs(engine, targets).await;
     let run_ids: Vec<String> = aheads.iter().map(|r| r.run_id().to_owned()).collect();
@@ -213,6 +219,8 @@ struct New<'a> {
     event_id: &'a str,
     trigger: &'a Value,
     contact: &'a Option<String>,
+    trigger_type: &'a str,
+    replay_of: &'a Option<String>,
 }
 
 impl New<'_> {
@@ -237,6 +245,7 @@ impl New<'_> {
                 run_id: ids::new_id(ids::RUN),
                 store_id: self.store_id.to_owned(),
                 workflow_id: target.workflow_id.clone(),
+                workflow_version: target.version,
                 graph: target.graph,
                 trigger: self.trigger.clone(),
                 contact: self.contact.clone(),
@@ -251,6 +260,9 @@ impl New<'_> {
                 event_id: Some(self.event_id.to_owned()),
                 trigger: self.trigger.clone(),
                 contact: self.contact.clone(),
+                email: email_of(self.trigger),
+                trigger_type: self.trigger_type.to_owned(),
+                replay_of: self.replay_of.clone(),
                 state,
             });
             aheads.push(ahead);

@@ -67,6 +67,8 @@ owned_as_is!(
     Vec<NewRun>,
     Checkpoint,
     ConversationPatch,
+    RunRetry,
+    serde_json::Value,
 );
 
 macro_rules! owned_by_clone {

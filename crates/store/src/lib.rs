@@ -218,11 +218,27 @@ pub trait Runs: Send + Sync {
     /// The run's step records in visit order.
     async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>>;
 
-    /// Cancels a queued, running or waiting run (conflict otherwise).
-    async fn cancel_run(&self, store_id: &str, id: &str, now: i64) -> Result<Option<RunRecord>>;
+    /// Cancels a queued, running or waiting run and its open step visits, recording `action`
+    /// (conflict otherwise).
+    async fn cancel_run(
+        &self,
+        store_id: &str,
+        id: &str,
+        action: serde_json::Value,
+        now: i64,
+    ) -> Result<Option<RunRecord>>;
 
-    /// Queues a failed run again at its failed step, leased to the caller (conflict otherwise).
-    async fn retry_run(&self, store_id: &str, id: &str, lease: Lease) -> Result<Option<RunRecord>>;
+    /// Queues a run again as `retry` says, leased to the caller (conflict when its status is not
+    /// one `retry` allows).
+    async fn retry_run(&self, retry: RunRetry) -> Result<Option<RunRecord>>;
+
+    /// Appends `action` to what was done to the run.
+    async fn record_run_action(
+        &self,
+        store_id: &str,
+        id: &str,
+        action: serde_json::Value,
+    ) -> Result<Option<RunRecord>>;
 
     /// How many runs wait (for a delay or a retry).
     async fn count_waiting(&self) -> Result<i64>;

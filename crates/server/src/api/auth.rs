@@ -72,15 +72,17 @@ impl FromRequestParts<Shared> for Admin {
 /// The store a store-scoped request acts on; the request counts against the store's API rate.
 pub struct Scope {
     pub store: StoreRecord,
+    /// Who acts, as actions on runs record it: `admin` or `store_token`.
+    pub by: &'static str,
 }
 
 impl FromRequestParts<Shared> for Scope {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let store = store_of(parts, state).await?;
+        let (store, by) = store_of(parts, state).await?;
         state.limits.api.admit(&store.id, store.limits.api_rate)?;
-        Ok(Scope { store })
+        Ok(Scope { store, by })
     }
 }
 
@@ -95,14 +97,21 @@ impl FromRequestParts<Shared> for EventScope {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         Ok(EventScope {
-            store: store_of(parts, state).await?,
+            store: store_of(parts, state).await?.0,
         })
     }
 }
 
-/// The store the caller names (or its own), if the caller may act on it.
-async fn store_of(parts: &mut Parts, state: &Shared) -> Result<StoreRecord, ApiError> {
+/// The store the caller names (or its own), if the caller may act on it, and who the caller is.
+async fn store_of(
+    parts: &mut Parts,
+    state: &Shared,
+) -> Result<(StoreRecord, &'static str), ApiError> {
     let caller = Caller::from_request_parts(parts, state).await?;
+    let by = match caller {
+        Caller::Admin => "admin",
+        Caller::Store(_) => "store_token",
+    };
     let named = match parts.headers.get("storeid") {
         None => None,
         Some(v) => Some(
@@ -138,9 +147,10 @@ async fn store_of(parts: &mut Parts, state: &Shared) -> Result<StoreRecord, ApiE
         }
     };
     crate::observe::Noted::store(parts, &id);
-    store_record(state, &id)
+    let store = store_record(state, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("store"))
+        .ok_or_else(|| ApiError::not_found("store"))?;
+    Ok((store, by))
 }
 
 /// A store's record, through the cache.

@@ -82,6 +82,10 @@ fn finish_operation(method: &str, operation: &mut Operation) {
         ));
     }
     if store_scoped {
+        errors.push((
+            "400",
+            "The admin token named no store (`StoreId`), or the request is not valid",
+        ));
         errors.push(("404", "Not found in the store (or no such store)"));
         errors.push((
             "429",

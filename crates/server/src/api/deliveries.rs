@@ -20,7 +20,7 @@ use super::resources::invalid;
 use super::subscriptions::find;
 use super::views::{DeliveryView, Recovered};
 use crate::app::{AppState, Shared};
-use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339_millis};
+use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
@@ -59,17 +59,14 @@ fn delivery_view(d: &DeliveryRecord) -> Value {
         "nextAttemptAt".into(),
         d.next_attempt_at
             .filter(|_| d.status == DeliveryStatus::Pending)
-            .map(rfc3339_millis)
+            .map(rfc3339)
             .into(),
     );
     out.insert("lastStatus".into(), d.last_status.into());
     out.insert("lastError".into(), d.last_error.clone().into());
-    out.insert(
-        "deliveredAt".into(),
-        d.delivered_at.map(rfc3339_millis).into(),
-    );
-    out.insert("createdAt".into(), rfc3339_millis(d.created_at).into());
-    out.insert("updatedAt".into(), rfc3339_millis(d.updated_at).into());
+    out.insert("deliveredAt".into(), d.delivered_at.map(rfc3339).into());
+    out.insert("createdAt".into(), rfc3339(d.created_at).into());
+    out.insert("updatedAt".into(), rfc3339(d.updated_at).into());
     Value::Object(out)
 }
 
@@ -184,7 +181,7 @@ async fn get_delivery(
         .map(|a| {
             json!({
                 "attempt": a.attempt,
-                "at": rfc3339_millis(a.started_at),
+                "at": rfc3339(a.started_at),
                 "durationMs": a.duration_ms,
                 "status": a.status,
                 "response": a.response,

@@ -211,6 +211,8 @@ pub async fn accept(
         fingerprint: &fingerprint,
         message: None,
         schedule: None,
+        trigger_type: "webhook",
+        replay_of: None,
     };
     let outcome = triggers::start(
         &state.engine,

@@ -19,7 +19,7 @@ use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::events::idempotency_key;
 use super::extract::{Path, Query};
-use super::runs::{RunView, run_view};
+use super::run_view::{RunView, run_view};
 use crate::app::Shared;
 use switchboard_engine::triggers::{self, Outcome, Request, Target};
 
@@ -110,6 +110,8 @@ async fn execute_workflow(
         fingerprint: &fingerprint,
         message: None,
         schedule: None,
+        trigger_type: "manual",
+        replay_of: None,
     };
     let outcome = triggers::start(
         &state.engine,

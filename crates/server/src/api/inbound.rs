@@ -27,7 +27,7 @@ use super::extract::{Path, Query};
 use super::views::{CallStatus, WhatsAppReceived};
 use crate::app::Shared;
 use switchboard_engine::channels::{self, open_voice, open_whatsapp};
-use switchboard_engine::clock::{now_ms, rfc3339_millis};
+use switchboard_engine::clock::{now_ms, rfc3339};
 use switchboard_engine::triggers::{self, Request};
 
 pub fn router() -> OpenApiRouter<Shared> {
@@ -153,7 +153,7 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
         "phoneNumber": m.from,
         "text": m.text,
         "messageId": m.id,
-        "timestamp": rfc3339_millis(m.timestamp_ms.unwrap_or(now)),
+        "timestamp": rfc3339(m.timestamp_ms.unwrap_or(now)),
         "channel": "whatsapp",
         "type": m.kind,
         "name": m.name,
@@ -201,6 +201,8 @@ async fn receive(state: &Shared, store_id: &str, m: whatsapp::Message) -> ApiRes
         fingerprint: m.id.as_bytes(),
         message: Some(record),
         schedule: None,
+        trigger_type: "customer_message",
+        replay_of: None,
     };
     let wamid = m.id.clone();
     let outcome = triggers::start(

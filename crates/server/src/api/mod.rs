@@ -24,6 +24,8 @@ mod list;
 pub mod messages;
 mod ops;
 mod resources;
+mod run_actions;
+mod run_view;
 mod runs;
 mod schedules;
 mod stores;

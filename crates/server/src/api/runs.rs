@@ -1,12 +1,12 @@
-//! Run history: list with filters, detail with every step visit, cancel and retry.
+//! Run history: the list with its filters and one run with every step visit; what can be done
+//! to runs is in `run_actions`, how they read in `run_view`.
 
 use axum::Json;
-use axum::extract::State;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use switchboard_core::run::{RunStatus, StepStatus};
-use switchboard_store::{RunFilter, RunRecord};
-use utoipa::{IntoParams, ToSchema};
+use axum::extract::{RawQuery, State};
+use serde::Deserialize;
+use switchboard_core::run::{RunStatus, phone_key};
+use switchboard_store::RunFilter;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,53 +14,145 @@ use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Path, Query};
 use super::list::{List, ListParams, Paging};
-use crate::app::{AppState, Shared};
-use switchboard_engine::clock::{now_ms, parse_rfc3339, rfc3339};
-use switchboard_engine::context_of;
+use super::run_actions;
+use super::run_view::{RunSummary, RunView, run_view, summary_of};
+use crate::app::Shared;
+use switchboard_engine::clock::parse_rfc3339;
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
-        .routes(routes!(cancel_run))
-        .routes(routes!(retry_run))
+        .merge(run_actions::router())
 }
 
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RunSummary {
-    id: String,
-    workflow_id: String,
-    workflow_version: i64,
-    /// `queued|running|waiting|completed|failed|cancelled`
-    status: String,
-    created_at: String,
-    finished_at: Option<String>,
-}
+/// The filters of the run list (and of bulk actions).
+pub const FILTERS: [&str; 9] = [
+    "workflowId",
+    "status",
+    "phoneNumber",
+    "email",
+    "eventId",
+    "errorCode",
+    "triggerType",
+    "since",
+    "until",
+];
 
-impl From<RunRecord> for RunSummary {
-    fn from(r: RunRecord) -> Self {
-        RunSummary {
-            id: r.id,
-            workflow_id: r.workflow_id,
-            workflow_version: r.workflow_version,
-            status: r.status.as_str().into(),
-            created_at: rfc3339(r.created_at),
-            finished_at: r.finished_at.map(rfc3339),
-        }
-    }
-}
-
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-struct RunQuery {
+pub struct RunQuery {
     workflow_id: Option<String>,
+    /// `queued`, `running`, `waiting`, `completed`, `failed` or `cancelled`.
     status: Option<String>,
+    /// The contact's phone number, in any spelling (compared by its digits).
+    phone_number: Option<String>,
+    /// The contact's email (the trigger's `email`), in any case.
+    email: Option<String>,
+    /// The event that started the run.
+    event_id: Option<String>,
+    /// A failed or cancelled run's error code, e.g. `channel_not_configured`.
+    error_code: Option<String>,
+    /// `webhook`, `customer_message`, `schedule`, `callable` or `manual`.
+    trigger_type: Option<String>,
     /// RFC 3339: runs created at or after.
     since: Option<String>,
     /// RFC 3339: runs created before.
     until: Option<String>,
+}
+
+impl RunQuery {
+    /// The store's filter; a bad value is a 400 naming the parameter (at `pointer`'s child, for
+    /// a JSON filter).
+    pub fn filter(self, pointer: &str) -> ApiResult<RunFilter> {
+        let bad = |name: &str, why: String| {
+            let at = if pointer.is_empty() {
+                String::new()
+            } else {
+                format!("{pointer}/{name}")
+            };
+            ApiError::invalid_field(&at, format!("filter '{name}' {why}"))
+        };
+        let status = self
+            .status
+            .map(|s| {
+                RunStatus::parse(&s).ok_or_else(|| {
+                    bad(
+                        "status",
+                        format!("must be one of {}; not '{s}'", RunStatus::names()),
+                    )
+                })
+            })
+            .transpose()?;
+        let time = |name: &str, v: Option<String>| {
+            v.map(|s| {
+                parse_rfc3339(&s)
+                    .ok_or_else(|| bad(name, format!("must be an RFC 3339 time, not '{s}'")))
+            })
+            .transpose()
+        };
+        let contact = self
+            .phone_number
+            .map(|p| {
+                let digits = phone_key(&p);
+                if digits.is_empty() {
+                    return Err(bad("phoneNumber", format!("holds no digits: '{p}'")));
+                }
+                Ok(digits)
+            })
+            .transpose()?;
+        Ok(RunFilter {
+            workflow_id: self.workflow_id,
+            status,
+            contact,
+            email: self.email.map(|e| e.trim().to_lowercase()),
+            event_id: self.event_id,
+            error_code: self.error_code,
+            trigger_type: self.trigger_type,
+            since: time("since", self.since)?,
+            until: time("until", self.until)?,
+        })
+    }
+
+    /// Whether no filter is set.
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.workflow_id,
+            &self.status,
+            &self.phone_number,
+            &self.email,
+            &self.event_id,
+            &self.error_code,
+            &self.trigger_type,
+            &self.since,
+            &self.until,
+        ]
+        .iter()
+        .all(|f| f.is_none())
+    }
+}
+
+/// An unknown query parameter is refused, not ignored (a misspelt filter would list every run).
+fn refuse_unknown(query: Option<&str>) -> ApiResult<()> {
+    let known = |k: &str| FILTERS.contains(&k) || k == "limit" || k == "cursor";
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let key = pair.split('=').next().unwrap_or_default();
+        if !known(key) {
+            return Err(ApiError::invalid_field(
+                "",
+                format!(
+                    "unknown query parameter '{key}' (the filters are {}, and limit, cursor)",
+                    FILTERS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The store's runs, newest first.
@@ -69,48 +161,30 @@ struct RunQuery {
 async fn list_runs(
     scope: Scope,
     State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
     Query(q): Query<RunQuery>,
     Paging(page): Paging,
 ) -> ApiResult<Json<List<RunSummary>>> {
-    let status = q
-        .status
-        .map(|s| {
-            RunStatus::parse(&s).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "",
-                    format!(
-                        "query parameter 'status' must be one of {}; not '{s}'",
-                        RunStatus::names()
-                    ),
-                )
-            })
-        })
-        .transpose()?;
-    let time = |name: &str, v: Option<String>| -> Result<Option<i64>, ApiError> {
-        v.map(|s| {
-            parse_rfc3339(&s).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "",
-                    format!("query parameter '{name}' must be an RFC 3339 time, not '{s}'"),
-                )
-            })
-        })
-        .transpose()
-    };
-    let filter = RunFilter {
-        workflow_id: q.workflow_id,
-        status,
-        since: time("since", q.since)?,
-        until: time("until", q.until)?,
-    };
+    refuse_unknown(raw.as_deref())?;
+    let filter = q.filter("")?;
     let page = state
         .store
         .list_runs(&scope.store.id, &filter, &page)
         .await?;
-    Ok(Json(List::from_page(page, RunSummary::from)))
+    let mut data = Vec::with_capacity(page.items.len());
+    for run in &page.items {
+        data.push(summary_of(&state, run).await?);
+    }
+    Ok(Json(List::from_page(
+        switchboard_store::Page {
+            items: data,
+            next: page.next,
+        },
+        |s| s,
+    )))
 }
 
-/// A run with its context and every step visit (its shape is in `/openapi.json`).
+/// A run with its context, every step visit and the actions taken on it.
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
     responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
 async fn get_run(
@@ -124,162 +198,4 @@ async fn get_run(
         .await?
         .ok_or_else(|| ApiError::not_found("run"))?;
     Ok(Json(run_view(&state, run).await?))
-}
-
-/// A run with its context and every step visit.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RunView {
-    id: String,
-    workflow_id: String,
-    workflow_version: i64,
-    /// The event that started the run (none for a scheduled call).
-    event_id: Option<String>,
-    /// `queued|running|waiting|completed|failed|cancelled`
-    #[schema(value_type = String)]
-    status: RunStatus,
-    /// The data the run started with, plus `timestamp`.
-    #[schema(value_type = Object)]
-    trigger: Value,
-    context: RunContext,
-    /// `{code, message, stepId?, …}` when the run failed.
-    #[schema(value_type = Option<Object>)]
-    error: Option<Value>,
-    steps: Vec<StepView>,
-    created_at: String,
-    updated_at: String,
-    finished_at: Option<String>,
-}
-
-/// What the run's expressions see.
-#[derive(Serialize, ToSchema)]
-pub struct RunContext {
-    #[schema(value_type = Object)]
-    trigger: Value,
-    /// The conversation state as the run sees it.
-    #[schema(value_type = Object)]
-    state: Value,
-    /// Step outputs saved under their `outputVar`.
-    #[schema(value_type = Object)]
-    variables: Value,
-}
-
-/// One visit of a step.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StepView {
-    step_id: String,
-    name: Option<String>,
-    /// The step type (none when the workflow version is gone).
-    r#type: Option<String>,
-    /// `running|waiting|completed|failed`
-    #[schema(value_type = String)]
-    status: StepStatus,
-    /// Which visit of this step, from 1.
-    visit: i64,
-    attempts: i64,
-    started_at: String,
-    finished_at: Option<String>,
-    /// The config as evaluated for this visit.
-    input: Option<Value>,
-    output: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    error: Option<Value>,
-    /// HTTP steps: the request sent and the response (secrets as `***`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    http: Option<Value>,
-    /// Script steps: what the script logged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    logs: Option<Value>,
-}
-
-/// The full run, as `GET /api/runs/{id}` and `execute?wait=` show it.
-pub async fn run_view(state: &AppState, run: RunRecord) -> Result<RunView, ApiError> {
-    let records = state.store.run_steps(&run.id).await?;
-    let graph = state
-        .engine
-        .graphs
-        .get(&run.store_id, &run.workflow_id, run.workflow_version)
-        .await?;
-    let context = graph
-        .as_deref()
-        .map(|g| context_of(g, &records))
-        .unwrap_or_default();
-    let steps = records
-        .into_iter()
-        .map(|r| {
-            let node = graph.as_deref().and_then(|g| g.nodes.get(r.node as usize));
-            StepView {
-                step_id: r.step_id,
-                name: node.and_then(|n| n.name.clone()),
-                r#type: node.map(|n| n.step_type.clone()),
-                status: r.status,
-                visit: r.visit,
-                attempts: r.attempts,
-                started_at: rfc3339(r.started_at),
-                finished_at: r.finished_at.map(rfc3339),
-                input: r.input,
-                output: r.output,
-                error: r.error,
-                http: r.http,
-                logs: r.logs,
-            }
-        })
-        .collect();
-    Ok(RunView {
-        id: run.id,
-        workflow_id: run.workflow_id,
-        workflow_version: run.workflow_version,
-        event_id: run.event_id,
-        status: run.status,
-        context: RunContext {
-            trigger: run.trigger.clone(),
-            state: json!(context.state),
-            variables: json!(context.variables),
-        },
-        trigger: run.trigger,
-        error: run.error,
-        steps,
-        created_at: rfc3339(run.created_at),
-        updated_at: rfc3339(run.updated_at),
-        finished_at: run.finished_at.map(rfc3339),
-    })
-}
-
-/// Cancels a queued, running or waiting run.
-#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel_run(
-    scope: Scope,
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<RunSummary>> {
-    let before = state.store.get_run(&scope.store.id, &id).await?;
-    let run = state
-        .store
-        .cancel_run(&scope.store.id, &id, now_ms())
-        .await?
-        .ok_or_else(|| ApiError::not_found("run"))?;
-    if before.is_some_and(|b| b.status == RunStatus::Waiting) {
-        metrics::gauge!("switchboard_runs_waiting").decrement(1.0);
-    }
-    Ok(Json(run.into()))
-}
-
-/// Resumes a failed run at its failed step.
-#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])),
-    responses((status = 200, body = RunSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn retry_run(
-    scope: Scope,
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<RunSummary>> {
-    let run = state
-        .store
-        .retry_run(&scope.store.id, &id, state.engine.lease())
-        .await?
-        .ok_or_else(|| ApiError::not_found("run"))?;
-    state.engine.dispatch_claimed(vec![run.clone()]);
-    Ok(Json(run.into()))
 }

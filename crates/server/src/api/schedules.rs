@@ -19,7 +19,7 @@ use super::extract::{Path, Query};
 use super::list::{List, ListParams, Paging};
 use super::views::ScheduleView;
 use crate::app::{AppState, Shared};
-use switchboard_engine::clock::{now_ms, rfc3339, rfc3339_millis};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 /// Upcoming ticks a cron schedule's view lists.
 const UPCOMING: usize = 5;
@@ -169,7 +169,7 @@ async fn view(state: &AppState, s: &ScheduleRecord) -> ApiResult<Value> {
     out.insert("kind".into(), s.kind.as_str().into());
     out.insert("workflowId".into(), s.workflow_id.clone().into());
     out.insert("status".into(), s.status.as_str().into());
-    out.insert("runAt".into(), rfc3339_millis(s.due_at).into());
+    out.insert("runAt".into(), rfc3339(s.due_at).into());
     if let Some(inputs) = &s.inputs {
         out.insert("inputs".into(), inputs.clone());
     }
@@ -199,7 +199,7 @@ async fn view(state: &AppState, s: &ScheduleRecord) -> ApiResult<Value> {
         out.insert("runId".into(), run.clone().into());
     }
     if let Some(at) = s.fired_at {
-        out.insert("firedAt".into(), rfc3339_millis(at).into());
+        out.insert("firedAt".into(), rfc3339(at).into());
     }
     if let Some(e) = &s.error {
         out.insert("error".into(), e.clone());

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{counter, load, report_round_trips};
 use crate::cli::BenchArgs;
-use switchboard_engine::clock::{now_ms, rfc3339_millis};
+use switchboard_engine::clock::{now_ms, rfc3339};
 
 /// Time between the end of parking and the due instant: the last acknowledgements land.
 const MARGIN: Duration = Duration::from_secs(3);
@@ -36,7 +36,7 @@ pub async fn run(
     // Parking takes the 1 s warm-up plus `measure`.
     let park_for = measure + Duration::from_secs(1);
     let due_ms = now_ms() + (park_for + MARGIN).as_millis() as i64;
-    let due = rfc3339_millis(due_ms);
+    let due = rfc3339(due_ms);
     let base = &bases[0];
     let completed_before = counter(client, base, "switchboard_runs_completed_total").await?;
     let parked_at = Instant::now();

@@ -53,6 +53,12 @@ pub struct NewRun {
     pub event_id: Option<String>,
     pub trigger: Value,
     pub contact: Option<String>,
+    /// The contact's email (the trigger's `email`), lower case.
+    pub email: Option<String>,
+    /// How the run started: `webhook`, `customer_message`, `schedule`, `callable`, `manual`.
+    pub trigger_type: String,
+    /// The run this one replays.
+    pub replay_of: Option<String>,
     pub state: Checkpoint,
 }
 
@@ -69,6 +75,12 @@ impl NewRun {
             status: cp.status,
             trigger: self.trigger.clone(),
             contact: self.contact.clone(),
+            email: self.email.clone(),
+            trigger_type: Some(self.trigger_type.clone()),
+            error_code: failure_of(cp.error.as_ref()).0,
+            failed_step: failure_of(cp.error.as_ref()).1,
+            replay_of: self.replay_of.clone(),
+            actions: Vec::new(),
             next_node: cp.next_node,
             visits: cp.visits,
             wake_at: cp.wake_at,
@@ -90,6 +102,16 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub trigger: Value,
     pub contact: Option<String>,
+    pub email: Option<String>,
+    /// How the run started (none for runs from before it was recorded).
+    pub trigger_type: Option<String>,
+    /// A failed or cancelled run's `error.code`.
+    pub error_code: Option<String>,
+    /// The id of the step a failed run failed at.
+    pub failed_step: Option<String>,
+    pub replay_of: Option<String>,
+    /// What was done to the run through the API: `{action, at, by, …}`, oldest first.
+    pub actions: Vec<Value>,
     /// Where the run goes on (or, for a failed run, the node that failed).
     pub next_node: Option<i64>,
     pub visits: i64,
@@ -118,6 +140,38 @@ pub struct StepRecord {
     pub logs: Option<Value>,
     pub started_at: i64,
     pub finished_at: Option<i64>,
+    /// The workflow version the visit ran on (none for records from before it was recorded).
+    pub workflow_version: Option<i64>,
+    /// Set when a rerun from an earlier step replaced this visit: kept as history, out of the
+    /// run's context.
+    pub superseded_at: Option<i64>,
+}
+
+/// A run's error code and failed step, as its error (`{code, message, stepId?}`) says.
+pub fn failure_of(error: Option<&Value>) -> (Option<String>, Option<String>) {
+    let text = |key: &str| {
+        error
+            .and_then(|e| e.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    (text("code"), text("stepId"))
+}
+
+/// A retry through the API: the run goes on at `next_node` of `version`, leased to the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRetry {
+    pub store_id: String,
+    pub run_id: String,
+    /// The statuses the run may have now (another status is a conflict).
+    pub from: Vec<RunStatus>,
+    pub version: i64,
+    pub next_node: i64,
+    /// Step records from this `seq` on are superseded (a rerun from a step).
+    pub supersede_from: Option<i64>,
+    /// Appended to the run's `actions`.
+    pub action: Value,
+    pub lease: Lease,
 }
 
 /// Step records and the run's new position, committed together. Applies only while `owner`
@@ -161,6 +215,13 @@ pub struct ConversationRecord {
 pub struct RunFilter {
     pub workflow_id: Option<String>,
     pub status: Option<RunStatus>,
+    /// Phone digits.
+    pub contact: Option<String>,
+    /// Lower case.
+    pub email: Option<String>,
+    pub event_id: Option<String>,
+    pub error_code: Option<String>,
+    pub trigger_type: Option<String>,
     /// Created at or after.
     pub since: Option<i64>,
     /// Created before.

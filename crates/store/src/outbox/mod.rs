@@ -132,11 +132,12 @@ pub fn filters_matching(event: &str) -> [String; 3] {
     [event.to_owned(), format!("{group}.*"), "*".to_owned()]
 }
 
-/// RFC 3339 UTC with second precision, e.g. `2026-11-21T13:05:00Z`.
+/// RFC 3339 UTC with exactly three fractional digits, e.g. `2026-11-21T13:05:00.123Z`: every time
+/// the API and outgoing events show (docs/api.md).
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// `run.*` data: the run summary.

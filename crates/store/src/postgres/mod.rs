@@ -43,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../../migrations/postgres/0008_runs_waiting.sql"),
     ),
+    (
+        9,
+        include_str!("../../../../migrations/postgres/0009_run_history.sql"),
+    ),
 ];
 /// Connections of the batching writer: batches commit on them in turn (see [`writer`]). Four
 /// tripled a node's runs/s, but batches on different connections can deadlock on each other's

@@ -14,14 +14,15 @@ use crate::model::*;
 macro_rules! run_columns {
     () => {
         "id, store_id, workflow_id, workflow_version, event_id, status, trigger, contact, \
-         next_node, visits, wake_at, error, created_at, updated_at, finished_at"
+         next_node, visits, wake_at, error, created_at, updated_at, finished_at, email, \
+         trigger_type, error_code, failed_step, replay_of, actions"
     };
 }
 
 macro_rules! step_columns {
     () => {
         "seq, step_id, node, visit, status, attempts, input, output, error, http, logs, \
-         started_at, finished_at"
+         started_at, finished_at, workflow_version, superseded_at"
     };
 }
 
@@ -45,7 +46,11 @@ const LIST: Sql = sql!(concat!(
      AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
      AND (CAST($4 AS BIGINT) IS NULL OR created_at >= $4) \
      AND (CAST($5 AS BIGINT) IS NULL OR created_at < $5) \
-     AND (CAST($6 AS TEXT) IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+     AND (CAST($6 AS TEXT) IS NULL OR id < $6) \
+     AND (CAST($8 AS TEXT) IS NULL OR contact = $8) AND (CAST($9 AS TEXT) IS NULL OR email = $9) \
+     AND (CAST($10 AS TEXT) IS NULL OR event_id = $10) \
+     AND (CAST($11 AS TEXT) IS NULL OR error_code = $11) \
+     AND (CAST($12 AS TEXT) IS NULL OR trigger_type = $12) ORDER BY id DESC LIMIT $7"
 ));
 const STEPS: Sql = sql!(concat!(
     "SELECT ",
@@ -106,6 +111,15 @@ fn run(r: &impl Row) -> Result<RunRecord> {
         created_at: r.col(12)?,
         updated_at: r.col(13)?,
         finished_at: r.col(14)?,
+        email: r.col(15)?,
+        trigger_type: r.col(16)?,
+        error_code: r.col(17)?,
+        failed_step: r.col(18)?,
+        replay_of: r.col(19)?,
+        actions: match r.opt_json(20)? {
+            Some(serde_json::Value::Array(actions)) => actions,
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -124,6 +138,8 @@ fn step(r: &impl Row) -> Result<StepRecord> {
         logs: r.opt_json(10)?,
         started_at: r.col(11)?,
         finished_at: r.col(12)?,
+        workflow_version: r.col(13)?,
+        superseded_at: r.col(14)?,
     })
 }
 
@@ -144,7 +160,12 @@ async fn list_runs(
         f.since,
         f.until,
         &page.after,
-        page.limit + 1
+        page.limit + 1,
+        &f.contact,
+        &f.email,
+        &f.event_id,
+        &f.error_code,
+        &f.trigger_type
     ];
     let rows = db.fetch(&LIST, filter, |r| run(r)).await?;
     Ok(Page::from_rows(rows, page.limit, |r| r.id.clone()))

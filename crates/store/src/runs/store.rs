@@ -1,10 +1,11 @@
 //! The `Runs` area on both backends.
 
 use super::conversations;
-use super::write::{accept, cancel_run, checkpoint, first_answer, retry_run};
+use super::write::{accept, cancel_run, checkpoint, first_answer, record_action, retry_run};
 use super::{claim, claim_waking, count_waiting, get_run, list_runs, run_steps, stores_waking};
 use crate::dispatch::on_both_backends;
 use crate::model::*;
+use serde_json::Value;
 
 on_both_backends!(crate::Runs {
     write fn accept(event: NewEvent, new_runs: Vec<NewRun>) -> Acceptance => |db| accept(db, &event, &new_runs);
@@ -20,10 +21,11 @@ on_both_backends!(crate::Runs {
     read fn list_runs(store_id: &str, filter: &RunFilter, page: &PageRequest) -> Page<RunRecord>
         => |db| list_runs(db, &store_id, &filter, &page);
     read fn run_steps(run_id: &str) -> Vec<StepRecord> => |db| run_steps(db, &run_id);
-    write fn cancel_run(store_id: &str, id: &str, now: i64) -> Option<RunRecord>
-        => |db| cancel_run(db, &store_id, &id, now);
-    write fn retry_run(store_id: &str, id: &str, lease: Lease) -> Option<RunRecord>
-        => |db| retry_run(db, &store_id, &id, &lease);
+    write fn cancel_run(store_id: &str, id: &str, action: Value, now: i64) -> Option<RunRecord>
+        => |db| cancel_run(db, &store_id, &id, &action, now);
+    write fn retry_run(retry: RunRetry) -> Option<RunRecord> => |db| retry_run(db, &retry);
+    write fn record_run_action(store_id: &str, id: &str, action: Value) -> Option<RunRecord>
+        => |db| record_action(db, &store_id, &id, &action);
     read fn count_waiting() -> i64 => |db| count_waiting(db);
     read fn get_conversation(store_id: &str, phone: &str) -> Option<ConversationRecord>
         => |db| conversations::get(db, &store_id, &phone);

@@ -22,12 +22,14 @@ const INSERT_EVENT: Sql = sql!(
 const INSERT_RUN: Sql = sql!(
     "INSERT INTO runs (id, store_id, workflow_id, workflow_version, event_id, status, trigger, \
      contact, next_node, visits, wake_at, lease_owner, lease_until, error, created_at, updated_at, \
-     finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+     finished_at, email, trigger_type, error_code, failed_step, replay_of) VALUES ($1, $2, $3, $4, \
+     $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
 );
 /// Applies only under the writer's lease, to a run that is still live.
 const ADVANCE: Sql = sql!(concat!(
     "UPDATE runs SET status = $3, next_node = $4, visits = $5, wake_at = $6, error = $7, \
-     finished_at = $8, lease_owner = $9, lease_until = $10, updated_at = $11 \
+     finished_at = $8, lease_owner = $9, lease_until = $10, updated_at = $11, error_code = $12, \
+     failed_step = $13 \
      WHERE id = $1 AND lease_owner = $2 AND ",
     live!(),
     " RETURNING store_id, contact"
@@ -36,26 +38,40 @@ const ADVANCE: Sql = sql!(concat!(
 const UPSERT_STEP: Sql = sql!(concat!(
     "INSERT INTO step_records (run_id, ",
     step_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL) \
      ON CONFLICT (run_id, seq) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
      input = excluded.input, output = excluded.output, error = excluded.error, http = excluded.http, \
      logs = excluded.logs, finished_at = excluded.finished_at"
 ));
 const CANCEL: Sql = sql!(concat!(
-    "UPDATE runs SET status = 'cancelled', error = $3, wake_at = NULL, lease_owner = NULL, \
-     lease_until = NULL, finished_at = $4, updated_at = $4 WHERE store_id = $1 AND id = $2 AND ",
+    "UPDATE runs SET status = 'cancelled', error = $3, error_code = 'cancelled', wake_at = NULL, \
+     lease_owner = NULL, lease_until = NULL, finished_at = $4, updated_at = $4, actions = $5 \
+     WHERE store_id = $1 AND id = $2 AND ",
     live!()
 ));
 const CANCEL_WORKFLOW_RUNS: Sql = sql!(concat!(
-    "UPDATE runs SET status = 'cancelled', error = $2, wake_at = NULL, lease_owner = NULL, \
-     lease_until = NULL, finished_at = $3, updated_at = $3 WHERE workflow_id = $1 AND ",
+    "UPDATE runs SET status = 'cancelled', error = $2, error_code = 'cancelled', wake_at = NULL, \
+     lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3 \
+     WHERE workflow_id = $1 AND ",
     live!(),
     " RETURNING store_id, id, contact"
 ));
+/// A cancelled run's open visits (running, waiting) are closed with it.
+const CANCEL_STEPS: Sql = sql!(
+    "UPDATE step_records SET status = 'cancelled', finished_at = $2 \
+     WHERE run_id = $1 AND status IN ('running', 'waiting')"
+);
+/// `$6`: the statuses the run may have now, comma-separated.
 const RETRY: Sql = sql!(
-    "UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = $3, \
-     lease_owner = $4, lease_until = $5, updated_at = $3 \
-     WHERE store_id = $1 AND id = $2 AND status = 'failed'"
+    "UPDATE runs SET status = 'queued', error = NULL, error_code = NULL, failed_step = NULL, \
+     finished_at = NULL, wake_at = $3, lease_owner = $4, lease_until = $5, updated_at = $3, \
+     workflow_version = $7, next_node = $8, actions = $9 \
+     WHERE store_id = $1 AND id = $2 AND ',' || CAST($6 AS TEXT) || ',' LIKE '%,' || status || ',%'"
+);
+const RECORD_ACTION: Sql = sql!("UPDATE runs SET actions = $3 WHERE store_id = $1 AND id = $2");
+const SUPERSEDE: Sql = sql!(
+    "UPDATE step_records SET superseded_at = $3 WHERE run_id = $1 AND seq >= $2 \
+     AND superseded_at IS NULL"
 );
 
 fn json(v: &Option<Value>) -> Option<String> {
@@ -157,6 +173,7 @@ async fn insert_run(db: &mut impl Db, r: &NewRun, now: i64) -> Result<()> {
     let cp = &r.state;
     let trigger = r.trigger.to_string();
     let error = json(&cp.error);
+    let (code, step) = failure_of(cp.error.as_ref());
     let row = args![
         &cp.run_id,
         &r.store_id,
@@ -174,7 +191,12 @@ async fn insert_run(db: &mut impl Db, r: &NewRun, now: i64) -> Result<()> {
         &error,
         now,
         cp.now,
-        cp.finished_at
+        cp.finished_at,
+        &r.email,
+        r.trigger_type.as_str(),
+        &code,
+        &step,
+        &r.replay_of
     ];
     db.execute(&INSERT_RUN, row).await?;
     Ok(())
@@ -185,6 +207,7 @@ async fn insert_run(db: &mut impl Db, r: &NewRun, now: i64) -> Result<()> {
 pub(super) async fn checkpoint(db: &mut impl Db, cp: &Checkpoint) -> Result<bool> {
     let owner = cp.lease_until.map(|_| cp.owner.as_str());
     let error = json(&cp.error);
+    let (code, step) = failure_of(cp.error.as_ref());
     let position = args![
         &cp.run_id,
         &cp.owner,
@@ -196,7 +219,9 @@ pub(super) async fn checkpoint(db: &mut impl Db, cp: &Checkpoint) -> Result<bool
         cp.finished_at,
         owner,
         cp.lease_until,
-        cp.now
+        cp.now,
+        &code,
+        &step
     ];
     let advanced = db
         .fetch_one(&ADVANCE, position, |r| {
@@ -233,7 +258,8 @@ async fn write_progress(db: &mut impl Db, cp: &Checkpoint) -> Result<()> {
             &http,
             &logs,
             r.started_at,
-            r.finished_at
+            r.finished_at,
+            r.workflow_version
         ];
         db.execute(&UPSERT_STEP, record).await?;
     }
@@ -265,39 +291,74 @@ pub(super) async fn cancel_run(
     db: &mut impl Db,
     store_id: &str,
     id: &str,
+    action: &Value,
     now: i64,
 ) -> Result<Option<RunRecord>> {
     let Some(current) = get_run(db, store_id, id).await? else {
         return Ok(None);
     };
     let error = crate::error::cancelled("the run was cancelled");
-    let changed = db
-        .execute(&CANCEL, args![store_id, id, error.as_str(), now])
-        .await?;
-    if changed == 0 {
+    let actions = with_action(&current, action);
+    let cancel = args![store_id, id, error.as_str(), now, actions.as_str()];
+    if db.execute(&CANCEL, cancel).await? == 0 {
         return Err(crate::error::run_conflict(&current, "cancelled"));
     }
+    db.execute(&CANCEL_STEPS, args![id, now]).await?;
     publish_run(db, store_id, id, "run.cancelled", current.contact, now).await?;
     get_run(db, store_id, id).await
 }
 
-/// Queues a failed run again at its failed step, leased to the caller (conflict otherwise).
-pub(super) async fn retry_run(
+/// The run's actions with one more, as stored.
+fn with_action(run: &RunRecord, action: &Value) -> String {
+    let mut actions = run.actions.clone();
+    actions.push(action.clone());
+    Value::Array(actions).to_string()
+}
+
+/// Queues a run again at `retry.next_node` of `retry.version`, leased to the caller, superseding
+/// the step records a rerun replaces (conflict unless the run's status is one of `retry.from`).
+pub(super) async fn retry_run(db: &mut impl Db, retry: &RunRetry) -> Result<Option<RunRecord>> {
+    let (store_id, id) = (retry.store_id.as_str(), retry.run_id.as_str());
+    let Some(current) = get_run(db, store_id, id).await? else {
+        return Ok(None);
+    };
+    let from: Vec<&str> = retry.from.iter().map(|s| s.as_str()).collect();
+    let from = from.join(",");
+    let lease = &retry.lease;
+    let actions = with_action(&current, &retry.action);
+    let args = args![
+        store_id,
+        id,
+        lease.now,
+        &lease.owner,
+        lease.until,
+        from.as_str(),
+        retry.version,
+        retry.next_node,
+        actions.as_str()
+    ];
+    if db.execute(&RETRY, args).await? == 0 {
+        return Err(crate::error::run_conflict(&current, "retried so"));
+    }
+    if let Some(seq) = retry.supersede_from {
+        db.execute(&SUPERSEDE, args![id, seq, lease.now]).await?;
+    }
+    get_run(db, store_id, id).await
+}
+
+/// Appends an action to a run's record of what was done to it.
+pub(super) async fn record_action(
     db: &mut impl Db,
     store_id: &str,
     id: &str,
-    lease: &Lease,
+    action: &Value,
 ) -> Result<Option<RunRecord>> {
     let Some(current) = get_run(db, store_id, id).await? else {
         return Ok(None);
     };
-    let retry = args![store_id, id, lease.now, &lease.owner, lease.until];
-    if db.execute(&RETRY, retry).await? == 0 {
-        return Err(crate::error::run_conflict(
-            &current,
-            "retried (only failed runs can)",
-        ));
-    }
+    let actions = with_action(&current, action);
+    db.execute(&RECORD_ACTION, args![store_id, id, actions.as_str()])
+        .await?;
     get_run(db, store_id, id).await
 }
 
@@ -323,6 +384,7 @@ pub(crate) async fn cancel_workflow_runs(
         )
         .await?;
     for (store_id, id, contact) in cancelled {
+        db.execute(&CANCEL_STEPS, args![id.as_str(), now]).await?;
         publish_run(db, &store_id, &id, "run.cancelled", contact, now).await?;
     }
     Ok(())

@@ -45,6 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../../migrations/sqlite/0008_runs_waiting.sql"),
     ),
+    (
+        9,
+        include_str!("../../../../migrations/sqlite/0009_run_history.sql"),
+    ),
 ];
 
 pub struct SqliteStore {

@@ -58,11 +58,14 @@ const VERSIONS: Sql = sql!(
     "SELECT workflow_id, version, definition, created_at FROM workflow_versions \
      WHERE workflow_id = $1 AND version > $2 ORDER BY version LIMIT $3"
 );
+/// A deleted workflow's versions stay readable: its runs are understood by them.
 const VERSION: Sql = sql!(
     "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v \
      JOIN workflows w ON w.id = v.workflow_id \
-     WHERE w.store_id = $1 AND w.id = $2 AND w.deleted_at IS NULL AND v.version = $3"
+     WHERE w.store_id = $1 AND w.id = $2 AND v.version = $3"
 );
+/// The workflow, deleted or not, is the store's.
+const OWNED: Sql = sql!("SELECT id FROM workflows WHERE store_id = $1 AND id = $2");
 const FOR_TRIGGER: Sql = sql!(
     "SELECT id, version FROM workflows WHERE store_id = $1 AND trigger_kind = $2 \
      AND trigger_key = $3 AND active AND deleted_at IS NULL ORDER BY id"
@@ -241,7 +244,10 @@ async fn list_versions(
     id: &str,
     page: &PageRequest,
 ) -> Result<Option<Page<VersionRecord>>> {
-    if get(db, store_id, id).await?.is_none() {
+    let owned = db
+        .fetch_one(&OWNED, args![store_id, id], |r| r.col::<String>(0))
+        .await?;
+    if owned.is_none() {
         return Ok(None);
     }
     let after: i64 = page

@@ -112,6 +112,8 @@ fn record(seq: i64, step_id: &str, status: &str, output: serde_json::Value) -> S
         logs: None,
         started_at: 10_000 + seq,
         finished_at: (status != "waiting").then_some(10_010 + seq),
+        workflow_version: Some(1),
+        superseded_at: None,
     }
 }
 
@@ -140,6 +142,9 @@ fn new_run(store_id: &str, workflow_id: &str, state: Checkpoint) -> NewRun {
         event_id: None,
         trigger: json!({"eventType": "lead", "n": 1}),
         contact: Some("5511999".into()),
+        email: Some("ana@example.com".into()),
+        trigger_type: "webhook".into(),
+        replay_of: None,
         state,
     }
 }

@@ -9,6 +9,7 @@ conformance!(
     claims_take_due_runs_without_a_live_lease,
     waking_runs_are_claimed_store_by_store,
     cancel_and_retry_follow_the_status,
+    cancels_close_open_visits_and_reruns_supersede,
     runs_are_listed_newest_first_by_filter,
     conversations_merge_and_stay_in_their_store
 );
@@ -359,17 +360,33 @@ pub async fn waking_runs_are_claimed_store_by_store(s: Arc<dyn Store>) {
     assert_eq!(ids(orphans), ["a1", "a2", "a3", "b1", "d1"]);
 }
 
+/// A retry of a failed run at its first node, on version 1.
+fn retry(store_id: &str, run_id: &str, lease: Lease) -> RunRetry {
+    RunRetry {
+        store_id: store_id.into(),
+        run_id: run_id.into(),
+        from: vec![RunStatus::Failed],
+        version: 1,
+        next_node: 0,
+        supersede_from: None,
+        action: json!({"action": "retry"}),
+        lease,
+    }
+}
+
 pub async fn cancel_and_retry_follow_the_status(s: Arc<dyn Store>) {
     with_store(&s, "st_a").await;
     with_store(&s, "st_b").await;
     running_run(&s, "st_a", "run_1").await;
     assert_eq!(
-        s.cancel_run("st_b", "run_1", 11_000).await.unwrap(),
+        s.cancel_run("st_b", "run_1", json!({"action": "cancel"}), 11_000)
+            .await
+            .unwrap(),
         None,
         "another store's run is not found"
     );
     let cancelled = s
-        .cancel_run("st_a", "run_1", 11_000)
+        .cancel_run("st_a", "run_1", json!({"action": "cancel"}), 11_000)
         .await
         .unwrap()
         .unwrap();
@@ -378,12 +395,16 @@ pub async fn cancel_and_retry_follow_the_status(s: Arc<dyn Store>) {
         ("cancelled", Some(11_000))
     );
     assert_eq!(cancelled.error.as_ref().unwrap()["code"], "cancelled");
+    assert_eq!(cancelled.error_code.as_deref(), Some("cancelled"));
+    assert_eq!(cancelled.actions, [json!({"action": "cancel"})]);
     assert!(matches!(
-        s.cancel_run("st_a", "run_1", 12_000).await,
+        s.cancel_run("st_a", "run_1", json!({"action": "cancel"}), 12_000)
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     assert!(matches!(
-        s.retry_run("st_a", "run_1", lease("node_a", 12_000)).await,
+        s.retry_run(retry("st_a", "run_1", lease("node_a", 12_000)))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     let mut refused = state("run_1", "completed", Vec::new());
@@ -404,13 +425,13 @@ pub async fn cancel_and_retry_follow_the_status(s: Arc<dyn Store>) {
     failed.finished_at = Some(12_000);
     assert!(s.checkpoint(failed).await.unwrap());
     assert_eq!(
-        s.retry_run("st_b", "run_2", lease("node_a", 13_000))
+        s.retry_run(retry("st_b", "run_2", lease("node_a", 13_000)))
             .await
             .unwrap(),
         None
     );
     let retried = s
-        .retry_run("st_a", "run_2", lease("node_a", 13_000))
+        .retry_run(retry("st_a", "run_2", lease("node_a", 13_000)))
         .await
         .unwrap()
         .unwrap();
@@ -430,6 +451,78 @@ pub async fn cancel_and_retry_follow_the_status(s: Arc<dyn Store>) {
             .unwrap()
             .is_empty(),
         "leased to the retrying node"
+    );
+    assert_eq!(
+        (retried.error_code, retried.failed_step, retried.actions),
+        (None, None, vec![json!({"action": "retry"})]),
+        "the failure is cleared and the retry recorded"
+    );
+}
+
+pub async fn cancels_close_open_visits_and_reruns_supersede(s: Arc<dyn Store>) {
+    with_store(&s, "st_a").await;
+    running_run(&s, "st_a", "run_1").await;
+    let waiting = state(
+        "run_1",
+        "waiting",
+        vec![
+            record(0, "a", "completed", json!({"x": 1})),
+            record(1, "b", "waiting", json!(null)),
+        ],
+    );
+    assert!(s.checkpoint(waiting).await.unwrap());
+    s.cancel_run("st_a", "run_1", json!({"action": "cancel"}), 11_000)
+        .await
+        .unwrap();
+    let statuses: Vec<_> = s
+        .run_steps("run_1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.status.as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["completed", "cancelled"],
+        "the open visit ends with the run"
+    );
+
+    // A rerun from step `b` on version 2 supersedes the visits from its first one on.
+    let mut rerun = retry("st_a", "run_1", lease("node_a", 12_000));
+    rerun.from = vec![
+        RunStatus::Failed,
+        RunStatus::Completed,
+        RunStatus::Cancelled,
+    ];
+    rerun.version = 2;
+    rerun.next_node = 1;
+    rerun.supersede_from = Some(1);
+    let run = s.retry_run(rerun).await.unwrap().unwrap();
+    assert_eq!(
+        (run.status.as_str(), run.workflow_version, run.next_node),
+        ("queued", 2, Some(1))
+    );
+    let superseded: Vec<_> = s
+        .run_steps("run_1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.step_id.clone(), r.superseded_at))
+        .collect();
+    assert_eq!(
+        superseded,
+        [("a".to_owned(), None), ("b".to_owned(), Some(12_000))]
+    );
+    let noted = s
+        .record_run_action("st_a", "run_1", json!({"action": "replay"}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        noted.actions.len(),
+        3,
+        "cancel, retry, replay: {:?}",
+        noted.actions
     );
 }
 
@@ -495,6 +588,22 @@ pub async fn runs_are_listed_newest_first_by_filter(s: Arc<dyn Store>) {
         ..Default::default()
     };
     assert_eq!(ids(window).await, ["run_2", "run_1"]);
+    let by_contact = RunFilter {
+        contact: Some("5511999".into()),
+        email: Some("ana@example.com".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(by_contact).await, ["run_4", "run_2", "run_1", "run_0"]);
+    let nobody = RunFilter {
+        contact: Some("5511000".into()),
+        ..Default::default()
+    };
+    assert!(ids(nobody).await.is_empty());
+    let by_type = RunFilter {
+        trigger_type: Some("manual".into()),
+        ..Default::default()
+    };
+    assert!(ids(by_type).await.is_empty());
     let page = s
         .list_runs(
             "st_a",

@@ -82,8 +82,16 @@ pub async fn workflow_versions(s: Arc<dyn Store>) {
     assert!(s.delete_workflow("st_a", "wf_1", 5_000).await.unwrap());
     assert!(!s.delete_workflow("st_a", "wf_1", 5_000).await.unwrap());
     assert_eq!(s.get_workflow("st_a", "wf_1").await.unwrap(), None);
+    // Its versions stay readable (its runs are understood by them), in its store only.
+    let kept = s
+        .list_versions("st_a", "wf_1", &PageRequest::default())
+        .await
+        .unwrap()
+        .expect("a deleted workflow's versions");
+    assert_eq!(kept.items.len(), 2);
+    assert!(s.get_version("st_a", "wf_1", 1).await.unwrap().is_some());
     assert_eq!(
-        s.list_versions("st_a", "wf_1", &PageRequest::default())
+        s.list_versions("st_other", "wf_1", &PageRequest::default())
             .await
             .unwrap(),
         None

@@ -350,7 +350,7 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
     .await;
     let run = settled(&s, runs["data"][0]["id"].as_str().unwrap()).await;
     assert_eq!(
-        run["trigger"]["scheduledAt"], "2026-03-08T07:00:00Z",
+        run["trigger"]["scheduledAt"], "2026-03-08T07:00:00.000Z",
         "{run}"
     );
     let pending = get(&s, &format!("/api/schedules?workflowId={nightly}")).await;
@@ -379,7 +379,7 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
     .await;
     let run = settled(&s, runs["data"][0]["id"].as_str().unwrap()).await;
     assert_eq!(
-        run["trigger"]["scheduledAt"], "2026-03-08T11:00:00Z",
+        run["trigger"]["scheduledAt"], "2026-03-08T11:00:00.000Z",
         "only the latest missed tick"
     );
     steady(
@@ -419,7 +419,7 @@ async fn cron_ticks_follow_dst_fire_once_and_catch_up(mut s: TestServer) {
     assert_eq!(
         (&skipped["skipped"], &skipped["runAt"], &skipped["status"]),
         (
-            &json!("2026-03-08T12:00:00Z"),
+            &json!("2026-03-08T12:00:00.000Z"),
             &json!("2026-03-08T13:00:00.000Z"),
             &json!("pending")
         )
