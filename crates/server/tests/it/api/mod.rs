@@ -2,6 +2,7 @@ mod auth;
 pub mod channels;
 mod conversations;
 pub mod events;
+mod history;
 mod hooks;
 mod kustomer;
 mod limits;
