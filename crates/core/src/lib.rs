@@ -8,6 +8,7 @@ pub mod problem;
 pub mod run;
 pub mod schedule;
 pub mod status;
+pub mod suggest;
 pub mod template;
 pub mod transition;
 pub mod workflow;

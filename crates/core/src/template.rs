@@ -20,6 +20,42 @@ pub const ROOTS: [&str; 8] = [
     "params",
 ];
 
+/// JavaScript's own globals an expression may start with besides the roots.
+const JS_GLOBALS: [&str; 22] = [
+    "Math",
+    "JSON",
+    "Date",
+    "String",
+    "Number",
+    "Boolean",
+    "Array",
+    "Object",
+    "RegExp",
+    "Intl",
+    "parseInt",
+    "parseFloat",
+    "isNaN",
+    "isFinite",
+    "encodeURIComponent",
+    "decodeURIComponent",
+    "encodeURI",
+    "decodeURI",
+    "undefined",
+    "NaN",
+    "Infinity",
+    "Symbol",
+];
+
+/// The object an expression reads from when that is neither a root nor a JavaScript global
+/// (`triger.name` → `triger`): it would fail each time it runs.
+pub fn unknown_root(source: &str) -> Option<String> {
+    let mut rest = source.trim_start();
+    let name = take_identifier(&mut rest)?;
+    let reads = rest.trim_start().starts_with(['.', '[']);
+    (reads && !ROOTS.contains(&name.as_str()) && !JS_GLOBALS.contains(&name.as_str()))
+        .then_some(name)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pub source: String,
@@ -349,6 +385,23 @@ fn take_identifier(rest: &mut &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unknown_roots_are_named() {
+        use super::unknown_root;
+        assert_eq!(unknown_root("triger.name").as_deref(), Some("triger"));
+        assert_eq!(unknown_root(" stat['x'] ").as_deref(), Some("stat"));
+        for fine in [
+            "trigger.name",
+            "Math.max(1, 2)",
+            "JSON.stringify(state)",
+            "!trigger.x",
+            "1 + 2",
+            "x",
+        ] {
+            assert_eq!(unknown_root(fine), None, "{fine}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

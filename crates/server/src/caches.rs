@@ -10,6 +10,8 @@ pub struct Caches {
     pub stores: TtlCache<String, StoreRecord>,
     /// Store → the HMAC keys its signed ingest accepts (two during a rotation).
     pub inbound_keys: TtlCache<String, Vec<Vec<u8>>>,
+    /// Store → the event types its active workflows listen to (for suggestions).
+    pub event_types: TtlCache<String, Vec<String>>,
 }
 
 impl Caches {
@@ -18,6 +20,7 @@ impl Caches {
             tokens: generation.cache(),
             stores: generation.cache(),
             inbound_keys: generation.cache(),
+            event_types: generation.cache(),
         }
     }
 }

@@ -70,6 +70,7 @@ impl Server {
         configure_scripts(settings);
         let validation = Options {
             allow_http: settings.outbound_allow_http,
+            strict: false,
         };
         let metrics = crate::observe::metrics_handle();
         let outbound = outbound(settings, &boot, &validation, addr)?;

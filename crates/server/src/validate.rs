@@ -13,6 +13,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         allow_http: args.allow_http
             || std::env::var("SWITCHBOARD_OUTBOUND_ALLOW_HTTP").is_ok_and(|v| v == "true"),
+        strict: true,
     };
     let mut all_valid = true;
     for file in &args.files {
@@ -61,6 +62,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 ReferenceKind::WebhookId => format!("saved webhook id '{}'", r.key),
                 ReferenceKind::Workflow => format!("workflow id '{}'", r.key),
                 ReferenceKind::Connector => format!("connector id '{}'", r.key),
+                ReferenceKind::EmailTemplate => format!("email template '{}'", r.key),
             };
             println!(
                 "  skipped {}: {what} exists only on a server; checked when the workflow is saved",

@@ -43,6 +43,14 @@ impl crate::Step for Config {
         let minutes = f.number("delayMinutes", false, 0.0, MAX_MINUTES);
         let seconds = f.number("delaySeconds", false, 0.0, MAX_MINUTES * 60.0);
         let until = f.template("until", false);
+        // A literal time that is not one would fail each run; stored versions keep running.
+        if f.ctx.options.strict
+            && let Some(text) = until.as_ref().and_then(|t| t.literal())
+            && chrono::DateTime::parse_from_rfc3339(text.trim()).is_err()
+        {
+            f.error("until", format!("'until' must be an RFC 3339 time (e.g. 2026-12-01T09:00:00Z) or a template, not '{text}'"));
+            return None;
+        }
         match which? {
             "delayMinutes" => minutes.map(Config::Minutes),
             "delaySeconds" => seconds.map(Config::Seconds),

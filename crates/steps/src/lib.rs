@@ -229,11 +229,43 @@ pub fn compile(
     def: &serde_json::Value,
     options: &switchboard_core::workflow::Options,
 ) -> switchboard_core::workflow::Compiled<StepSpec> {
-    let mut compiled = switchboard_core::workflow::compile(def, &Catalog, options);
-    if !check_scripts(&compiled.scripts, &mut compiled.report) {
+    let strict = switchboard_core::workflow::Options {
+        strict: true,
+        ..options.clone()
+    };
+    let mut compiled = switchboard_core::workflow::compile(def, &Catalog, &strict);
+    let roots_known = check_roots(&compiled.scripts, &mut compiled.report);
+    if !check_scripts(&compiled.scripts, &mut compiled.report) || !roots_known {
         compiled.workflow = None;
     }
     compiled
+}
+
+/// Expressions must read from a root (`trigger`, `state`, …) or a JavaScript global; `false`
+/// when one does not (each reported at its pointer, with the closest root).
+fn check_roots(
+    scripts: &[switchboard_core::workflow::Script],
+    report: &mut switchboard_core::Report,
+) -> bool {
+    use switchboard_core::template::{ROOTS, unknown_root};
+    let mut ok = true;
+    for script in scripts.iter().filter(|s| !s.is_code) {
+        if let Some(name) = unknown_root(&script.source) {
+            let mut message = format!(
+                "'{name}' is not something an expression can read (the roots are {})",
+                ROOTS.join(", ")
+            );
+            if let Some(close) = switchboard_core::suggest::closest(&name, ROOTS).first() {
+                message.push_str(&format!("; did you mean '{close}'?"));
+            }
+            report.error(&script.pointer, message);
+            ok = false;
+        }
+    }
+    if !ok {
+        report.sort();
+    }
+    ok
 }
 
 /// Syntax-checks the JavaScript a definition holds in the sandbox; `false` when some does not

@@ -5,7 +5,7 @@ use switchboard_channels::email::{self, Email};
 use switchboard_core::run::StepError;
 use switchboard_core::template::{Scope, Template};
 use switchboard_script::Evaluator;
-use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED, TValue};
+use switchboard_core::workflow::{Fields, OPTIONAL, REQUIRED, Reference, ReferenceKind, TValue};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -57,6 +57,10 @@ impl crate::Step for Config {
         let from = f.template("from", OPTIONAL);
         let content = if f.present("template") {
             let template = f.string("template", REQUIRED);
+            if let Some(name) = &template {
+                let name = name.clone();
+                f.reference("template", |pointer| Reference { kind: ReferenceKind::EmailTemplate, key: name, pointer });
+            }
             let subject = f.template("subject", OPTIONAL);
             let variables = f.object("variables", OPTIONAL);
             for key in ["body", "html"] {

@@ -40,7 +40,13 @@ impl std::ops::Deref for TestStep {
 pub fn spec(step_type: &str, config: Value) -> TestStep {
     let def = json!({"name": "t", "trigger": {"type": "manual"},
         "steps": [{"id": "s", "type": step_type, "config": config}]});
-    let compiled = crate::compile(&def, &Options { allow_http: true });
+    let compiled = crate::compile(
+        &def,
+        &Options {
+            allow_http: true,
+            ..Default::default()
+        },
+    );
     let workflow = compiled
         .workflow
         .unwrap_or_else(|| panic!("{step_type} does not compile: {:?}", compiled.report));

@@ -219,7 +219,14 @@ mod registry {
     fn report(step_type: &str, config: Value) -> (Vec<String>, Vec<String>) {
         let def = json!({"name": "t", "trigger": {"type": "manual"},
             "steps": [{"id": "s", "type": step_type, "config": config}]});
-        let report = compile(&def, &Options { allow_http: true }).report;
+        let report = compile(
+            &def,
+            &Options {
+                allow_http: true,
+                ..Default::default()
+            },
+        )
+        .report;
         let at = |ps: Vec<switchboard_core::Problem>| ps.into_iter().map(|p| p.pointer).collect();
         (at(report.errors), at(report.warnings))
     }

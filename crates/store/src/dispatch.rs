@@ -85,6 +85,7 @@ macro_rules! owned_by_clone {
 owned_by_clone!(
     PageRequest,
     RunFilter,
+    EventFilter,
     ScheduleFilter,
     MessageFilter,
     DeliveryFilter

@@ -144,6 +144,10 @@ pub trait Workflows: Send + Sync {
         version: i64,
     ) -> Result<Option<VersionRecord>>;
 
+    /// The keys active workflows with a trigger of `kind` listen to (e.g. the event types of
+    /// `webhook` triggers), sorted.
+    async fn trigger_keys(&self, store_id: &str, kind: &str) -> Result<Vec<String>>;
+
     /// Active live workflows whose trigger is of `kind` (`webhook`, `customer_message`) with
     /// that key (the event type, the channel): `(id, version)`.
     async fn workflows_for_trigger(
@@ -214,6 +218,17 @@ pub trait Runs: Send + Sync {
         filter: &RunFilter,
         page: &PageRequest,
     ) -> Result<Page<RunRecord>>;
+
+    /// The store's received events, newest first.
+    async fn list_events(
+        &self,
+        store_id: &str,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<EventRecord>>;
+
+    /// The ids of the runs an event started.
+    async fn event_runs(&self, event_id: &str) -> Result<Vec<String>>;
 
     /// The run's step records in visit order.
     async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>>;

@@ -16,6 +16,9 @@ pub const OPTIONAL: bool = false;
 pub struct Options {
     /// Permit literal `http://` URLs (`SWITCHBOARD_OUTBOUND_ALLOW_HTTP`).
     pub allow_http: bool,
+    /// Checks made when a definition is saved or validated, not when a stored version is loaded
+    /// (stored versions keep running): e.g. a literal `delay.until` must be a time.
+    pub strict: bool,
 }
 
 /// What one validation pass collects: problems, and references that only a store can resolve.

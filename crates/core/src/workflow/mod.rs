@@ -201,6 +201,8 @@ pub enum ReferenceKind {
     Workflow,
     /// A connector, by id.
     Connector,
+    /// A stored email template, by name.
+    EmailTemplate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -140,7 +140,14 @@ fn plain_http_urls_are_refused_unless_allowed() {
         pointers(&check(def.clone()).report.errors),
         ["/steps/0/config/url"]
     );
-    let allowed = compile(&def, &TestCatalog, &Options { allow_http: true });
+    let allowed = compile(
+        &def,
+        &TestCatalog,
+        &Options {
+            allow_http: true,
+            ..Default::default()
+        },
+    );
     assert!(allowed.report.is_valid());
 }
 

@@ -18,7 +18,103 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let RawJson(bytes) = RawJson::from_request(req, state).await?;
+        refuse_duplicate_keys(&bytes)?;
         parse(&bytes).map(JsonBody)
+    }
+}
+
+/// A key named twice in one object would be silently dropped (the last wins): refused at the
+/// pointer of the second.
+fn refuse_duplicate_keys(bytes: &[u8]) -> Result<(), ApiError> {
+    let mut path = Vec::new();
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let _ = serde::de::DeserializeSeed::deserialize(
+        Keys {
+            path: &mut path,
+            found: &mut found,
+        },
+        &mut de,
+    );
+    match found {
+        None => Ok(()),
+        Some(pointer) => Err(ApiError::invalid_field(
+            &pointer,
+            format!("the key at {pointer} appears twice in its object"),
+        )),
+    }
+}
+
+/// Walks a document, noting the first key repeated within an object.
+struct Keys<'a> {
+    path: &'a mut Vec<String>,
+    found: &'a mut Option<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Keys<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Keys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            self.path.push(key.clone());
+            if !seen.insert(key) && self.found.is_none() {
+                *self.found = Some(self.path.iter().fold(String::new(), |p, k| child(&p, k)));
+            }
+            map.next_value_seed(Keys {
+                path: self.path,
+                found: self.found,
+            })?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        loop {
+            self.path.push(index.to_string());
+            let more = seq.next_element_seed(Keys {
+                path: self.path,
+                found: self.found,
+            })?;
+            self.path.pop();
+            if more.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -118,6 +214,16 @@ mod tests {
     struct Sample {
         name: String,
         items: Vec<u32>,
+    }
+
+    #[test]
+    fn a_key_named_twice_is_refused_at_its_pointer() {
+        assert!(refuse_duplicate_keys(br#"{"a": 1, "b": [{"c": 1, "d": 2}]}"#).is_ok());
+        let e =
+            refuse_duplicate_keys(br#"{"a": 1, "b": [{"c": 1}, {"c": 1, "c": 2}]}"#).unwrap_err();
+        assert_eq!(e.details.unwrap()[0]["pointer"], "/b/1/c");
+        let e = refuse_duplicate_keys(br#"{"name": "x", "name": "y"}"#).unwrap_err();
+        assert_eq!(e.code, "validation_failed");
     }
 
     #[test]

@@ -147,6 +147,11 @@ pub(super) async fn unresolved(
                 .await?
                 .is_none()
                 .then(|| format!("no saved webhook with id '{}' in this store", r.key)),
+            ReferenceKind::EmailTemplate => store
+                .resource_by_name(store_id, ResourceKind::EmailTemplate, &r.key)
+                .await?
+                .is_none()
+                .then(|| format!("no email template named '{}' in this store", r.key)),
             ReferenceKind::Connector => store
                 .get_resource(store_id, ResourceKind::Connector, &r.key)
                 .await?

@@ -5,26 +5,29 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_store::StoreRecord;
-use utoipa::ToSchema;
+use switchboard_core::suggest::closest;
+use switchboard_store::{EventFilter, StoreRecord};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::EventScope;
+use super::auth::{EventScope, Scope};
 use super::body::{RawJson, parse};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::Path;
+use super::extract::{Path, Query};
+use super::list::{List, ListParams, Paging, refuse_unknown};
 use crate::app::Shared;
+use switchboard_engine::clock::{parse_rfc3339, rfc3339};
 use switchboard_engine::triggers::{self, Outcome, Request};
 
 pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
-        .routes(routes!(post_event))
+        .routes(routes!(post_event, list_events))
         .routes(routes!(post_typed_event))
 }
 
@@ -33,6 +36,40 @@ pub fn router() -> OpenApiRouter<Shared> {
 pub struct EventAccepted {
     event_id: String,
     run_ids: Vec<String>,
+    /// Why no run started, when no active workflow listens to the event type.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<EventWarning>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventWarning {
+    pointer: String,
+    message: String,
+    /// Event types active workflows listen to that are close to this one.
+    suggestions: Vec<String>,
+}
+
+/// The warning for an event no active workflow listens to, with the closest event types that
+/// some do.
+async fn unheard(state: &Shared, store_id: &str, event_type: &str) -> ApiResult<EventWarning> {
+    let known = state
+        .caches
+        .event_types
+        .get_or_load(store_id, async {
+            Ok::<_, ApiError>(Some(state.store.trigger_keys(store_id, "webhook").await?))
+        })
+        .await?
+        .unwrap_or_default();
+    let suggestions = closest(event_type, known.iter().map(String::as_str));
+    let mut message = format!("no active workflow listens to event type '{event_type}'");
+    if let Some(first) = suggestions.first() {
+        message.push_str(&format!("; did you mean '{first}'?"));
+    }
+    Ok(EventWarning {
+        pointer: "/eventType".into(),
+        message,
+        suggestions,
+    })
 }
 
 /// `{eventType, …any fields}`: the whole body becomes the runs' `trigger`.
@@ -193,6 +230,7 @@ pub async fn accept(
     let clock = Instant::now();
     let targets = triggers::event_targets(&state.engine, store_id, &event_type).await?;
     let fingerprint = [event_type.as_bytes(), b"\n", raw].concat();
+    let listened = targets.len();
     if let Err(refused) = admit(state, store, targets.len()) {
         return replay_or(
             state,
@@ -223,11 +261,95 @@ pub async fn accept(
     .await?;
     metrics::histogram!("switchboard_event_ack_seconds").record(clock.elapsed().as_secs_f64());
     Ok(match outcome {
-        Outcome::Created { event_id, run_ids } => (
-            StatusCode::ACCEPTED,
-            Json(EventAccepted { event_id, run_ids }),
-        )
-            .into_response(),
+        Outcome::Created { event_id, run_ids } => {
+            let mut warnings = Vec::new();
+            if listened == 0 {
+                warnings.push(unheard(state, store_id, &event_type).await?);
+            }
+            let accepted = EventAccepted {
+                event_id,
+                run_ids,
+                warnings,
+            };
+            (StatusCode::ACCEPTED, Json(accepted)).into_response()
+        }
         Outcome::Replayed(first) => (StatusCode::OK, Json(first)).into_response(),
     })
+}
+
+const EVENT_FILTERS: [&str; 3] = ["eventType", "since", "until"];
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+struct EventQuery {
+    event_type: Option<String>,
+    /// RFC 3339: received at or after.
+    since: Option<String>,
+    /// RFC 3339: received before.
+    until: Option<String>,
+}
+
+/// A received event and the runs it started (none, when no active workflow listened).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct EventView {
+    id: String,
+    /// The event's type (`execute` for a run started by hand, `replay` for a replay).
+    event_type: String,
+    /// The event as posted (the runs' trigger), with `timestamp`.
+    #[schema(value_type = Object)]
+    payload: Value,
+    idempotency_key: Option<String>,
+    received_at: String,
+    run_ids: Vec<String>,
+}
+
+/// The events the store received, newest first, each with the runs it started.
+#[utoipa::path(get, path = "/api/events", tag = "events", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(EventQuery, ListParams),
+    responses((status = 200, body = List<EventView>), (status = 400, body = ErrorBody)))]
+async fn list_events(
+    scope: Scope,
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+    Query(q): Query<EventQuery>,
+    Paging(page): Paging,
+) -> ApiResult<Json<List<EventView>>> {
+    refuse_unknown(raw.as_deref(), &EVENT_FILTERS)?;
+    let time = |name: &str, v: Option<String>| {
+        v.map(|s| {
+            parse_rfc3339(&s).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "",
+                    format!("filter '{name}' must be an RFC 3339 time, not '{s}'"),
+                )
+            })
+        })
+        .transpose()
+    };
+    let filter = EventFilter {
+        event_type: q.event_type,
+        since: time("since", q.since)?,
+        until: time("until", q.until)?,
+    };
+    let found = state
+        .store
+        .list_events(&scope.store.id, &filter, &page)
+        .await?;
+    let mut events = Vec::with_capacity(found.items.len());
+    for e in found.items {
+        events.push(EventView {
+            run_ids: state.store.event_runs(&e.id).await?,
+            id: e.id,
+            event_type: e.event_type,
+            payload: e.payload,
+            idempotency_key: e.idempotency_key,
+            received_at: rfc3339(e.created_at),
+        });
+    }
+    let page = switchboard_store::Page {
+        items: events,
+        next: found.next,
+    };
+    Ok(Json(List::from_page(page, |e| e)))
 }

@@ -72,3 +72,26 @@ impl<T: ToSchema> List<T> {
         }
     }
 }
+
+/// An unknown query parameter is refused, not ignored: a misspelt filter would list everything.
+/// `filters` are the route's own; `limit` and `cursor` are always known.
+pub fn refuse_unknown(query: Option<&str>, filters: &[&str]) -> Result<(), ApiError> {
+    let known = |k: &str| filters.contains(&k) || k == "limit" || k == "cursor";
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let key = pair.split('=').next().unwrap_or_default();
+        if !known(key) {
+            return Err(ApiError::invalid_field(
+                "",
+                format!(
+                    "unknown query parameter '{key}' (known: {}, limit, cursor)",
+                    filters.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

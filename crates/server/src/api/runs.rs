@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Path, Query};
-use super::list::{List, ListParams, Paging};
+use super::list::{List, ListParams, Paging, refuse_unknown};
 use super::run_actions;
 use super::run_view::{RunSummary, RunView, run_view, summary_of};
 use crate::app::Shared;
@@ -133,28 +133,6 @@ impl RunQuery {
     }
 }
 
-/// An unknown query parameter is refused, not ignored (a misspelt filter would list every run).
-fn refuse_unknown(query: Option<&str>) -> ApiResult<()> {
-    let known = |k: &str| FILTERS.contains(&k) || k == "limit" || k == "cursor";
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let key = pair.split('=').next().unwrap_or_default();
-        if !known(key) {
-            return Err(ApiError::invalid_field(
-                "",
-                format!(
-                    "unknown query parameter '{key}' (the filters are {}, and limit, cursor)",
-                    FILTERS.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The store's runs, newest first.
 #[utoipa::path(get, path = "/api/runs", tag = "runs", security(("bearer" = [], "storeId" = []), ("bearer" = [])), params(RunQuery, ListParams),
     responses((status = 200, body = List<RunSummary>), (status = 400, body = ErrorBody)))]
@@ -165,7 +143,7 @@ async fn list_runs(
     Query(q): Query<RunQuery>,
     Paging(page): Paging,
 ) -> ApiResult<Json<List<RunSummary>>> {
-    refuse_unknown(raw.as_deref())?;
+    refuse_unknown(raw.as_deref(), &FILTERS)?;
     let filter = q.filter("")?;
     let page = state
         .store

@@ -211,6 +211,26 @@ pub struct ConversationRecord {
     pub updated_at: i64,
 }
 
+/// A received event as history shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub id: String,
+    pub store_id: String,
+    pub event_type: String,
+    pub payload: Value,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    /// Received at or after.
+    pub since: Option<i64>,
+    /// Received before.
+    pub until: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunFilter {
     pub workflow_id: Option<String>,

@@ -57,6 +57,14 @@ const STEPS: Sql = sql!(concat!(
     step_columns!(),
     " FROM step_records WHERE run_id = $1 ORDER BY seq"
 ));
+const EVENTS: Sql = sql!(
+    "SELECT id, store_id, event_type, payload, idempotency_key, created_at FROM events \
+     WHERE store_id = $1 AND (CAST($2 AS TEXT) IS NULL OR event_type = $2) \
+     AND (CAST($3 AS BIGINT) IS NULL OR created_at >= $3) \
+     AND (CAST($4 AS BIGINT) IS NULL OR created_at < $4) \
+     AND (CAST($5 AS TEXT) IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
+);
+const EVENT_RUNS: Sql = sql!("SELECT id FROM runs WHERE event_id = $1 ORDER BY id");
 const COUNT_WAITING: Sql = sql!("SELECT count(*) FROM runs WHERE status = 'waiting'");
 /// Due and orphaned runs; `$5`: steal leases of other owners (a lone node restarting on SQLite).
 const CLAIM: Sql = sql_skip_locked!(
@@ -200,4 +208,37 @@ async fn claim_waking(
         claimed.extend(db.fetch(&CLAIM_WAKING, claim, |r| run(r)).await?);
     }
     Ok(claimed)
+}
+
+async fn list_events(
+    db: &mut impl Db,
+    store_id: &str,
+    f: &EventFilter,
+    page: &PageRequest,
+) -> Result<Page<EventRecord>> {
+    let filter = args![
+        store_id,
+        &f.event_type,
+        f.since,
+        f.until,
+        &page.after,
+        page.limit + 1
+    ];
+    let rows = db
+        .fetch(&EVENTS, filter, |r| {
+            Ok(EventRecord {
+                id: r.col(0)?,
+                store_id: r.col(1)?,
+                event_type: r.col(2)?,
+                payload: r.json(3)?,
+                idempotency_key: r.col(4)?,
+                created_at: r.col(5)?,
+            })
+        })
+        .await?;
+    Ok(Page::from_rows(rows, page.limit, |e| e.id.clone()))
+}
+
+async fn event_runs(db: &mut impl Db, event_id: &str) -> Result<Vec<String>> {
+    db.fetch(&EVENT_RUNS, args![event_id], |r| r.col(0)).await
 }

@@ -66,6 +66,10 @@ const VERSION: Sql = sql!(
 );
 /// The workflow, deleted or not, is the store's.
 const OWNED: Sql = sql!("SELECT id FROM workflows WHERE store_id = $1 AND id = $2");
+const TRIGGER_KEYS: Sql = sql!(
+    "SELECT DISTINCT trigger_key FROM workflows WHERE store_id = $1 AND trigger_kind = $2 \
+     AND trigger_key IS NOT NULL AND active AND deleted_at IS NULL ORDER BY trigger_key LIMIT 10000"
+);
 const FOR_TRIGGER: Sql = sql!(
     "SELECT id, version FROM workflows WHERE store_id = $1 AND trigger_kind = $2 \
      AND trigger_key = $3 AND active AND deleted_at IS NULL ORDER BY id"
@@ -325,4 +329,14 @@ async fn uninstall_app(
         delete(db, store_id, id, now).await?;
     }
     Ok(true)
+}
+
+/// The keys (event types, channels) active workflows of a trigger kind listen to.
+pub(super) async fn trigger_keys(
+    db: &mut impl Db,
+    store_id: &str,
+    kind: &str,
+) -> Result<Vec<String>> {
+    db.fetch(&TRIGGER_KEYS, args![store_id, kind], |r| r.col(0))
+        .await
 }

@@ -2,6 +2,7 @@
 
 use super::{
     count, create, delete, for_trigger, get, get_version, install_app, list, list_versions,
+    trigger_keys,
 };
 use super::{set_active, uninstall_app, update};
 use crate::dispatch::on_both_backends;
@@ -24,6 +25,8 @@ on_both_backends!(crate::Workflows {
         => |db| get_version(db, &store_id, &id, number);
     read fn workflows_for_trigger(store_id: &str, kind: &str, key: &str) -> Vec<(String, i64)>
         => |db| for_trigger(db, &store_id, &kind, &key);
+    read fn trigger_keys(store_id: &str, kind: &str) -> Vec<String>
+        => |db| trigger_keys(db, &store_id, &kind);
     write fn install_app(install: AppInstall) -> ResourceRecord => |db| install_app(db, install);
     write fn uninstall_app(store_id: &str, app_id: &str, workflow_ids: Vec<String>, now: i64) -> bool
         => |db| uninstall_app(db, &store_id, &app_id, &workflow_ids, now);

@@ -615,12 +615,21 @@ async fn email_templates_and_inline_mail(s: TestServer) {
     .await;
     assert_eq!(status, 409);
 
+    // A template the workflow names must exist when it is saved; one deleted since fails the step.
+    let (status, gone) = send(
+        s.admin(Method::POST, "/api/email-templates")
+            .json(&json!({"name": "missing", "subject": "x", "text": "y"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{gone}");
     create(&s, &json!({"name": "mails", "trigger": {"type": "webhook", "eventType": "order"},
         "steps": [
             {"id": "t", "type": "send_email", "config": {"to": "{{trigger.email}}", "template": "receipt", "variables": {"order": "{{trigger.order}}", "total": "R$ {{trigger.total}}"}}},
             {"id": "i", "type": "send_email", "config": {"to": "Eva <{{trigger.email}}>", "from": "vendas@loja.example", "subject": "Obrigado!", "body": "Volte sempre, {{trigger.name}}."}},
             {"id": "gone", "type": "send_email", "config": {"to": "{{trigger.email}}", "template": "missing"}, "onError": "continue"}
         ]})).await;
+    let path = format!("/api/email-templates/{}", gone["id"].as_str().unwrap());
+    assert_eq!(send(s.admin(Method::DELETE, &path)).await.0, 200);
     let run = run_of(&s, json!({"eventType": "order", "email": "eva@example.com", "order": 42, "total": 99.5, "name": "Eva"})).await;
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(step(&run, "t")["input"]["subject"], "Pedido 42");

@@ -1,7 +1,8 @@
 //! Run history to act on: a customer's runs found by phone or email with why they failed; the
 //! seed lead workflow fixed and retried on the latest version from the failed step; reruns,
 //! replays, bulk actions and cancels recorded on the runs; times with milliseconds; a deleted
-//! workflow's versions still readable.
+//! workflow's versions still readable; received events listed, a misspelt event type answered
+//! with suggestions, and mistakes that would fail every run refused when a workflow is saved.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -20,7 +21,8 @@ const HISTORY: &[(&str, &str)] = &[
 both_backends_with!(HISTORY;
     a_failed_lead_is_found_by_phone_fixed_and_retried_from_its_step,
     reruns_replays_and_bulk_actions_are_recorded,
-    cancelled_runs_close_their_steps_and_deleted_workflows_stay_readable
+    cancelled_runs_close_their_steps_and_deleted_workflows_stay_readable,
+    events_are_listed_and_mistakes_are_caught_on_save
 );
 
 async fn get(s: &TestServer, path: &str) -> Value {
@@ -391,5 +393,119 @@ async fn cancelled_runs_close_their_steps_and_deleted_workflows_stay_readable(s:
     assert_eq!(
         status, 409,
         "a deleted workflow's runs stay as they are: {body}"
+    );
+}
+
+async fn events_are_listed_and_mistakes_are_caught_on_save(s: TestServer) {
+    create(&s, &fixture("lead_follow_up.json")).await;
+    let (status, missed) = post(
+        &s,
+        "/api/events",
+        json!({"eventType": "Lead_Workflow_phase1"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{missed}");
+    assert_eq!(missed["runIds"], json!([]));
+    let warning = &missed["warnings"][0];
+    assert_eq!(
+        (&warning["pointer"], &warning["suggestions"]),
+        (&json!("/eventType"), &json!(["Lead_Workflow_phase_1"])),
+        "{missed}"
+    );
+    let (_, heard) = post(
+        &s,
+        "/api/events",
+        json!({"eventType": "Lead_Workflow_phase_1"}),
+    )
+    .await;
+    assert!(heard.get("warnings").is_none(), "{heard}");
+
+    let events = get(&s, "/api/events").await;
+    let listed: Vec<(&str, usize)> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["eventType"].as_str().unwrap(),
+                e["runIds"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("Lead_Workflow_phase_1", 1), ("Lead_Workflow_phase1", 0)],
+        "newest first"
+    );
+    assert!(is_millis(&events["data"][0]["receivedAt"]));
+    let one = get(&s, "/api/events?eventType=Lead_Workflow_phase1").await;
+    assert_eq!(one["data"][0]["id"], missed["eventId"]);
+    let (status, _) = send(s.admin(Method::GET, "/api/events?type=x")).await;
+    assert_eq!(status, 400);
+
+    // Saved or validated definitions: an unknown root, a missing email template, a literal
+    // time that is not one, a key named twice.
+    let step = |config: Value, kind: &str| json!({"name": "strict", "trigger": {"type": "manual"}, "steps": [{"id": "s", "type": kind, "config": config}]});
+    let (status, checked) = post(
+        &s,
+        "/api/workflows/validate",
+        step(
+            json!({"data": {"who": "{{triger.name}}"}}),
+            "store_context_data",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, &checked["valid"]),
+        (200, &json!(false)),
+        "{checked}"
+    );
+    assert_eq!(checked["errors"][0]["pointer"], "/steps/0/config/data/who");
+    assert!(
+        checked["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean 'trigger'"),
+        "{checked}"
+    );
+    for (def, pointer) in [
+        (
+            step(
+                json!({"to": "a@example.com", "template": "nope"}),
+                "send_email",
+            ),
+            "/steps/0/config/template",
+        ),
+        (
+            step(json!({"until": "tomorrow"}), "delay"),
+            "/steps/0/config/until",
+        ),
+    ] {
+        let (status, body) = post(&s, "/api/workflows", def).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(pointers(&body), [pointer], "{body}");
+    }
+    let twice = r#"{"name": "a", "name": "b", "trigger": {"type": "manual"}, "steps": []}"#;
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/workflows")
+            .header("content-type", "application/json")
+            .body(twice),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("validation_failed")),
+        "{body}"
+    );
+    assert_eq!(pointers(&body), ["/name"]);
+    let (status, _) = post(
+        &s,
+        "/api/workflows",
+        step(json!({"until": "{{trigger.at}}"}), "delay"),
+    )
+    .await;
+    assert_eq!(
+        status, 201,
+        "a templated time is checked when the step runs"
     );
 }

@@ -14,6 +14,17 @@ both_backends!(
     lists_are_paginated,
 );
 
+/// The email template seed 000's onboarding workflow names.
+async fn product_guide(s: &TestServer) {
+    let template = json!({"name": "product_guide", "subject": "Your guide", "text": "Hello"});
+    let (status, body) = send(
+        s.admin(Method::POST, "/api/email-templates")
+            .json(&template),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 async fn create(s: &TestServer, def: &Value) -> Value {
     let (status, body) = send(s.admin(Method::POST, "/api/workflows").json(def)).await;
     assert_eq!(status, 201, "{body}");
@@ -220,6 +231,7 @@ async fn malformed_and_oversized_bodies(s: TestServer) {
 }
 
 async fn names_are_unique_and_failed_requests_change_nothing(s: TestServer) {
+    product_guide(&s).await;
     let cart = create(&s, &fixture("abandoned_cart.json")).await;
     let (status, body) = send(
         s.admin(Method::POST, "/api/workflows")
@@ -324,6 +336,7 @@ async fn kustomer_definitions_import(s: TestServer) {
 }
 
 async fn patch_changes_only_active(s: TestServer) {
+    product_guide(&s).await;
     let created = create(&s, &fixture("onboarding.json")).await;
     let path = format!("/api/workflows/{}", created["id"].as_str().unwrap());
     let (status, off) = send(
