@@ -14,3 +14,4 @@ CREATE INDEX runs_contact ON runs (store_id, contact, id) WHERE contact IS NOT N
 CREATE INDEX runs_email ON runs (store_id, email, id) WHERE email IS NOT NULL;
 CREATE INDEX runs_event ON runs (event_id);
 CREATE INDEX events_store ON events (store_id, id);
+CREATE INDEX runs_updated ON runs (store_id, updated_at, id);

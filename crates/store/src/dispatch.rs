@@ -68,6 +68,7 @@ owned_as_is!(
     Checkpoint,
     ConversationPatch,
     RunRetry,
+    (i64, String),
     serde_json::Value,
 );
 

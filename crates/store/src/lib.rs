@@ -219,6 +219,24 @@ pub trait Runs: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<RunRecord>>;
 
+    /// The store's runs a filter matches that changed after `after` (updated at, id), oldest
+    /// change first: what a live view of runs polls.
+    async fn changed_runs(
+        &self,
+        store_id: &str,
+        filter: &RunFilter,
+        after: (i64, String),
+        limit: u32,
+    ) -> Result<Vec<RunRecord>>;
+
+    /// A workflow's runs created since `since`, by outcome and by step.
+    async fn workflow_stats(
+        &self,
+        store_id: &str,
+        workflow_id: &str,
+        since: i64,
+    ) -> Result<WorkflowStats>;
+
     /// The store's received events, newest first.
     async fn list_events(
         &self,

@@ -25,6 +25,7 @@ pub mod messages;
 mod ops;
 mod resources;
 mod run_actions;
+mod run_live;
 mod run_view;
 mod runs;
 mod schedules;

@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .merge(run_actions::router())
+        .merge(super::run_live::router())
 }
 
 /// The filters of the run list (and of bulk actions).

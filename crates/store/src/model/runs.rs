@@ -211,6 +211,16 @@ pub struct ConversationRecord {
     pub updated_at: i64,
 }
 
+/// A workflow's runs created since a time: how many ended each way, and per step how many runs
+/// reached it and how many failed there.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkflowStats {
+    /// `(status, runs)`.
+    pub runs: Vec<(String, i64)>,
+    /// `(step id, runs that reached it, runs whose visit of it failed)`, by step id.
+    pub steps: Vec<(String, i64, i64)>,
+}
+
 /// A received event as history shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {

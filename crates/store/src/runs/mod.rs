@@ -39,18 +39,34 @@ const GET: Sql = sql!(concat!(
     run_columns!(),
     " FROM runs WHERE store_id = $1 AND id = $2"
 ));
+/// The run list's filters: `$1` the store, `$2`–`$5` and `$8`–`$12` as [`list_runs`] binds them.
+macro_rules! run_filter {
+    () => {
+        "store_id = $1 AND (CAST($2 AS TEXT) IS NULL OR workflow_id = $2) \
+         AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
+         AND (CAST($4 AS BIGINT) IS NULL OR created_at >= $4) \
+         AND (CAST($5 AS BIGINT) IS NULL OR created_at < $5) \
+         AND (CAST($8 AS TEXT) IS NULL OR contact = $8) AND (CAST($9 AS TEXT) IS NULL OR email = $9) \
+         AND (CAST($10 AS TEXT) IS NULL OR event_id = $10) \
+         AND (CAST($11 AS TEXT) IS NULL OR error_code = $11) \
+         AND (CAST($12 AS TEXT) IS NULL OR trigger_type = $12)"
+    };
+}
+
 const LIST: Sql = sql!(concat!(
     "SELECT ",
     run_columns!(),
-    " FROM runs WHERE store_id = $1 AND (CAST($2 AS TEXT) IS NULL OR workflow_id = $2) \
-     AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
-     AND (CAST($4 AS BIGINT) IS NULL OR created_at >= $4) \
-     AND (CAST($5 AS BIGINT) IS NULL OR created_at < $5) \
-     AND (CAST($6 AS TEXT) IS NULL OR id < $6) \
-     AND (CAST($8 AS TEXT) IS NULL OR contact = $8) AND (CAST($9 AS TEXT) IS NULL OR email = $9) \
-     AND (CAST($10 AS TEXT) IS NULL OR event_id = $10) \
-     AND (CAST($11 AS TEXT) IS NULL OR error_code = $11) \
-     AND (CAST($12 AS TEXT) IS NULL OR trigger_type = $12) ORDER BY id DESC LIMIT $7"
+    " FROM runs WHERE ",
+    run_filter!(),
+    " AND (CAST($6 AS TEXT) IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+));
+/// Runs changed after the cursor `($13, $6)` (updated at, id), oldest change first.
+const CHANGED: Sql = sql!(concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE ",
+    run_filter!(),
+    " AND (updated_at > $13 OR (updated_at = $13 AND id > $6)) ORDER BY updated_at, id LIMIT $7"
 ));
 const STEPS: Sql = sql!(concat!(
     "SELECT ",
@@ -65,6 +81,18 @@ const EVENTS: Sql = sql!(
      AND (CAST($5 AS TEXT) IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
 );
 const EVENT_RUNS: Sql = sql!("SELECT id FROM runs WHERE event_id = $1 ORDER BY id");
+const STATS_RUNS: Sql = sql!(
+    "SELECT status, COUNT(*) FROM runs WHERE store_id = $1 AND workflow_id = $2 \
+     AND created_at >= $3 GROUP BY status ORDER BY status"
+);
+/// Superseded visits (replaced by a rerun) do not count.
+const STATS_STEPS: Sql = sql!(
+    "SELECT s.step_id, COUNT(DISTINCT s.run_id), \
+     COUNT(DISTINCT CASE WHEN s.status = 'failed' THEN s.run_id END) \
+     FROM step_records s JOIN runs r ON r.id = s.run_id \
+     WHERE r.store_id = $1 AND r.workflow_id = $2 AND r.created_at >= $3 \
+     AND s.superseded_at IS NULL GROUP BY s.step_id ORDER BY s.step_id"
+);
 const COUNT_WAITING: Sql = sql!("SELECT count(*) FROM runs WHERE status = 'waiting'");
 /// Due and orphaned runs; `$5`: steal leases of other owners (a lone node restarting on SQLite).
 const CLAIM: Sql = sql_skip_locked!(
@@ -179,6 +207,31 @@ async fn list_runs(
     Ok(Page::from_rows(rows, page.limit, |r| r.id.clone()))
 }
 
+async fn changed_runs(
+    db: &mut impl Db,
+    store_id: &str,
+    f: &RunFilter,
+    after: &(i64, String),
+    limit: u32,
+) -> Result<Vec<RunRecord>> {
+    let filter = args![
+        store_id,
+        &f.workflow_id,
+        f.status.map(RunStatus::as_str),
+        f.since,
+        f.until,
+        after.1.as_str(),
+        limit,
+        &f.contact,
+        &f.email,
+        &f.event_id,
+        &f.error_code,
+        &f.trigger_type,
+        after.0
+    ];
+    db.fetch(&CHANGED, filter, |r| run(r)).await
+}
+
 async fn run_steps(db: &mut impl Db, run_id: &str) -> Result<Vec<StepRecord>> {
     db.fetch(&STEPS, args![run_id], |r| step(r)).await
 }
@@ -241,4 +294,22 @@ async fn list_events(
 
 async fn event_runs(db: &mut impl Db, event_id: &str) -> Result<Vec<String>> {
     db.fetch(&EVENT_RUNS, args![event_id], |r| r.col(0)).await
+}
+
+async fn workflow_stats(
+    db: &mut impl Db,
+    store_id: &str,
+    workflow_id: &str,
+    since: i64,
+) -> Result<WorkflowStats> {
+    let window = args![store_id, workflow_id, since];
+    let runs = db
+        .fetch(&STATS_RUNS, window, |r| Ok((r.col(0)?, r.col(1)?)))
+        .await?;
+    let steps = db
+        .fetch(&STATS_STEPS, window, |r| {
+            Ok((r.col(0)?, r.col(1)?, r.col(2)?))
+        })
+        .await?;
+    Ok(WorkflowStats { runs, steps })
 }

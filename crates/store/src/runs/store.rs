@@ -3,8 +3,8 @@
 use super::conversations;
 use super::write::{accept, cancel_run, checkpoint, first_answer, record_action, retry_run};
 use super::{
-    claim, claim_waking, count_waiting, event_runs, get_run, list_events, list_runs, run_steps,
-    stores_waking,
+    changed_runs, claim, claim_waking, count_waiting, event_runs, get_run, list_events, list_runs,
+    run_steps, stores_waking, workflow_stats,
 };
 use crate::dispatch::on_both_backends;
 use crate::model::*;
@@ -24,9 +24,13 @@ on_both_backends!(crate::Runs {
     read fn list_runs(store_id: &str, filter: &RunFilter, page: &PageRequest) -> Page<RunRecord>
         => |db| list_runs(db, &store_id, &filter, &page);
     read fn run_steps(run_id: &str) -> Vec<StepRecord> => |db| run_steps(db, &run_id);
+    read fn changed_runs(store_id: &str, filter: &RunFilter, after: (i64, String), limit: u32) -> Vec<RunRecord>
+        => |db| changed_runs(db, &store_id, &filter, &after, limit);
     read fn list_events(store_id: &str, filter: &EventFilter, page: &PageRequest) -> Page<EventRecord>
         => |db| list_events(db, &store_id, &filter, &page);
     read fn event_runs(event_id: &str) -> Vec<String> => |db| event_runs(db, &event_id);
+    read fn workflow_stats(store_id: &str, workflow_id: &str, since: i64) -> WorkflowStats
+        => |db| workflow_stats(db, &store_id, &workflow_id, since);
     write fn cancel_run(store_id: &str, id: &str, action: Value, now: i64) -> Option<RunRecord>
         => |db| cancel_run(db, &store_id, &id, &action, now);
     write fn retry_run(retry: RunRetry) -> Option<RunRecord> => |db| retry_run(db, &retry);

@@ -25,6 +25,90 @@ both_backends_with!(HISTORY;
     events_are_listed_and_mistakes_are_caught_on_save
 );
 
+/// Reads a run stream until a `run` event says `run_id` is `status` (at most 20 s); the events'
+/// data, in order.
+async fn streamed(mut stream: reqwest::Response, run_id: &str, status: &str) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut text = String::new();
+    loop {
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|data| serde_json::from_str(data).ok())
+            .collect();
+        if events
+            .iter()
+            .any(|e| e["id"] == run_id && e["status"] == status)
+        {
+            return events;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("no '{status}' event for {run_id} ({other:?}); got:\n{text}"),
+        }
+    }
+}
+
+async fn open_stream(s: &TestServer, query: &str) -> reqwest::Response {
+    let stream = s
+        .admin(Method::GET, &format!("/api/runs/stream?{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    stream
+}
+
+/// A change made on one node of a cluster streams from another; a workflow's stats count its
+/// runs and where they failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_stream_across_a_cluster_and_stats_count_them() {
+    let nodes = TestServer::cluster(2, HISTORY);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let workflow = create(
+        a,
+        &json!({"name": "checks", "trigger": {"type": "webhook", "eventType": "check"}, "steps": [
+            {"id": "first", "type": "store_context_data", "config": {"data": {"n": "{{trigger.n}}"}}},
+            {"id": "second", "type": "custom_code", "config": {"code": "if (trigger.n < 0) throw new Error('negative'); return {}"}}]}),
+    )
+    .await;
+    let (status, _) = send(a.admin(Method::GET, "/api/runs/stream?color=red")).await;
+    assert_eq!(status, 400, "an unknown filter");
+    let stream = open_stream(a, &format!("workflowId={workflow}")).await;
+    let (status, accepted) = post(b, "/api/events", json!({"eventType": "check", "n": -1})).await;
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["runIds"][0].as_str().unwrap();
+    let events = streamed(stream, run_id, "failed").await;
+    let last = events.iter().rev().find(|e| e["id"] == run_id).unwrap();
+    assert_eq!(
+        (&last["errorCode"], &last["failedStep"]),
+        (&json!("script_error"), &json!("second")),
+        "{last}"
+    );
+
+    post(b, "/api/events", json!({"eventType": "check", "n": 1})).await;
+    let stats = loop {
+        let stats = get(a, &format!("/api/workflows/{workflow}/stats")).await;
+        if stats["runs"] == 2 && stats["byStatus"]["completed"] == 1 {
+            break stats;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(stats["failed"], 1, "{stats}");
+    assert_eq!(
+        stats["steps"],
+        json!([{"stepId": "first", "reached": 2, "failed": 0}, {"stepId": "second", "reached": 2, "failed": 1}]),
+        "{stats}"
+    );
+}
+
 async fn get(s: &TestServer, path: &str) -> Value {
     let (status, body) = send(s.admin(Method::GET, path)).await;
     assert_eq!(status, 200, "{path}: {body}");
@@ -311,6 +395,10 @@ async fn reruns_replays_and_bulk_actions_are_recorded(s: TestServer) {
         (&json!(2), &json!(2), &json!(0)),
         "{bulk}"
     );
+    let runs = get(&s, &format!("/api/runs?workflowId={workflow}")).await;
+    for run in runs["data"].as_array().unwrap() {
+        settled(&s, run["id"].as_str().unwrap()).await;
+    }
     let (_, bulk) = post(
         &s,
         "/api/runs/bulk",

@@ -90,6 +90,9 @@ async fn openapi_describes_the_api(s: TestServer) {
             .replace("{storeId}", "st_default");
         let res = s.admin(Method::GET, &concrete).send().await.unwrap();
         let status = res.status();
+        if status == 200 && res.headers()["content-type"] == "text/event-stream" {
+            continue; // a stream (routed, and never ends)
+        }
         let text = res.text().await.unwrap();
         assert!(
             status != 404 || !text.contains("no such route"),
