@@ -8,7 +8,7 @@ mod write;
 pub(crate) use write::cancel_workflow_runs;
 
 use crate::Result;
-use crate::db::{Db, Row, Sql, args, sql, sql_skip_locked};
+use crate::db::{Arg, Db, Row, Sql, args, sql, sql_skip_locked};
 use crate::model::*;
 
 macro_rules! run_columns {
@@ -183,27 +183,39 @@ async fn get_run(db: &mut impl Db, store_id: &str, id: &str) -> Result<Option<Ru
     db.fetch_one(&GET, args![store_id, id], |r| run(r)).await
 }
 
+/// The parameters of [`LIST`] (the first twelve) and [`CHANGED`] (all thirteen).
+fn filter_args<'a>(
+    store_id: &'a str,
+    f: &'a RunFilter,
+    after_id: Option<&'a str>,
+    limit: u32,
+    changed_after: i64,
+) -> [Arg<'a>; 13] {
+    [
+        store_id.into(),
+        (&f.workflow_id).into(),
+        f.status.map(RunStatus::as_str).into(),
+        f.since.into(),
+        f.until.into(),
+        after_id.into(),
+        limit.into(),
+        (&f.contact).into(),
+        (&f.email).into(),
+        (&f.event_id).into(),
+        (&f.error_code).into(),
+        (&f.trigger_type).into(),
+        changed_after.into(),
+    ]
+}
+
 async fn list_runs(
     db: &mut impl Db,
     store_id: &str,
     f: &RunFilter,
     page: &PageRequest,
 ) -> Result<Page<RunRecord>> {
-    let filter = args![
-        store_id,
-        &f.workflow_id,
-        f.status.map(RunStatus::as_str),
-        f.since,
-        f.until,
-        &page.after,
-        page.limit + 1,
-        &f.contact,
-        &f.email,
-        &f.event_id,
-        &f.error_code,
-        &f.trigger_type
-    ];
-    let rows = db.fetch(&LIST, filter, |r| run(r)).await?;
+    let filter = filter_args(store_id, f, page.after.as_deref(), page.limit + 1, 0);
+    let rows = db.fetch(&LIST, &filter[..12], |r| run(r)).await?;
     Ok(Page::from_rows(rows, page.limit, |r| r.id.clone()))
 }
 
@@ -214,22 +226,8 @@ async fn changed_runs(
     after: &(i64, String),
     limit: u32,
 ) -> Result<Vec<RunRecord>> {
-    let filter = args![
-        store_id,
-        &f.workflow_id,
-        f.status.map(RunStatus::as_str),
-        f.since,
-        f.until,
-        after.1.as_str(),
-        limit,
-        &f.contact,
-        &f.email,
-        &f.event_id,
-        &f.error_code,
-        &f.trigger_type,
-        after.0
-    ];
-    db.fetch(&CHANGED, filter, |r| run(r)).await
+    let filter = filter_args(store_id, f, Some(&after.1), limit, after.0);
+    db.fetch(&CHANGED, &filter, |r| run(r)).await
 }
 
 async fn run_steps(db: &mut impl Db, run_id: &str) -> Result<Vec<StepRecord>> {
