@@ -27,6 +27,12 @@ pub enum Command {
     Version,
     /// Measure the server: starts one on a temporary data dir and loads it over loopback.
     Bench(BenchArgs),
+    /// Make a server's workflows what these files say (created or updated by name).
+    Apply(crate::remote::apply::ApplyArgs),
+    /// Run history on a server: list, show, tail, retry, replay, cancel.
+    Runs(crate::remote::runs::RunsArgs),
+    /// Send events to a server.
+    Events(crate::remote::runs::EventsArgs),
 }
 
 /// Flags override the environment (`SWITCHBOARD_*`), which overrides the config file.

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod first_start;
 mod observe;
+mod remote;
 mod server;
 mod validate;
 
@@ -34,9 +35,16 @@ async fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         cli::Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+        cli::Command::Apply(args) => remote::apply::run(&args).await,
+        cli::Command::Runs(args) => remote::runs::run(&args).await,
+        cli::Command::Events(args) => remote::runs::events(&args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
-        ExitCode::from(2)
+        // A request the server refused is the command's failure (1); anything else is 2.
+        match e.downcast_ref::<remote::Refused>() {
+            Some(_) => ExitCode::from(1),
+            None => ExitCode::from(2),
+        }
     })
 }

@@ -9,6 +9,7 @@ mod target;
 
 pub mod api;
 mod cli;
+mod cli_remote;
 mod cluster;
 mod contract;
 mod crash;
