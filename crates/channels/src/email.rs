@@ -8,7 +8,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde_json::Value;
+use serde_json::{Value, json};
 use switchboard_core::run::StepError;
 use switchboard_outbound::Client;
 
@@ -88,6 +88,20 @@ pub async fn send(client: &Client, config: &Config, email: &Email) -> Attempt {
         .get_raw("Message-ID")
         .unwrap_or_default()
         .to_owned();
+    if client.simulation().is_some() {
+        // A dry run: the message as it would go out, and nothing sent.
+        let smtp = json!({"smtp": {
+            "host": config.host, "port": config.port, "to": email.to,
+            "message": String::from_utf8_lossy(&message.formatted()),
+        }});
+        return Attempt {
+            result: Ok(Sent {
+                provider_id: message_id,
+                status: MessageStatus::Simulated,
+            }),
+            http: Some(smtp),
+        };
+    }
     let address = match client.resolve(&config.host, config.port).await {
         Ok(addresses) => addresses[0],
         Err(e) => return Attempt::failed(e.into()),

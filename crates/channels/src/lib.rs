@@ -46,6 +46,19 @@ impl Attempt {
     }
 }
 
+/// A dry run's message (a client that sends nothing, with no mock for the step): taken as sent,
+/// with a `dry_` id, the request it would have been kept in `http`. With a mock, the mocked answer
+/// is read as the provider's would be.
+fn simulated(client: &Client, http: &Value) -> Option<Attempt> {
+    client.simulation().filter(|s| !s.mocked).map(|_| Attempt {
+        result: Ok(Sent {
+            provider_id: switchboard_core::ids::new_id("dry"),
+            status: MessageStatus::Simulated,
+        }),
+        http: Some(http.clone()),
+    })
+}
+
 /// Sends `request` through the guarded client; gives the exchange for history and the response.
 async fn exchange(
     client: &Client,

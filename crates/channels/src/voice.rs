@@ -112,6 +112,9 @@ pub async fn call(
         timeout: PROVIDER_TIMEOUT,
     };
     let (http, response) = exchange(client, request, &["authorization"]).await;
+    if let Some(dry) = crate::simulated(client, &http) {
+        return dry;
+    }
     let result = response.and_then(|r| {
         let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
         if !(200..300).contains(&r.status) {

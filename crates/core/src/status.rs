@@ -155,6 +155,8 @@ statuses!(
         Busy => "busy",
         NoAnswer => "no-answer",
         Canceled => "canceled",
+        /// A dry run's message: nothing was sent.
+        Simulated => "simulated",
     }
 );
 

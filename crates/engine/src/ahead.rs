@@ -68,7 +68,14 @@ pub async fn run_ahead(
             deadline,
             long: engine.settings.ack_budget,
         };
-        match step(engine, &mut live, &services, Some(budget)).await {
+        match step(
+            engine.settings.time_scale,
+            &mut live,
+            &services,
+            Some(budget),
+        )
+        .await
+        {
             Stepped::Next { .. } => {}
             Stepped::OutOfTime => break live.running(engine, next),
             Stepped::Wait { node, at } => break live.waiting(engine, node, at),

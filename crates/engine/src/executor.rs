@@ -17,7 +17,6 @@ use switchboard_core::transition::{Advance, Inputs, Then, Visit};
 use switchboard_steps::{Services, StepEnv, StepRun, retry_policy};
 use switchboard_store::{RunRecord, StepRecord};
 
-use crate::clock::now_ms;
 use crate::commit::{Failed, bare_checkpoint, commit};
 use crate::edges::{self, Budget, OutOfTime};
 pub use crate::live::Start;
@@ -91,6 +90,7 @@ async fn rebuild(engine: &Arc<Engine>, run: &RunRecord) -> anyhow::Result<Option
             .map_or(Position::Done, |n| Position::Fresh(n as usize)),
         pending: Vec::new(),
         failure: None,
+        skew_ms: 0,
         graph,
     };
     live.ctx = context_of(&live.graph, &records);
@@ -176,7 +176,7 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
             commit(engine, &live, cp).await;
             return;
         }
-        match step(engine, &mut live, &services, None).await {
+        match step(engine.settings.time_scale, &mut live, &services, None).await {
             Stepped::Next { effects } => {
                 if effects || live.pending.len() >= FLUSH_EVERY {
                     let next = position_node(live.position).unwrap_or_default() as usize;
@@ -212,7 +212,7 @@ pub(super) async fn execute(engine: &Arc<Engine>, mut live: Live) {
 /// only runs steps without effects), a step whose JavaScript is not computed by then does not
 /// happen at all.
 pub(super) async fn step(
-    engine: &Engine,
+    time_scale: f64,
     live: &mut Live,
     services: &dyn Services,
     budget: Option<Budget>,
@@ -235,7 +235,7 @@ pub(super) async fn step(
             step_id: None,
         };
     };
-    let Ok(run) = attempt(engine, live, node, &at, services, budget).await else {
+    let Ok(run) = attempt(time_scale, live, node, &at, services, budget).await else {
         return Stepped::OutOfTime;
     };
     // Out of time, the step must leave no trace: the context is kept to be put back (only the
@@ -249,8 +249,9 @@ pub(super) async fn step(
         }
         _ => false,
     };
-    let now = now_ms();
-    let Ok((adv, taken)) = decide(engine, live, node, &at, &run.result, now, budget).await else {
+    let now = live.now();
+    let Ok((adv, taken)) = decide(time_scale, live, node, &at, &run.result, now, budget).await
+    else {
         if let Some(ctx) = before {
             live.ctx = ctx;
         }
@@ -306,7 +307,7 @@ pub(super) async fn step(
 
 /// What follows the attempt (`transition::advance`), and which edge was taken.
 async fn decide(
-    engine: &Engine,
+    time_scale: f64,
     live: &Live,
     node: &Node,
     at: &At,
@@ -317,7 +318,7 @@ async fn decide(
     let retry = retry_policy(&node.spec, node.retry.as_ref());
     let inputs = Inputs {
         now_ms: now,
-        time_scale: engine.settings.time_scale,
+        time_scale,
         jitter: rand_unit(),
         max_steps: live.graph.max_steps,
         retry: &retry,
@@ -333,7 +334,7 @@ async fn decide(
 
 /// One attempt of the node's step, timed; its config's JavaScript is computed first.
 async fn attempt(
-    engine: &Engine,
+    time_scale: f64,
     live: &Live,
     node: &Node,
     at: &At,
@@ -351,9 +352,9 @@ async fn attempt(
         run_id: &live.run_id,
         step_id: &node.id,
         idempotency_key: format!("{}:{}:{}", live.run_id, node.id, at.visit),
-        now_ms: now_ms(),
+        now_ms: live.now(),
         started_ms: at.started,
-        time_scale: engine.settings.time_scale,
+        time_scale,
     };
     let clock = Instant::now();
     let run = node.spec.run(&env).await;

@@ -16,6 +16,7 @@ mod claims;
 pub mod clock;
 mod commit;
 pub mod deliveries;
+pub mod dry_run;
 mod edges;
 mod executor;
 mod graphs;
@@ -129,6 +130,32 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move { engine.keepalive_loop().await });
         Ok(())
+    }
+
+    /// Dry-runs a workflow of a store: its saved webhooks, connectors, channels and email
+    /// templates are read, nothing is sent or written ([`dry_run`]).
+    pub async fn dry_run(
+        &self,
+        store_id: &str,
+        graph: Arc<Graph>,
+        trigger: serde_json::Value,
+        mocks: std::collections::HashMap<String, serde_json::Value>,
+    ) -> dry_run::DryRun {
+        let services = services::EngineServices {
+            store: self.store.as_ref(),
+            store_id,
+            outbound: &self.outbound,
+            graphs: &self.graphs,
+        };
+        let request = dry_run::DryRequest {
+            store_id: store_id.to_owned(),
+            store_root: self.store_root(store_id).await.as_ref().clone(),
+            graph,
+            trigger,
+            mocks,
+            time_scale: self.settings.time_scale,
+        };
+        dry_run::dry_run(request, Some(&services), &self.outbound.client).await
     }
 
     /// The lease a claim takes now.

@@ -61,6 +61,8 @@ pub(crate) struct Live {
     pub(crate) pending: Vec<StepRecord>,
     /// Why the run failed, once it did (for the log line when that is committed).
     pub(crate) failure: Option<Value>,
+    /// How far the run's clock is ahead of the server's: a dry run skips its waits by moving it.
+    pub(crate) skew_ms: i64,
 }
 
 impl Live {
@@ -82,6 +84,7 @@ impl Live {
             position: start.first.map_or(Position::Done, Position::Fresh),
             pending: Vec::new(),
             failure: None,
+            skew_ms: 0,
         }
     }
 }
@@ -97,6 +100,11 @@ pub(crate) struct At {
 
 impl Live {
     /// Opens the visit the run stands at (a fresh one counts as a new visit); `None` when done.
+    /// The run's time: the server's, moved ahead past the waits a dry run skipped.
+    pub(crate) fn now(&self) -> i64 {
+        now_ms() + self.skew_ms
+    }
+
     pub(crate) fn open_visit(&mut self) -> Option<At> {
         match self.position {
             Position::Done => None,
@@ -111,7 +119,7 @@ impl Live {
                     seq,
                     visit: *count,
                     attempt: 1,
-                    started: now_ms(),
+                    started: self.now(),
                 })
             }
             Position::Resume {

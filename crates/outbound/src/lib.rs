@@ -137,6 +137,28 @@ pub struct Client {
     http: reqwest::Client,
     policy: Arc<Policy>,
     limits: Limits,
+    /// A dry run's client: nothing is sent; every request gets this answer.
+    simulated: Option<Simulated>,
+}
+
+/// What a dry run's requests get back instead of being sent: a step's mock, or `200` with no body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulated {
+    pub status: u16,
+    /// Sent back as JSON (a string as text).
+    pub body: Option<Value>,
+    /// Given for the step (a mock), rather than the default answer.
+    pub mocked: bool,
+}
+
+impl Default for Simulated {
+    fn default() -> Simulated {
+        Simulated {
+            status: 200,
+            body: None,
+            mocked: false,
+        }
+    }
 }
 
 impl Client {
@@ -158,6 +180,7 @@ impl Client {
             http,
             policy,
             limits,
+            simulated: None,
         }
     }
 
@@ -245,9 +268,38 @@ impl Client {
         Ok(parsed)
     }
 
+    /// This client answering every request with `answer`, sending nothing (a dry run).
+    pub fn simulating(&self, answer: Simulated) -> Client {
+        Client {
+            simulated: Some(answer),
+            ..self.clone()
+        }
+    }
+
+    /// A dry run's answer, when this client sends nothing.
+    pub fn simulation(&self) -> Option<&Simulated> {
+        self.simulated.as_ref()
+    }
+
     /// Sends the request and reads the response body up to the limit.
     pub async fn send(&self, request: Request) -> Result<Response, Error> {
         let url = self.check_url(request.url.as_str())?;
+        if let Some(answer) = &self.simulated {
+            let (content_type, body) = match &answer.body {
+                None => (None, Vec::new()),
+                Some(Value::String(text)) => (Some("text/plain"), text.clone().into_bytes()),
+                Some(json) => (Some("application/json"), json.to_string().into_bytes()),
+            };
+            return Ok(Response {
+                status: answer.status,
+                headers: content_type
+                    .map(|c| vec![("content-type".to_owned(), c.to_owned())])
+                    .unwrap_or_default(),
+                body,
+                truncated: false,
+                duration: Duration::ZERO,
+            });
+        }
         let started = Instant::now();
         let timeout = request.timeout;
         let mut builder = self.http.request(request.method, url).timeout(timeout);

@@ -21,6 +21,9 @@ pub enum Command {
     Serve(ServeFlags),
     /// Check workflow definition files offline; exits 1 when any is invalid.
     Validate(ValidateArgs),
+    /// Run a workflow file in memory, offline, sending nothing; prints what each step did and
+    /// would have sent. Exits 1 when the dry run failed.
+    DryRun(crate::dry_run::DryRunArgs),
     /// Copy the live SQLite database to FILE, consistently (same settings as `serve`).
     Backup(BackupArgs),
     /// Print the version.

@@ -7,6 +7,7 @@ mod bench;
 mod caches;
 mod cli;
 mod config;
+mod dry_run;
 mod first_start;
 mod observe;
 mod remote;
@@ -29,6 +30,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Serve(flags) => server::serve(flags).await.map(|()| ExitCode::SUCCESS),
         cli::Command::Validate(args) => validate::run(&args),
+        cli::Command::DryRun(args) => dry_run::run(&args).await,
         cli::Command::Backup(args) => backup::run(&args),
         cli::Command::Version => {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));

@@ -119,6 +119,9 @@ pub async fn send(client: &Client, config: &Config, phone: &str, content: &Conte
         timeout: PROVIDER_TIMEOUT,
     };
     let (http, response) = exchange(client, request, &["authorization"]).await;
+    if let Some(dry) = crate::simulated(client, &http) {
+        return dry;
+    }
     let result = response.and_then(|r| {
         let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
         if !(200..300).contains(&r.status) {

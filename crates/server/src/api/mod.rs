@@ -11,6 +11,7 @@ mod contract;
 mod conversations;
 mod definitions;
 mod deliveries;
+pub mod dry_runs;
 mod email_templates;
 pub mod error;
 mod event_types;
@@ -90,6 +91,7 @@ pub fn routes(body_limit: usize) -> (Routes, String) {
         .merge(stores::router())
         .merge(workflows::router())
         .merge(execute::router())
+        .merge(dry_runs::router())
         .merge(events::router())
         .merge(hooks::router())
         .merge(runs::router())

@@ -138,3 +138,54 @@ async fn backup_copies_a_live_database_that_restores() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("no database at"), "{text}");
 }
+
+/// `dry-run` works offline on a `.jsonc` file: the seed lead workflow shows the WhatsApp request
+/// it would send; a mocked refusal from Meta fails it (exit 1).
+#[test]
+fn dry_run_shows_what_a_workflow_file_would_send_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lead.jsonc");
+    let lead = std::fs::read_to_string(fixture_path("lead_follow_up.json")).unwrap();
+    std::fs::write(&file, format!("// kept as a file\n{lead}")).unwrap();
+    let trigger = r#"{"eventType": "Lead_Workflow_phase_1", "fullName": "Ana Souza", "phoneNumber": "+55 11 98888-7777"}"#;
+    let (code, out) = run(&["dry-run", file.to_str().unwrap(), "--trigger", trigger]);
+    assert_eq!(code, 0, "{out}");
+    let dry: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&dry["dryRun"], &dry["status"]),
+        (&json!(true), &json!("completed")),
+        "{dry}"
+    );
+    let sent = &dry["steps"][1]["simulated"]["request"];
+    assert!(
+        sent["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://graph.facebook.com/"),
+        "{sent}"
+    );
+    assert_eq!(sent["headers"]["authorization"], "***");
+    assert!(
+        sent["body"]
+            .as_str()
+            .unwrap()
+            .contains("first_contact_charge_workflow")
+    );
+
+    let refused = r#"step2={"status": 400, "body": {"error": {"code": 132001, "message": "Template name does not exist"}}}"#;
+    let (code, out) = run(&[
+        "dry-run",
+        file.to_str().unwrap(),
+        "--trigger",
+        trigger,
+        "--mock",
+        refused,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let dry: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&dry["status"], &dry["error"]["stepId"]),
+        (&json!("failed"), &json!("step2")),
+        "{dry}"
+    );
+}

@@ -1,6 +1,7 @@
 mod auth;
 pub mod channels;
 mod conversations;
+mod dry_runs;
 pub mod events;
 mod history;
 mod hooks;
