@@ -218,19 +218,7 @@ async fn test_workflow(
         .get_workflow(store_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    let graph = state
-        .engine
-        .graphs
-        .get(store_id, &id, workflow.version)
-        .await?
-        .ok_or_else(|| ApiError::internal("the workflow's current version cannot be compiled"))?;
-    let problems = graph.trigger.check_inputs(&trigger);
-    if !problems.is_empty() {
-        return Err(ApiError::validation(
-            "the trigger does not match the workflow's input schema",
-            &problems,
-        ));
-    }
+    let graph = super::execute::current_graph(&state, &workflow, &trigger).await?;
     let run = state
         .engine
         .dry_run(store_id, graph.clone(), trigger, mocks)

@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_store::RunStatus;
+use std::sync::Arc;
+
+use switchboard_engine::Graph;
+use switchboard_store::{RunStatus, WorkflowRecord};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -77,19 +80,7 @@ async fn execute_workflow(
         .get_workflow(&scope.store.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    let graph = state
-        .engine
-        .graphs
-        .get(&scope.store.id, &id, workflow.version)
-        .await?
-        .ok_or_else(|| ApiError::internal("the workflow's current version cannot be compiled"))?;
-    let problems = graph.trigger.check_inputs(&trigger);
-    if !problems.is_empty() {
-        return Err(ApiError::validation(
-            "the trigger data does not match the workflow's input schema",
-            &problems,
-        ));
-    }
+    let graph = current_graph(&state, &workflow, &trigger).await?;
     let target = Target {
         workflow_id: id.clone(),
         version: workflow.version,
@@ -143,6 +134,29 @@ async fn execute_workflow(
         )
             .into_response()),
     }
+}
+
+/// The workflow's current version, compiled, once `trigger` is known to fit its input schema
+/// (what an execution, a replay and a dry run of a saved workflow start from).
+pub(super) async fn current_graph(
+    state: &Shared,
+    workflow: &WorkflowRecord,
+    trigger: &Value,
+) -> ApiResult<Arc<Graph>> {
+    let graph = state
+        .engine
+        .graphs
+        .get(&workflow.store_id, &workflow.id, workflow.version)
+        .await?
+        .ok_or_else(|| ApiError::internal("the workflow's current version cannot be compiled"))?;
+    let problems = graph.trigger.check_inputs(trigger);
+    if !problems.is_empty() {
+        return Err(ApiError::validation(
+            "the trigger data does not match the workflow's input schema",
+            &problems,
+        ));
+    }
+    Ok(graph)
 }
 
 /// `?wait=`: a whole number of seconds up to [`MAX_WAIT_SECONDS`].

@@ -254,19 +254,7 @@ async fn replay_run(
         .ok_or_else(|| {
             ApiError::conflict("", "the workflow was deleted: its runs cannot be replayed")
         })?;
-    let graph = state
-        .engine
-        .graphs
-        .get(store_id, &workflow.id, workflow.version)
-        .await?
-        .ok_or_else(|| ApiError::internal("the workflow's current version cannot be compiled"))?;
-    let problems = graph.trigger.check_inputs(&trigger);
-    if !problems.is_empty() {
-        return Err(ApiError::validation(
-            "the trigger does not match the workflow's input schema",
-            &problems,
-        ));
-    }
+    let graph = super::execute::current_graph(&state, &workflow, &trigger).await?;
     super::events::room_for_runs(&state, &scope.store, 1)?;
     let request = Request {
         store_id,

@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::events::create;
+use super::events::{create, step};
 use crate::harness::*;
 use crate::providers::Meta;
 
@@ -26,16 +26,6 @@ async fn dry(s: &TestServer, path: &str, body: Value) -> Value {
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["dryRun"], true);
     run
-}
-
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|s| s["stepId"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {run}"))
 }
 
 async fn nothing_kept(s: &TestServer) {
