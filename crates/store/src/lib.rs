@@ -80,6 +80,9 @@ pub trait Tenants: Send + Sync {
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
 
+    /// A store's tokens (never their secrets), by id.
+    async fn list_tokens(&self, store_id: &str, page: &PageRequest) -> Result<Page<TokenRecord>>;
+
     /// Returns whether a token was deleted.
     async fn delete_token(&self, store_id: &str, token_id: &str) -> Result<bool>;
 

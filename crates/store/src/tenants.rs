@@ -29,6 +29,10 @@ const INSERT_TOKEN: Sql =
 const TOKEN_BY_HASH: Sql =
     sql!("SELECT id, store_id, name, created_at FROM tokens WHERE hash = $1");
 const DELETE_TOKEN: Sql = sql!("DELETE FROM tokens WHERE store_id = $1 AND id = $2");
+const STORE_TOKENS: Sql = sql!(
+    "SELECT id, store_id, name, created_at FROM tokens WHERE store_id = $1 AND id > $2 \
+     ORDER BY id LIMIT $3"
+);
 const INBOUND_SECRET: Sql = sql!("SELECT inbound_secret FROM stores WHERE id = $1");
 const SET_INBOUND_SECRET: Sql = sql!("UPDATE stores SET inbound_secret = $2 WHERE id = $1");
 
@@ -144,6 +148,20 @@ async fn token_by_hash(db: &mut impl Db, hash: &str) -> Result<Option<TokenRecor
         .await
 }
 
+async fn list_tokens(
+    db: &mut impl Db,
+    store_id: &str,
+    page: &PageRequest,
+) -> Result<Page<TokenRecord>> {
+    let after = page.after.as_deref().unwrap_or("");
+    let rows = db
+        .fetch(&STORE_TOKENS, args![store_id, after, page.limit + 1], |r| {
+            token_row(r)
+        })
+        .await?;
+    Ok(Page::from_rows(rows, page.limit, |t| t.id.clone()))
+}
+
 async fn delete_token(db: &mut impl Db, store_id: &str, token_id: &str) -> Result<bool> {
     Ok(db.execute(&DELETE_TOKEN, args![store_id, token_id]).await? > 0)
 }
@@ -174,6 +192,8 @@ on_both_backends! {
         read fn list_stores(page: &PageRequest) -> Page<StoreRecord> => |db| list_stores(db, &page);
         write fn create_token(token: NewToken) -> TokenRecord => |db| insert_token(db, &token);
         read fn token_by_hash(hash: &str) -> Option<TokenRecord> => |db| token_by_hash(db, &hash);
+        read fn list_tokens(store_id: &str, page: &PageRequest) -> Page<TokenRecord>
+            => |db| list_tokens(db, &store_id, &page);
         write fn delete_token(store_id: &str, token_id: &str) -> bool
             => |db| delete_token(db, &store_id, &token_id);
         read fn inbound_secret(store_id: &str) -> Option<String> => |db| inbound_secret(db, &store_id);

@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(create_store, list_stores))
         .routes(routes!(get_store, patch_store))
-        .routes(routes!(create_token))
+        .routes(routes!(create_token, list_tokens))
         .routes(routes!(delete_token))
 }
 
@@ -232,6 +232,33 @@ async fn create_token(
             token,
         }),
     ))
+}
+
+/// A token as listed: never its secret.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    id: String,
+    name: Option<String>,
+    created_at: String,
+}
+
+/// A store's tokens (their secrets are never shown again).
+#[utoipa::path(get, path = "/api/stores/{id}/tokens", tag = "stores", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, body = List<TokenInfo>), (status = 404, body = ErrorBody)))]
+async fn list_tokens(
+    _: Admin,
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Paging(page): Paging,
+) -> ApiResult<Json<List<TokenInfo>>> {
+    existing(&state, &id).await?;
+    let page = state.store.list_tokens(&id, &page).await?;
+    Ok(Json(List::from_page(page, |t| TokenInfo {
+        id: t.id,
+        name: t.name,
+        created_at: rfc3339(t.created_at),
+    })))
 }
 
 /// Revokes a store's token at once.

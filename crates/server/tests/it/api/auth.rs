@@ -1,5 +1,5 @@
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::*;
 
@@ -147,6 +147,28 @@ async fn revoked_tokens_stop_working(s: TestServer) {
             .await
             .0,
         200
+    );
+    // Listed without their secrets (the first token, made with the store, and this one).
+    let (status, listed) =
+        send(s.as_token(ADMIN, Method::GET, &format!("/api/stores/{id}/tokens"))).await;
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&Value> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["name"])
+        .collect();
+    assert!(
+        names.contains(&&json!("ci")) && names.len() == 2,
+        "{listed}"
+    );
+    assert!(!listed.to_string().contains(token), "no secret in {listed}");
+    assert_eq!(
+        send(s.as_token(token, Method::GET, &format!("/api/stores/{id}/tokens")))
+            .await
+            .0,
+        403,
+        "the admin's"
     );
     let delete = format!("/api/stores/{id}/tokens/{}", extra["id"].as_str().unwrap());
     assert_eq!(
