@@ -7,6 +7,7 @@ mod bench;
 mod caches;
 mod cli;
 mod config;
+mod console;
 mod dry_run;
 mod first_start;
 mod observe;

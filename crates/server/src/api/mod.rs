@@ -70,8 +70,9 @@ impl Routes {
                 sync_caches,
             ))
             .merge(self.probes)
+            .route("/assets/{file}", axum::routing::get(crate::console::asset))
             .route_layer(axum::middleware::from_fn(crate::observe::matched))
-            .fallback(error::no_route)
+            .fallback(crate::console::fallback)
             .method_not_allowed_fallback(error::wrong_method)
             .layer(DefaultBodyLimit::max(self.body_limit))
             .layer(axum::middleware::from_fn(crate::observe::requests))

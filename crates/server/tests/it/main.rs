@@ -11,6 +11,7 @@ pub mod api;
 mod cli;
 mod cli_remote;
 mod cluster;
+mod console;
 mod contract;
 mod crash;
 pub mod faults;

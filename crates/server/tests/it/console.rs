@@ -1,0 +1,193 @@
+//! The console in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! which `.ci/run` installs) driven over WebDriver. Served by the binary under its Content
+//! Security Policy, with no error in the browser's console.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::api::events::{create, run_of};
+use crate::harness::*;
+
+/// A chromedriver on a free loopback port, stopped with the test.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start chromedriver (apt-get install chromium chromium-driver): {e}")
+        });
+    // Owned at once: dropped (killed and waited for) on every path, a panic included.
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
+            return driver;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("chromedriver did not answer on {}", driver.url);
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": "/usr/bin/chromium",
+               "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]}),
+    );
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+    ClientBuilder::rustls()
+        .expect("a TLS setup")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// What the page logged to the browser's console (errors and CSP violations included).
+async fn console_log(driver: &Driver, client: &Client) -> Vec<Value> {
+    let session = client.session_id().await.unwrap().expect("a session id");
+    let url = format!("{}/session/{session}/se/log", driver.url);
+    let logs: Value = reqwest::Client::new()
+        .post(url)
+        .json(&json!({"type": "browser"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    logs["value"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_lists_the_workflows_under_a_strict_policy() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let workflow = create(&s, &fixture("lead_follow_up.json")).await;
+    let failed = run_of(&s, json!({"eventType": "Lead_Workflow_phase_1", "fullName": "Ana", "phoneNumber": "+5511988887777"})).await;
+    assert_eq!(failed["status"], "failed", "no WhatsApp channel: {failed}");
+
+    // The page and its assets carry the policy; API paths keep their JSON 404.
+    let page = s.client.get(s.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "no inline script or style: {html}"
+    );
+    let (status, body) = send(s.client.get(s.url("/api/nothing-here"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let runs_page = s.admin(Method::GET, "/runs").send().await.unwrap();
+    assert_eq!(runs_page.status(), 200, "a console path answers the page");
+    assert!(
+        runs_page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    let driver = driver().await;
+    let client = browser(&driver).await;
+    client.goto(&s.url("/")).await.unwrap();
+    let token = client
+        .wait()
+        .for_element(Locator::Css("input[type=password]"))
+        .await
+        .unwrap();
+    let label = client
+        .find(Locator::XPath("//label[contains(., 'Token')]//input"))
+        .await
+        .unwrap();
+    assert_eq!(
+        label.element_id(),
+        token.element_id(),
+        "the field is labelled Token"
+    );
+    token.send_keys(&format!("{ADMIN}\u{E007}")).await.unwrap(); // Enter submits
+    let store = client
+        .wait()
+        .for_element(Locator::Css("select"))
+        .await
+        .unwrap();
+    store.select_by_value("st_default").await.unwrap();
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let row = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//tr[td[contains(., 'Lead Follow-up Workflow')]]",
+        ))
+        .await
+        .unwrap();
+    let text = row.text().await.unwrap();
+    assert!(
+        text.contains("webhook: Lead_Workflow_phase_1") && text.contains("failed"),
+        "{text}"
+    );
+    let stored: Option<String> = serde_json::from_value(
+        client
+            .execute("return sessionStorage.getItem('switchboard.token')", vec![])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored.as_deref(),
+        Some(ADMIN),
+        "the token lives in the tab's session"
+    );
+    assert!(
+        !client.current_url().await.unwrap().as_str().contains(ADMIN),
+        "never in a URL"
+    );
+
+    let logged = console_log(&driver, &client).await;
+    let errors: Vec<&Value> = logged.iter().filter(|l| l["level"] == "SEVERE").collect();
+    assert!(errors.is_empty(), "the browser's console: {errors:?}");
+    client.close().await.unwrap();
+    let _ = workflow;
+}
