@@ -1,6 +1,7 @@
 //! The console in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! which `.ci/run` installs) driven over WebDriver. Served by the binary under its Content
-//! Security Policy, with no error in the browser's console.
+//! Security Policy, with no error in the browser's console: sign in, the workflows, a failed run
+//! appearing on the runs page without a reload, its error on its page, a retry from the page.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -86,8 +87,12 @@ async fn console_log(driver: &Driver, client: &Client) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signing_in_lists_the_workflows_under_a_strict_policy() {
-    let s = TestServer::start(Backend::Sqlite).await;
+async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
+    let loopback = [
+        ("SWITCHBOARD_OUTBOUND_ALLOW", "127.0.0.0/8"),
+        ("SWITCHBOARD_OUTBOUND_ALLOW_HTTP", "true"),
+    ];
+    let s = TestServer::start_with(Backend::Sqlite, &loopback).await;
     let workflow = create(&s, &fixture("lead_follow_up.json")).await;
     let failed = run_of(&s, json!({"eventType": "Lead_Workflow_phase_1", "fullName": "Ana", "phoneNumber": "+5511988887777"})).await;
     assert_eq!(failed["status"], "failed", "no WhatsApp channel: {failed}");
@@ -185,9 +190,106 @@ async fn signing_in_lists_the_workflows_under_a_strict_policy() {
         "never in a URL"
     );
 
+    // The runs page shows a failed run as it happens, without a reload.
+    client
+        .find(Locator::LinkText("Runs"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("form.filters"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await; // the stream is open
+    let (status, accepted) = send(
+        s.admin(Method::POST, "/api/events")
+            .json(&json!({"eventType": "Lead_Workflow_phase_1", "fullName": "Bia", "phoneNumber": "+5511977776666"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["runIds"][0].as_str().unwrap();
+    let live = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!("//tr[td/a[text()='{run_id}']]")))
+        .await
+        .unwrap();
+    let text = live.text().await.unwrap();
+    assert!(
+        text.contains("failed")
+            && text.contains("channel_not_configured")
+            && text.contains("step2"),
+        "{text}"
+    );
+
+    // Its page says why; the workflow is fixed through the API and the run retried from the page,
+    // on the latest version from its failed step.
+    client
+        .find(Locator::LinkText(run_id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let code = client
+        .wait()
+        .for_element(Locator::Css("[data-testid=run-error]"))
+        .await
+        .unwrap();
+    assert_eq!(code.text().await.unwrap(), "channel_not_configured");
+    let meta = crate::providers::Meta::start().await;
+    let (status, _) = send(
+        s.admin(Method::PUT, "/api/channels/whatsapp")
+            .json(&meta.channel()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut fixed = fixture("lead_follow_up.json");
+    fixed["description"] = json!("fixed");
+    let (status, _) = send(
+        s.admin(Method::PUT, &format!("/api/workflows/{workflow}"))
+            .json(&fixed),
+    )
+    .await;
+    assert_eq!(status, 200);
+    client
+        .find(Locator::XPath("//label[contains(., 'Version')]//select"))
+        .await
+        .unwrap()
+        .select_by_value("latest")
+        .await
+        .unwrap();
+    client
+        .find(Locator::XPath("//button[text()='Retry']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//span[@data-testid='run-status' and text()='completed']",
+        ))
+        .await
+        .unwrap();
+    let (_, retried) = send(s.admin(Method::GET, &format!("/api/runs/{run_id}"))).await;
+    assert_eq!(
+        (
+            &retried["workflowVersion"],
+            &retried["actions"][0]["fromStep"]
+        ),
+        (&json!(2), &json!("step2")),
+        "{retried}"
+    );
+    assert_eq!(meta.received().len(), 1);
+
     let logged = console_log(&driver, &client).await;
     let errors: Vec<&Value> = logged.iter().filter(|l| l["level"] == "SEVERE").collect();
     assert!(errors.is_empty(), "the browser's console: {errors:?}");
     client.close().await.unwrap();
-    let _ = workflow;
 }
