@@ -190,6 +190,61 @@ async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
         "never in a URL"
     );
 
+    // The workflow's graph, laid out: the trigger, its steps, the conditional's branch; over it,
+    // how many runs reached each step and failed there.
+    client
+        .find(Locator::LinkText("Lead Follow-up Workflow"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let failing = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".svelte-flow__node.failing"))
+        .await
+        .unwrap();
+    let failing = failing.text().await.unwrap();
+    assert!(
+        failing.contains("send_whatsapp_template") && failing.contains("1 runs · 1 failed"),
+        "{failing}"
+    );
+    let nodes = client
+        .find_all(Locator::Css(".svelte-flow__node"))
+        .await
+        .unwrap();
+    let mut labels = Vec::new();
+    for n in &nodes {
+        labels.push(n.text().await.unwrap());
+    }
+    assert_eq!(
+        nodes.len(),
+        5,
+        "trigger, three steps and the branch's: {labels:?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("webhook: Lead_Workflow_phase_1")),
+        "{labels:?}"
+    );
+    let edges = client
+        .find_all(Locator::Css(".svelte-flow__edge"))
+        .await
+        .unwrap();
+    assert_eq!(
+        edges.len(),
+        4,
+        "trigger→step1→step2→step3, step3→then: {labels:?}"
+    );
+    let then = client
+        .find(Locator::XPath(
+            "//*[contains(@class, 'svelte-flow__edge-label') and normalize-space()='then']",
+        ))
+        .await;
+    assert!(then.is_ok(), "the conditional's branch is labelled");
+
     // The runs page shows a failed run as it happens, without a reload.
     client
         .find(Locator::LinkText("Runs"))
