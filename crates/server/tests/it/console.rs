@@ -343,6 +343,77 @@ async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
     );
     assert_eq!(meta.received().len(), 1);
 
+    // The run over its graph: each visited step with its status.
+    client
+        .find(Locator::LinkText("Show on the graph"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".svelte-flow__node.visited-completed"))
+        .await
+        .unwrap();
+    assert!(done.text().await.unwrap().contains("completed"));
+    let visited = client
+        .find_all(Locator::Css(".svelte-flow__node[class*=visited-]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        visited.len(),
+        3,
+        "step1, step2 (its rerun) and step3: no companies, no branch"
+    );
+
+    // Events with the runs they started; schedules; stores and their tokens.
+    client
+        .find(Locator::LinkText("Events"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let event = client
+        .wait()
+        .for_element(Locator::XPath(&format!("//tr[td/a[text()='{run_id}']]")))
+        .await
+        .unwrap();
+    assert!(
+        event
+            .text()
+            .await
+            .unwrap()
+            .contains("Lead_Workflow_phase_1")
+    );
+    client
+        .find(Locator::LinkText("Schedules"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#schedules"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::LinkText("Admin"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let store = client
+        .wait()
+        .for_element(Locator::XPath("//h3[contains(., 'st_default')]"))
+        .await
+        .unwrap();
+    assert!(store.text().await.unwrap().contains("default"));
+
     let logged = console_log(&driver, &client).await;
     let errors: Vec<&Value> = logged.iter().filter(|l| l["level"] == "SEVERE").collect();
     assert!(errors.is_empty(), "the browser's console: {errors:?}");
