@@ -22,14 +22,22 @@ export interface Definition {
 }
 
 const WIDTH = 220;
-const HEIGHT = 64;
+/** Characters a node's line holds at its width (the console's 0.8rem font). */
+const LINE = 30;
+
+/** A node's height for the layout, from the lines its label takes. */
+function height(label: string): number {
+  const lines = label.split("\n").reduce((n, line) => n + Math.max(1, Math.ceil(line.length / LINE)), 0);
+  return 22 + 15 * lines;
+}
 
 /** A step's most telling settings, short. */
 function settings(step: NativeStep): string {
   const c = step.config ?? {};
   const keys = ["eventType", "templateId", "url", "webhook", "to", "delayMinutes", "delaySeconds", "until", "condition", "workflowId", "event"];
   const shown = keys.filter((k) => c[k] !== undefined).map((k) => `${k}: ${String(c[k])}`);
-  return shown.join(" · ").slice(0, 80);
+  const text = shown.join(" · ");
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
 }
 
 function condition(c: unknown): string {
@@ -86,12 +94,13 @@ export function build(def: Definition): { nodes: Node[]; edges: Edge[] } {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "TB", nodesep: 40, ranksep: 60 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const n of nodes) g.setNode(n.id, { width: WIDTH, height: HEIGHT });
+  // Room for the counts or status the console adds under each label.
+  for (const n of nodes) g.setNode(n.id, { width: WIDTH, height: height(`${n.data.label}\nxx runs · x failed`) });
   for (const e of edges) g.setEdge(e.source, e.target);
   dagre.layout(g);
   for (const n of nodes) {
     const p = g.node(n.id);
-    n.position = { x: p.x - WIDTH / 2, y: p.y - HEIGHT / 2 };
+    n.position = { x: p.x - WIDTH / 2, y: p.y - p.height / 2 };
   }
   return { nodes, edges };
 }

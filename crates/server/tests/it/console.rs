@@ -93,6 +93,14 @@ async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
         ("SWITCHBOARD_OUTBOUND_ALLOW_HTTP", "true"),
     ];
     let s = TestServer::start_with(Backend::Sqlite, &loopback).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let (status, subscription) = send(
+        s.admin(Method::POST, "/api/subscriptions")
+            .json(&json!({"url": receiver.url, "events": ["run.failed"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{subscription}");
+    receiver.trust(subscription["secret"].as_str().unwrap());
     let workflow = create(&s, &fixture("lead_follow_up.json")).await;
     let failed = run_of(&s, json!({"eventType": "Lead_Workflow_phase_1", "fullName": "Ana", "phoneNumber": "+5511988887777"})).await;
     assert_eq!(failed["status"], "failed", "no WhatsApp channel: {failed}");
@@ -413,6 +421,93 @@ async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
         .await
         .unwrap();
     assert!(store.text().await.unwrap().contains("default"));
+
+    // A subscription's deliveries and one's attempt log.
+    receiver
+        .wait_for("the failed runs' deliveries", |d| d.len() >= 2)
+        .await;
+    client
+        .find(Locator::LinkText("Deliveries"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::XPath("//button[text()='Deliveries']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::XPath(
+            "//tr[td[text()='run.failed']]//button[text()='Attempts']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let attempt = client
+        .wait()
+        .for_element(Locator::XPath(
+            "//h3[starts-with(., 'Attempts of')]/following-sibling::table//tbody/tr",
+        ))
+        .await
+        .unwrap();
+    let attempt = attempt.text().await.unwrap();
+    assert!(
+        attempt.starts_with("1 ") && attempt.contains("200"),
+        "{attempt}"
+    );
+
+    // Each page loaded whole: its first render (Navigation Timing) is reported; with
+    // SWITCHBOARD_SCREENSHOTS=DIR, a screenshot of each goes there (docs/console.md's).
+    let shots = std::env::var_os("SWITCHBOARD_SCREENSHOTS").map(std::path::PathBuf::from);
+    for (page, ready) in [
+        ("/workflows", "table"),
+        (&*format!("/workflows/{workflow}"), ".svelte-flow__node"),
+        ("/runs", "table tbody tr"),
+        (&*format!("/runs/{run_id}"), "[data-testid=run-status]"),
+        ("/events", "table tbody tr"),
+        ("/deliveries", "table tbody tr"),
+        ("/schedules", "#schedules"),
+        ("/admin", "h3"),
+    ] {
+        client.goto(&s.url(page)).await.unwrap();
+        client
+            .wait()
+            .for_element(Locator::Css(ready))
+            .await
+            .unwrap();
+        let timing = client
+            .execute(
+                "const n = performance.getEntriesByType('navigation')[0]; \
+                 return Math.round(n.domContentLoadedEventEnd - n.startTime);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        eprintln!("console first render: {page} {timing} ms (DOMContentLoaded, loopback)");
+        if let Some(dir) = &shots {
+            let name = page
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("page");
+            let suffix = if page.matches('/').count() > 1 {
+                "-one"
+            } else {
+                ""
+            };
+            std::fs::create_dir_all(dir).unwrap();
+            let png = client.screenshot().await.unwrap();
+            std::fs::write(dir.join(format!("{name}{suffix}.png")), png).unwrap();
+        }
+    }
 
     let logged = console_log(&driver, &client).await;
     let errors: Vec<&Value> = logged.iter().filter(|l| l["level"] == "SEVERE").collect();
