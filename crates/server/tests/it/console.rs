@@ -59,7 +59,7 @@ async fn browser(driver: &Driver) -> Client {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({"binary": "/usr/bin/chromium",
-               "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]}),
+               "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1024,800"]}),
     );
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     ClientBuilder::rustls()
@@ -351,6 +351,47 @@ async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
     );
     assert_eq!(meta.received().len(), 1);
 
+    // A replay with an edited trigger opens the new run.
+    let edit = client
+        .find(Locator::XPath(
+            "//label[contains(., 'Trigger for a replay')]//textarea",
+        ))
+        .await
+        .unwrap();
+    edit.clear().await.unwrap();
+    edit.send_keys(r#"{"fullName": "Bia Lima", "phoneNumber": "+5511977776666"}"#)
+        .await
+        .unwrap();
+    client
+        .find(Locator::XPath("//button[text()='Replay']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!(
+            "//h2[starts-with(., 'Run') and not(contains(., '{run_id}'))]"
+        )))
+        .await
+        .unwrap();
+    let replayed = client.current_url().await.unwrap();
+    let new_id = replayed.path().trim_start_matches("/runs/").to_owned();
+    let (_, replay) = send(s.admin(Method::GET, &format!("/api/runs/{new_id}"))).await;
+    assert_eq!(
+        (&replay["replayOf"], &replay["trigger"]["fullName"]),
+        (&json!(run_id), &json!("Bia Lima")),
+        "{replay}"
+    );
+    client.back().await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::LinkText("Show on the graph"))
+        .await
+        .unwrap();
+
     // The run over its graph: each visited step with its status.
     client
         .find(Locator::LinkText("Show on the graph"))
@@ -492,6 +533,18 @@ async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
             .await
             .unwrap();
         eprintln!("console first render: {page} {timing} ms (DOMContentLoaded, loopback)");
+        let fits = client
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            fits,
+            json!(true),
+            "{page} fits 1024 px without scrolling sideways"
+        );
         if let Some(dir) = &shots {
             let name = page
                 .trim_start_matches('/')
