@@ -15,6 +15,7 @@ interface KustomerStep {
   id: string;
   action: string;
   transitions?: { target: string; condition?: unknown }[];
+  errorCases?: { target: string; condition?: unknown }[];
 }
 export interface Definition {
   trigger: Record<string, unknown> & { transitions?: { target: string; condition?: unknown }[] };
@@ -62,6 +63,7 @@ export function build(def: Definition): { nodes: Node[]; edges: Edge[] } {
     for (const t of trigger.transitions) edge("__trigger", t.target, condition(t.condition));
     for (const s of def.steps as KustomerStep[]) {
       for (const t of s.transitions ?? []) edge(s.id, t.target, condition(t.condition));
+      for (const t of s.errorCases ?? []) edge(s.id, t.target, `on error ${condition(t.condition)}`.trim(), true);
     }
   } else {
     // Native: a list of steps, conditionals holding their branches; returns [first, lasts].

@@ -505,6 +505,40 @@ async fn sign_in_see_workflows_watch_a_run_fail_live_and_retry_it() {
         "{attempt}"
     );
 
+    // A Kustomer app's workflow: its transitions, with their conditions, as edges.
+    let (status, _) = send(s.admin(Method::POST, "/api/webhooks").json(&json!(
+        {"name": "kustomer.company.create", "method": "POST", "url": "https://api.example.com/companies"}))).await;
+    assert_eq!(status, 201);
+    let (status, app) = send(
+        s.admin(Method::POST, "/api/apps")
+            .json(&fixture("kustomer_app_001.json")),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    let kustomer = app["workflows"][0]["id"].as_str().unwrap();
+    client
+        .goto(&s.url(&format!("/workflows/{kustomer}")))
+        .await
+        .unwrap();
+    let step = client
+        .wait()
+        .for_element(Locator::XPath(
+            "//*[contains(concat(' ', @class, ' '), ' svelte-flow__node ') and contains(., 'kustomer.company.create')]",
+        ))
+        .await
+        .unwrap();
+    let text = step.text().await.unwrap();
+    assert!(text.starts_with("step2"), "{text}");
+    let condition = client
+        .find(Locator::XPath(
+            "//*[contains(@class, 'svelte-flow__edge-label') and normalize-space()='true true']",
+        ))
+        .await;
+    assert!(
+        condition.is_ok(),
+        "the trigger's transition shows its condition"
+    );
+
     // Each page loaded whole: its first render (Navigation Timing) is reported; with
     // SWITCHBOARD_SCREENSHOTS=DIR, a screenshot of each goes there (docs/console.md's).
     let shots = std::env::var_os("SWITCHBOARD_SCREENSHOTS").map(std::path::PathBuf::from);
