@@ -67,6 +67,16 @@ impl Meta {
         Meta { base, state }
     }
 
+    /// A fake Meta, set as the WhatsApp channel of the server's store `default`.
+    pub async fn configured(s: &crate::harness::TestServer) -> Meta {
+        let meta = Meta::start().await;
+        let path = "/api/channels/whatsapp";
+        let (status, body) =
+            crate::harness::send(s.admin(reqwest::Method::PUT, path).json(&meta.channel())).await;
+        assert_eq!(status, 200, "{body}");
+        meta
+    }
+
     /// The channel settings that point at this fake.
     pub fn channel(&self) -> Value {
         json!({"phoneNumberId": PHONE_NUMBER_ID, "accessToken": META_TOKEN, "appSecret": APP_SECRET,

@@ -87,13 +87,7 @@ async fn dry_runs_send_nothing_and_show_what_would_go(s: TestServer) {
 
     // A saved workflow with the channel configured: its settings, the token masked, and the
     // provider never called.
-    let meta = Meta::start().await;
-    let (status, _) = send(
-        s.admin(Method::PUT, "/api/channels/whatsapp")
-            .json(&meta.channel()),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let meta = Meta::configured(&s).await;
     let id = create(&s, &fixture("lead_follow_up.json")).await;
     let run = dry(
         &s,

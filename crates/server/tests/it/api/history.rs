@@ -200,13 +200,7 @@ async fn a_failed_lead_is_found_by_phone_fixed_and_retried_from_its_step(s: Test
 
     // The fix: a WhatsApp channel and a new version; the retry moves the run to it and goes on
     // from the failed step, keeping step1's output.
-    let meta = Meta::start().await;
-    let (status, _) = send(
-        s.admin(Method::PUT, "/api/channels/whatsapp")
-            .json(&meta.channel()),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let meta = Meta::configured(&s).await;
     let mut fixed = lead.clone();
     fixed["steps"][1]["config"]["languageCode"] = json!("pt_BR");
     fixed["description"] = json!("fixed");

@@ -171,13 +171,7 @@ async fn a_failed_run_shows_up_and_is_retried(
         b.text(Locator::Css("[data-testid=run-error]")).await,
         "channel_not_configured"
     );
-    let meta = Meta::start().await;
-    let (status, _) = send(
-        s.admin(Method::PUT, "/api/channels/whatsapp")
-            .json(&meta.channel()),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let meta = Meta::configured(s).await;
     let mut fixed = fixture("lead_follow_up.json");
     fixed["description"] = json!("fixed");
     let path = format!("/api/workflows/{workflow}");
