@@ -174,6 +174,19 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     while count_on(2) < 60 || load_started.elapsed() < DELAY + CALL {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Killed while it executes runs (most of them in their call): claims go to whichever node
+    // polls first, so wait (a while at most) until node 2's last heartbeat says it has some.
+    let node_2 = nodes[2].base.trim_start_matches("http://").to_owned();
+    for _ in 0..200 {
+        let (_, cluster) = send(nodes[0].admin(Method::GET, "/api/cluster")).await;
+        let busy = cluster["data"].as_array().unwrap().iter().any(|n| {
+            n["address"].as_str() == Some(node_2.as_str()) && n["runsInFlight"].as_i64() > Some(0)
+        });
+        if busy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let in_flight_at_kill = runs_in_flight(&nodes[0]).await;
     nodes[2].kill();
     let killed_at = Instant::now();
