@@ -243,16 +243,18 @@ impl DryServices<'_> {
     }
 }
 
-/// Placeholder settings for a channel the store has not configured: the dry run still shows
-/// what would be sent.
-fn unconfigured<T>(
-    got: Option<Result<T, StepError>>,
+/// The store's settings of a channel (`get`, none offline), or placeholder settings when it has
+/// not configured that channel: the dry run still shows what would be sent.
+async fn unconfigured<T>(
+    get: Option<impl Future<Output = Result<T, StepError>>>,
     placeholder: impl FnOnce() -> T,
 ) -> Result<T, StepError> {
-    match got {
-        Some(Err(e)) if e.code == "channel_not_configured" => Ok(placeholder()),
-        None => Ok(placeholder()),
-        Some(other) => other,
+    let Some(get) = get else {
+        return Ok(placeholder());
+    };
+    match get.await {
+        Err(e) if e.code == "channel_not_configured" => Ok(placeholder()),
+        other => other,
     }
 }
 
@@ -277,11 +279,7 @@ impl Services for DryServices<'_> {
     }
 
     async fn whatsapp(&self) -> Result<whatsapp::Config, StepError> {
-        let got = match self.store {
-            Some(s) => Some(s.whatsapp().await),
-            None => None,
-        };
-        unconfigured(got, || whatsapp::Config {
+        unconfigured(self.store.map(|s| s.whatsapp()), || whatsapp::Config {
             phone_number_id: "000000000000000".into(),
             access_token: "dry-run".into(),
             app_secret: "dry-run".into(),
@@ -289,14 +287,11 @@ impl Services for DryServices<'_> {
             api_version: whatsapp::DEFAULT_API_VERSION.into(),
             base_url: whatsapp::DEFAULT_BASE_URL.into(),
         })
+        .await
     }
 
     async fn email(&self) -> Result<email::Config, StepError> {
-        let got = match self.store {
-            Some(s) => Some(s.email().await),
-            None => None,
-        };
-        unconfigured(got, || email::Config {
+        unconfigured(self.store.map(|s| s.email()), || email::Config {
             host: "smtp.invalid".into(),
             port: 587,
             security: email::Security::StartTls,
@@ -304,19 +299,17 @@ impl Services for DryServices<'_> {
             password: None,
             from: "dry-run@example.invalid".into(),
         })
+        .await
     }
 
     async fn voice(&self) -> Result<voice::Config, StepError> {
-        let got = match self.store {
-            Some(s) => Some(s.voice().await),
-            None => None,
-        };
-        unconfigured(got, || voice::Config {
+        unconfigured(self.store.map(|s| s.voice()), || voice::Config {
             account_sid: "AC00000000000000000000000000000000".into(),
             auth_token: "dry-run".into(),
             from: "+10000000000".into(),
             base_url: voice::DEFAULT_BASE_URL.into(),
         })
+        .await
     }
 
     fn voice_status_callback(&self) -> Option<String> {

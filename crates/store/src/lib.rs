@@ -248,8 +248,8 @@ pub trait Runs: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<EventRecord>>;
 
-    /// The ids of the runs an event started.
-    async fn event_runs(&self, event_id: &str) -> Result<Vec<String>>;
+    /// The runs the events started: `(event id, run id)`, in run order.
+    async fn event_runs(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>>;
 
     /// The run's step records in visit order.
     async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>>;

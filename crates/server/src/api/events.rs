@@ -336,17 +336,23 @@ async fn list_events(
         .store
         .list_events(&scope.store.id, &filter, &page)
         .await?;
-    let mut events = Vec::with_capacity(found.items.len());
-    for e in found.items {
-        events.push(EventView {
-            run_ids: state.store.event_runs(&e.id).await?,
+    let ids = found.items.iter().map(|e| e.id.clone()).collect();
+    let mut runs: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (event, run) in state.store.event_runs(ids).await? {
+        runs.entry(event).or_default().push(run);
+    }
+    let events = found
+        .items
+        .into_iter()
+        .map(|e| EventView {
+            run_ids: runs.remove(&e.id).unwrap_or_default(),
             id: e.id,
             event_type: e.event_type,
             payload: e.payload,
             idempotency_key: e.idempotency_key,
             received_at: rfc3339(e.created_at),
-        });
-    }
+        })
+        .collect();
     let page = switchboard_store::Page {
         items: events,
         next: found.next,

@@ -66,6 +66,7 @@ impl NewRun {
     /// The record this run is once created at `created_at`.
     pub fn record(&self, created_at: i64) -> RunRecord {
         let cp = &self.state;
+        let (error_code, failed_step) = failure_of(cp.error.as_ref());
         RunRecord {
             id: cp.run_id.clone(),
             store_id: self.store_id.clone(),
@@ -77,8 +78,8 @@ impl NewRun {
             contact: self.contact.clone(),
             email: self.email.clone(),
             trigger_type: Some(self.trigger_type.clone()),
-            error_code: failure_of(cp.error.as_ref()).0,
-            failed_step: failure_of(cp.error.as_ref()).1,
+            error_code,
+            failed_step,
             replay_of: self.replay_of.clone(),
             actions: Vec::new(),
             next_node: cp.next_node,

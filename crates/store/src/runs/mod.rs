@@ -80,7 +80,11 @@ const EVENTS: Sql = sql!(
      AND (CAST($4 AS BIGINT) IS NULL OR created_at < $4) \
      AND (CAST($5 AS TEXT) IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
 );
-const EVENT_RUNS: Sql = sql!("SELECT id FROM runs WHERE event_id = $1 ORDER BY id");
+/// The runs of a page of events at once; the ids are an array on PostgreSQL, JSON on SQLite.
+const EVENT_RUNS: Sql = Sql::each(
+    "SELECT event_id, id FROM runs WHERE event_id = ANY($1) ORDER BY id",
+    "SELECT event_id, id FROM runs WHERE event_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+);
 const STATS_RUNS: Sql = sql!(
     "SELECT status, COUNT(*) FROM runs WHERE store_id = $1 AND workflow_id = $2 \
      AND created_at >= $3 GROUP BY status ORDER BY status"
@@ -290,8 +294,11 @@ async fn list_events(
     Ok(Page::from_rows(rows, page.limit, |e| e.id.clone()))
 }
 
-async fn event_runs(db: &mut impl Db, event_id: &str) -> Result<Vec<String>> {
-    db.fetch(&EVENT_RUNS, args![event_id], |r| r.col(0)).await
+async fn event_runs(db: &mut impl Db, event_ids: &[String]) -> Result<Vec<(String, String)>> {
+    db.fetch(&EVENT_RUNS, args![event_ids], |r| {
+        Ok((r.col(0)?, r.col(1)?))
+    })
+    .await
 }
 
 async fn workflow_stats(

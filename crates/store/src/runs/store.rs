@@ -28,7 +28,7 @@ on_both_backends!(crate::Runs {
         => |db| changed_runs(db, &store_id, &filter, &after, limit);
     read fn list_events(store_id: &str, filter: &EventFilter, page: &PageRequest) -> Page<EventRecord>
         => |db| list_events(db, &store_id, &filter, &page);
-    read fn event_runs(event_id: &str) -> Vec<String> => |db| event_runs(db, &event_id);
+    read fn event_runs(event_ids: Vec<String>) -> Vec<(String, String)> => |db| event_runs(db, &event_ids);
     read fn workflow_stats(store_id: &str, workflow_id: &str, since: i64) -> WorkflowStats
         => |db| workflow_stats(db, &store_id, &workflow_id, since);
     write fn cancel_run(store_id: &str, id: &str, action: Value, now: i64) -> Option<RunRecord>
