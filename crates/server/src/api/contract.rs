@@ -3,7 +3,7 @@
 //! store token may), the error answers the extractors and layers give every route they guard
 //! (each with the error body), and a description on every response.
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
@@ -58,7 +58,7 @@ fn finish_operation(method: &str, operation: &mut Operation) {
         .parameters
         .iter()
         .flatten()
-        .any(|p| serde_json::to_value(p).is_ok_and(|p| p["in"] == "query"));
+        .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
     let mut errors: Vec<(&str, &str)> = Vec::new();
     if has_query && !has_body {
         errors.push((
